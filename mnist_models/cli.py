@@ -1,0 +1,308 @@
+"""``mnist-bench`` command line: argparse → RunConfig → engine → results (thin by design).
+
+    mnist-bench data [--data-root DIR] [--repair]     prepare and verify MNIST
+    mnist-bench models                                 registry: parameters, FLOPs per image
+    mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
+    mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
+
+Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
+Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
+``--json`` go to stdout, so the last line of stdout is the JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from . import config as C
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user; reported as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` → seeds 0–4; ``"42,0,1"`` → those seeds (a trailing comma makes one seed a list)."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise UsageError(f"--seeds takes a count (5 → seeds 0–4) or a comma list (42,0,1), got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds needs at least one seed and no repeats, got {text!r}")
+    return seeds
+
+
+def _add_data_root(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", metavar="DIR",
+                   help="MNIST root (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)")
+
+
+def _add_results(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", metavar="DIR", default="results",
+                   help="results folder; epoch rows are appended to DIR/runs.jsonl (default: results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnist-bench", description="Benchmark harness for MNIST classifiers in PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    p = sub.add_parser("data", help="prepare and verify MNIST (SHA-256 of the four IDX files)")
+    _add_data_root(p)
+    p.add_argument("--repair", action="store_true", help="rebuild files that fail their checksum")
+
+    sub.add_parser("models", help="list the registered models with parameters and FLOPs per image")
+
+    p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")
+    p.add_argument("--model", help="registry name (see `mnist-bench models`; default v2)")
+    p.add_argument("--protocol", help="apply a protocol's defaults first: seed (the notebook's settings)")
+    p.add_argument("--device", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--precision", help="fp32 | bf16 | fp16 (fp16: CUDA only; default fp32)")
+    p.add_argument("--compile", help="none | default | reduce-overhead | max-autotune (default none)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format for model and inputs")
+    p.add_argument("--loader", help="seed (torchvision DataLoader) | fast (data on the device)")
+    p.add_argument("--batch-size", type=_int, help="images per step (default 32)")
+    p.add_argument("--lr", type=_float, help="learning rate (default 0.1)")
+    p.add_argument("--optimizer", help="sgd | adam (default sgd)")
+    p.add_argument("--epochs", type=_int, help="training epochs (default 3)")
+    p.add_argument("--seed", type=_int, help="torch seed (default 42)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    _add_data_root(p)
+    _add_results(p)
+
+    p = sub.add_parser("reproduce", help="train v0, v1, v2 under the seed protocol and write the comparison table")
+    p.add_argument("--seeds", default="42,", help="count (3 → 0,1,2) or comma list (default: 42, the notebook's)")
+    p.add_argument("--models", default=",".join(_seed_models()), help="comma list (default v0,v1,v2)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--readme", metavar="FILE",
+                   help="also replace the block between <!-- seed-table:start/end --> markers in FILE")
+    _add_data_root(p)
+    _add_results(p)
+    return parser
+
+
+def _seed_models() -> tuple[str, ...]:
+    from .reproduce import SEED_MODELS
+
+    return SEED_MODELS
+
+
+# --------------------------------------------------------------------------------------------
+# Progress reporting (stderr)
+
+
+class EpochProgress:
+    """A rich progress bar on a terminal; one plain line per epoch otherwise (CI logs)."""
+
+    def __init__(self, console: Console, label: str, epochs: int) -> None:
+        self.console, self.label, self.epochs = console, label, epochs
+        self.bar = None
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=console, transient=True)
+            self.task = self.bar.add_task(label, total=None)
+        self.epoch = 1
+
+    def __enter__(self) -> EpochProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def on_batch(self, phase: str, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total,
+                            description=f"{self.label} epoch {self.epoch}/{self.epochs} {phase}")
+
+    def on_epoch(self, row: dict[str, float]) -> None:
+        self.console.print(
+            f"{self.label} epoch {int(row['epoch'])}/{self.epochs}: train loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc_pct']:.2f}% | test loss {row['test_loss']:.4f} acc {row['test_acc_pct']:.2f}% "
+            f"| {row['train_s']:.2f} s ({row['train_img_per_s']:,.0f} img/s), eval {row['eval_s']:.2f} s",
+            highlight=False, soft_wrap=True)
+        self.epoch += 1
+
+    @property
+    def on_batch_callback(self) -> Callable[[str, int, int], None] | None:
+        return self.on_batch if self.bar is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_data(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .data import prepare, resolve_root
+
+    root = resolve_root(args.data_root)
+    statuses = prepare(root, repair=args.repair)
+    table = Table(title=f"MNIST at {root}", title_justify="left")
+    for column, justify in (("file", "left"), ("source", "left"), ("bytes", "right"), ("sha256", "left"),
+                            ("check", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for s in statuses:
+        table.add_row(s.name, s.source, f"{s.size_bytes:,}", s.sha256[:16] + "…", "ok")
+    out.print(table)
+    out.print("All four files match the official SHA-256 checksums.", highlight=False)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .models import MODELS, count_parameters, forward_flops
+
+    table = Table(title="Registered models", title_justify="left")
+    for column, justify in (("name", "left"), ("parameters", "right"), ("FLOPs/image", "right"),
+                            ("description", "left")):
+        table.add_column(column, justify=justify)
+    for name, spec in MODELS.items():
+        model = spec.builder()
+        table.add_row(name, f"{count_parameters(model):,}", f"{forward_flops(model):,}", spec.description)
+    out.print(table)
+    out.print("FLOPs: forward pass, 2 per multiply-add, matmul and convolution only.", highlight=False)
+    return 0
+
+
+def _train_config(args: argparse.Namespace) -> C.RunConfig:
+    settings = {name: getattr(args, name) for name in (
+        "model", "device", "precision", "compile", "channels_last", "loader", "batch_size", "lr",
+        "optimizer", "epochs", "seed", "data_root")}
+    return C.RunConfig.from_protocol(args.protocol, **settings)
+
+
+def _run_fit(cfg: C.RunConfig, label: str, err: Console):  # noqa: ANN202
+    from .engine import fit
+
+    with EpochProgress(err, label, cfg.epochs) as progress:
+        return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=progress.on_epoch)
+
+
+def _prepare_run(cfg: C.RunConfig, results_dir: str) -> Path:
+    """Validate everything that can fail fast before training: device, data, results folder."""
+    from .data import prepare
+    from .results import check_writable
+    from .runtime import Runtime
+
+    Runtime.from_config(cfg)
+    prepare(cfg.data_root)
+    return check_writable(results_dir)
+
+
+def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from dataclasses import asdict
+
+    from .results import append_rows, environment, epoch_records, new_run_id, to_json
+
+    cfg = _train_config(args)
+    results_dir = _prepare_run(cfg, args.results)
+    run_id = new_run_id()
+    result = _run_fit(cfg, cfg.model, err)
+    append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows))
+    last = result.rows[-1]
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "config": asdict(cfg),
+        "test_acc_pct": last["test_acc_pct"],
+        "test_loss": last["test_loss"],
+        "seconds_per_epoch": statistics.median(r["train_s"] for r in result.rows),
+        "images_per_s": statistics.median(r["train_img_per_s"] for r in result.rows),
+        "epochs": result.rows,
+        "environment": environment(),
+    }
+    if args.json:
+        out.file.write(to_json(summary) + "\n")
+        out.file.flush()
+    else:
+        out.print(f"{cfg.model}: test accuracy {last['test_acc_pct']:.2f}%, test loss {last['test_loss']:.4f}, "
+                  f"{summary['seconds_per_epoch']:.2f} s/epoch (median of {len(result.rows)}), "
+                  f"{summary['images_per_s']:,.0f} img/s; rows appended to {results_dir / 'runs.jsonl'}",
+                  highlight=False, soft_wrap=True)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import pandas as pd
+
+    from .reproduce import case_row, make_cases, report_markdown, summarize
+    from .results import (append_rows, environment, epoch_records, new_run_id, splice_marked, write_text)
+
+    seeds = parse_seeds(args.seeds)
+    models = [m for m in args.models.split(",") if m]
+    cases = make_cases(models, seeds, device=args.device, data_root=args.data_root)
+    if args.readme and not Path(args.readme).is_file():
+        raise UsageError(f"--readme {args.readme}: no such file")
+    results_dir = _prepare_run(cases[0].config, args.results)
+    run_id = new_run_id()
+    rows = []
+    for i, case in enumerate(cases, start=1):
+        err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
+        result = _run_fit(case.config, case.label, err)
+        append_rows(results_dir, epoch_records(run_id, "reproduce", case.config, result.rows))
+        rows.append(case_row(case, result.rows))
+    frame = pd.DataFrame(rows)
+    markdown = report_markdown(summarize(frame), frame, environment(), run_id)
+    write_text(results_dir / "seed_reproduction.csv", frame.to_csv(index=False))
+    write_text(results_dir / "seed_reproduction.md", markdown + "\n")
+    out.print(markdown, highlight=False, soft_wrap=True)
+    if args.readme and not splice_marked(args.readme, "seed-table", markdown):
+        raise UsageError(f"--readme {args.readme}: no <!-- seed-table:start --> / <!-- seed-table:end --> markers")
+    err.print(f"wrote {results_dir / 'seed_reproduction.md'} and .csv", highlight=False)
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    from .data import DataError
+    from .engine import TrainingError
+    from .models import UnknownModelError
+    from .results import ResultsError
+
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args, out, err)
+    except (UsageError, C.ConfigError, DataError, UnknownModelError, ResultsError, TrainingError) as exc:
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mnist-bench: interrupted", file=sys.stderr)
+        return 130

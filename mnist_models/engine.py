@@ -1,0 +1,150 @@
+"""Training and evaluation loops that return tidy rows (dicts); they never print.
+
+- ``train_one_epoch``: one pass over the training loader, timed with the device synchronised;
+  loss and accuracy are accumulated on the device (no per-batch host synchronisation).
+- ``evaluate``: test loss and accuracy, sample-weighted, via torchmetrics, timed on its own.
+- ``fit(cfg)``: builds data, model, optimiser from a ``RunConfig`` and returns one row per epoch.
+- ``make_predictions``: class probabilities for a list of samples, as in the seed notebook.
+
+Row keys (units in the names): epoch, train_loss, train_acc_pct, test_loss, test_acc_pct,
+train_s (seconds of the training pass, data loading included, evaluation excluded), eval_s,
+train_images, train_img_per_s.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+from torchmetrics.aggregation import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from .config import RunConfig
+from .data import make_loader
+from .models import NUM_CLASSES, get_model
+from .runtime import Runtime, Timer, seed_everything
+
+# Called as on_batch(phase, done, total) after each batch; phase is "train" or "eval".
+BatchCallback = Callable[[str, int, int], None]
+
+
+class TrainingError(RuntimeError):
+    """Training diverged (non-finite loss)."""
+
+
+def _tracked(loader: Iterable, phase: str, on_batch: BatchCallback | None) -> Iterable:
+    if on_batch is None:
+        yield from loader
+        return
+    total = len(loader)  # type: ignore[arg-type]
+    for done, batch in enumerate(loader, start=1):
+        yield batch
+        on_batch(phase, done, total)
+
+
+def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimiser the config names: plain SGD (no momentum, no weight decay) or Adam."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, rt: Runtime,
+                    scaler: torch.amp.GradScaler, loss_fn: nn.Module,
+                    on_batch: BatchCallback | None = None) -> dict[str, float]:
+    """One training pass; returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s."""
+    model.train()
+    loss_sum = torch.zeros((), device=rt.device)
+    correct = torch.zeros((), dtype=torch.int64, device=rt.device)
+    seen = 0
+    with Timer(rt.synchronize) as timer:
+        for x, y in _tracked(loader, "train", on_batch):
+            x, y = rt.to_device(x, y)
+            with rt.autocast():
+                logits = model(x)
+                loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach().float() * y.shape[0]
+            correct += (logits.detach().argmax(dim=1) == y).sum()
+            seen += y.shape[0]
+    return {
+        "train_loss": loss_sum.item() / seen,
+        "train_acc_pct": 100.0 * correct.item() / seen,
+        "train_s": timer.seconds,
+        "train_images": seen,
+        "train_img_per_s": seen / timer.seconds,
+    }
+
+
+def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module,
+             on_batch: BatchCallback | None = None) -> dict[str, float]:
+    """Sample-weighted test loss and accuracy (percent) via torchmetrics, and eval_s."""
+    model.eval()
+    accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro", validate_args=False).to(rt.device)
+    mean_loss = MeanMetric(nan_strategy="disable").to(rt.device)
+    with Timer(rt.synchronize) as timer, torch.inference_mode():
+        for x, y in _tracked(loader, "eval", on_batch):
+            x, y = rt.to_device(x, y)
+            with rt.autocast():
+                logits = model(x)
+            accuracy.update(logits, y)
+            mean_loss.update(loss_fn(logits.float(), y), weight=y.shape[0])
+        # accuracy.compute() is float32; the 10,000-image test set resolves 0.01 points.
+        result = {"test_loss": float(mean_loss.compute()), "test_acc_pct": round(100.0 * float(accuracy.compute()), 4)}
+    return {**result, "eval_s": timer.seconds}
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the per-epoch rows and the trained model."""
+
+    config: RunConfig
+    rows: list[dict[str, float]] = field(default_factory=list)
+    model: nn.Module | None = None
+
+
+def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
+        on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+    """Train ``cfg.model`` as the config says and evaluate after every epoch.
+
+    The torch RNG is seeded with ``cfg.seed`` before the model is built and again before the
+    first epoch (as the seed notebook does), so the shuffle order does not depend on the model.
+    Set-up (data loading, model build, compilation) stays outside the per-epoch clocks.
+    """
+    rt = Runtime.from_config(cfg)
+    train_loader = make_loader(cfg.loader, "train", cfg.batch_size, rt.device, cfg.data_root)
+    test_loader = make_loader(cfg.loader, "test", cfg.batch_size, rt.device, cfg.data_root)
+    seed_everything(cfg.seed)
+    model = rt.prepare_model(get_model(cfg.model))
+    optimizer = make_optimizer(cfg, model)
+    scaler = rt.grad_scaler()
+    loss_fn = nn.CrossEntropyLoss()
+    result = FitResult(cfg, model=model)
+    seed_everything(cfg.seed)
+    for epoch in range(1, cfg.epochs + 1):
+        row: dict[str, float] = {"epoch": epoch}
+        row |= train_one_epoch(model, train_loader, optimizer, rt, scaler, loss_fn, on_batch)
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingError(f"training loss became {row['train_loss']} in epoch {epoch} "
+                                f"({cfg.model}, lr {cfg.lr}, {cfg.precision}); fix: lower --lr")
+        row |= evaluate(model, test_loader, rt, loss_fn, on_batch)
+        result.rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    return result
+
+
+def make_predictions(model: nn.Module, samples: Sequence[torch.Tensor],
+                     device: torch.device | None = None) -> torch.Tensor:
+    """Class probabilities (N, 10) on the CPU for samples shaped (1, 28, 28), as in the notebook."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        batch = torch.stack([torch.as_tensor(s) for s in samples]).to(device)
+        return torch.softmax(model(batch), dim=1).cpu()

@@ -1,0 +1,186 @@
+"""The one results writer: rows + config + environment → files under ``results/``.
+
+- ``runs.jsonl`` is append-only: each call appends whole lines and never rewrites what is there.
+- Tables (CSV, Markdown) are written atomically (temp file + rename), so an interrupted write
+  leaves the previous version intact.
+- ``environment()`` captures the software and hardware a number was measured on.
+
+See ``results/README.md`` for every file and column.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from .fileio import atomic_write_bytes
+
+RUNS_FILE = "runs.jsonl"
+
+
+class ResultsError(OSError):
+    """The results directory cannot be written. The message is one line with the fix."""
+
+
+def new_run_id() -> str:
+    """UTC timestamp plus a short random suffix, e.g. ``20261125T163000Z-3f9a1c``."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str | None:
+    """The project checkout's commit (with ``-dirty`` when it has local changes), if any."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> dict[str, Any]:
+    """Versions, device and CPU of this process (cached: it does not change within a run)."""
+    import torchmetrics
+    import torchvision
+
+    cuda = torch.cuda.is_available()
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "git_commit": _git_commit(),
+    }
+
+
+def machine_tag(env: dict[str, Any] | None = None) -> str:
+    """Short name of the compute device: the GPU name, else the CPU model and its core count."""
+    env = env or environment()
+    return env["gpu"] or f"{env['cpu']} ({env['cpu_count']} cores)"
+
+
+def check_writable(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` if needed and prove it is writable, before any work is done."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ResultsError(f"results directory {path} is not writable ({exc.strerror or exc}); "
+                           "fix: pass --results DIR with a writable folder") from None
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def to_json(obj: Any) -> str:
+    """One-line JSON with dataclasses, paths and tensors converted."""
+    return json.dumps(obj, default=_jsonable, allow_nan=True)
+
+
+def append_rows(directory: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> Path:
+    """Append rows as JSON lines to ``directory/runs.jsonl``; earlier lines are never touched."""
+    path = Path(directory) / RUNS_FILE
+    text = "".join(to_json(row) + "\n" for row in rows)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def read_rows(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All rows of ``directory/runs.jsonl`` (empty when there is none)."""
+    path = Path(directory) / RUNS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; the previous version stays intact until the rename."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file.
+
+    Returns False (and changes nothing) when the markers are absent.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(path, f"{head}{start}\n{body.strip()}\n{end}{tail}")
+    return True
+
+
+def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Result rows ready for ``append_rows``: each epoch row with run id, time, config, environment."""
+    config = asdict(config) if is_dataclass(config) else dict(config)
+    stamp, env = utc_now(), environment()
+    return [{"run_id": run_id, "kind": kind, "time_utc": stamp, **row, "config": config, "environment": env}
+            for row in rows]
+
+
+def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str:  # noqa: F821
+    """A GitHub-flavoured Markdown table of a DataFrame (strings as they are, floats formatted)."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if value != value else floatfmt.format(value)  # NaN → empty cell
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,125 @@
+"""Device, precision, compilation, memory format, synchronisation and timing.
+
+This is the only module that branches on the device. ``Runtime.from_config(cfg)`` resolves a
+``RunConfig`` into concrete objects (a ``torch.device``, an autocast context factory, a
+GradScaler, a synchronize function); the engine's loops use them without asking which device
+they run on.
+
+Precision table (autocast dtype, GradScaler on?):
+
+    fp32 → (none, off)      bf16 → (bfloat16, off)      fp16 → (float16, on; CUDA only)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+from torch import nn
+
+from .config import ConfigError, RunConfig
+
+PRECISION_TABLE: dict[str, tuple[torch.dtype | None, bool]] = {
+    "fp32": (None, False),
+    "bf16": (torch.bfloat16, False),
+    "fp16": (torch.float16, True),
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu; ``cuda`` without a GPU raises ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but this machine has no CUDA device; "
+                          "fix: use --device cpu (or auto)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's RNGs (all devices)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _no_sync() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Concrete device-side choices for one run."""
+
+    device: torch.device
+    precision: str
+    compile_mode: str
+    channels_last: bool
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> Runtime:
+        device = resolve_device(cfg.device)
+        if cfg.precision == "fp16" and device.type != "cuda":
+            raise ConfigError("fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
+                              "fix: use --precision bf16 or fp32 on the CPU")
+        return cls(device, cfg.precision, cfg.compile, cfg.channels_last)
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def synchronize(self) -> Callable[[], None]:
+        """Wait for queued device work; a no-op on the CPU, where work is synchronous."""
+        return torch.cuda.synchronize if self.device.type == "cuda" else _no_sync
+
+    def autocast(self) -> ContextManager:
+        """The autocast context for this precision (a null context for fp32)."""
+        dtype, _ = PRECISION_TABLE[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler, enabled only where the precision needs one (fp16)."""
+        _, scaled = PRECISION_TABLE[self.precision]
+        return torch.amp.GradScaler(self.device.type, enabled=scaled)
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Move the model to the device and memory format; compile it if asked."""
+        model = model.to(self.device, memory_format=self.memory_format)
+        if self.compile_mode != "none":
+            model = torch.compile(model, mode=self.compile_mode)
+        return model
+
+    def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move a batch to the device (non-blocking) in the run's memory format."""
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+
+class Timer:
+    """Wall-clock timer that synchronises the device before reading the clock at both ends.
+
+        with Timer(rt.synchronize) as t:
+            work()
+        t.seconds
+    """
+
+    def __init__(self, synchronize: Callable[[], None] = _no_sync) -> None:
+        self.synchronize = synchronize
+        self.seconds = float("nan")
+
+    def __enter__(self) -> Timer:
+        self.synchronize()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.synchronize()
+        self.seconds = time.perf_counter() - self._start
