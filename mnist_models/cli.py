@@ -146,7 +146,8 @@ class EpochProgress:
             self.bar.stop()
 
     def on_batch(self, phase: str, done: int, total: int) -> None:
-        if self.bar is not None:
+        # Update about 100 times a pass: per-batch updates cost more than a small model's step.
+        if self.bar is not None and (done == total or done % max(1, total // 100) == 0):
             self.bar.update(self.task, completed=done, total=total,
                             description=f"{self.label} epoch {self.epoch}/{self.epochs} {phase}")
 
@@ -259,13 +260,17 @@ def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
     import pandas as pd
 
     from .reproduce import case_row, make_cases, report_markdown, summarize
-    from .results import (append_rows, environment, epoch_records, new_run_id, splice_marked, write_text)
+    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked,
+                          write_text)
 
     seeds = parse_seeds(args.seeds)
     models = [m for m in args.models.split(",") if m]
+    if not models:
+        raise UsageError(f"--models needs at least one model name, got {args.models!r}")
     cases = make_cases(models, seeds, device=args.device, data_root=args.data_root)
-    if args.readme and not Path(args.readme).is_file():
-        raise UsageError(f"--readme {args.readme}: no such file")
+    if args.readme and not has_markers(args.readme, "seed-table"):
+        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- seed-table:start --> / "
+                         "<!-- seed-table:end --> markers in it")
     results_dir = _prepare_run(cases[0].config, args.results)
     run_id = new_run_id()
     rows = []
@@ -279,8 +284,8 @@ def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
     write_text(results_dir / "seed_reproduction.csv", frame.to_csv(index=False))
     write_text(results_dir / "seed_reproduction.md", markdown + "\n")
     out.print(markdown, highlight=False, soft_wrap=True)
-    if args.readme and not splice_marked(args.readme, "seed-table", markdown):
-        raise UsageError(f"--readme {args.readme}: no <!-- seed-table:start --> / <!-- seed-table:end --> markers")
+    if args.readme:
+        splice_marked(args.readme, "seed-table", markdown)
     err.print(f"wrote {results_dir / 'seed_reproduction.md'} and .csv", highlight=False)
     return 0
 

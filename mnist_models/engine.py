@@ -2,7 +2,7 @@
 
 - ``train_one_epoch``: one pass over the training loader, timed with the device synchronised;
   loss and accuracy are accumulated on the device (no per-batch host synchronisation).
-- ``evaluate``: test loss and accuracy, sample-weighted, via torchmetrics, timed on its own.
+- ``evaluate``: test loss and accuracy, sample-weighted (accuracy via torchmetrics), timed on its own.
 - ``fit(cfg)``: builds data, model, optimiser from a ``RunConfig`` and returns one row per epoch.
 - ``make_predictions``: class probabilities for a list of samples, as in the seed notebook.
 
@@ -19,7 +19,6 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
-from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from .config import RunConfig
@@ -84,19 +83,26 @@ def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.O
 
 def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module,
              on_batch: BatchCallback | None = None) -> dict[str, float]:
-    """Sample-weighted test loss and accuracy (percent) via torchmetrics, and eval_s."""
+    """Sample-weighted test loss, test accuracy (percent, torchmetrics) and eval_s.
+
+    The loss is summed on the device as batch mean × batch size, then divided by the image
+    count (torchmetrics' weighted MeanMetric is avoided: with nan_strategy="disable" it drops
+    the weights in torchmetrics 1.9, and the other strategies synchronise every batch).
+    """
     model.eval()
     accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro", validate_args=False).to(rt.device)
-    mean_loss = MeanMetric(nan_strategy="disable").to(rt.device)
+    loss_sum = torch.zeros((), device=rt.device)
+    seen = 0
     with Timer(rt.synchronize) as timer, torch.inference_mode():
         for x, y in _tracked(loader, "eval", on_batch):
             x, y = rt.to_device(x, y)
             with rt.autocast():
                 logits = model(x)
             accuracy.update(logits, y)
-            mean_loss.update(loss_fn(logits.float(), y), weight=y.shape[0])
+            loss_sum += loss_fn(logits.float(), y) * y.shape[0]
+            seen += y.shape[0]
         # accuracy.compute() is float32; the 10,000-image test set resolves 0.01 points.
-        result = {"test_loss": float(mean_loss.compute()), "test_acc_pct": round(100.0 * float(accuracy.compute()), 4)}
+        result = {"test_loss": loss_sum.item() / seen, "test_acc_pct": round(100.0 * float(accuracy.compute()), 4)}
     return {**result, "eval_s": timer.seconds}
 
 

@@ -104,7 +104,7 @@ def report_markdown(summary: pd.DataFrame, cases: pd.DataFrame, env: dict[str, A
         "DataLoader + ToTensor, no normalisation. Accuracy and loss are the final epoch's, "
         "sample-weighted over the 10,000 test images (the seed's are per-batch means, within "
         "~0.01 points). Time per epoch: wall clock of the training pass with the device "
-        "synchronised, data loading included and evaluation excluded; median over epochs and "
-        "seeds, range = fastest–slowest epoch. `v1 (lr 0.1)` is not in the notebook: it shows "
+        "synchronised, data loading included and evaluation excluded; median over seeds of each "
+        "run's median epoch, range = fastest–slowest single epoch. `v1 (lr 0.1)` is not in the notebook: it shows "
         "that V1's low score comes from its learning rate.",
     ])

@@ -97,12 +97,15 @@ def machine_tag(env: dict[str, Any] | None = None) -> str:
 
 
 def check_writable(directory: str | os.PathLike[str]) -> Path:
-    """Create ``directory`` if needed and prove it is writable, before any work is done."""
+    """Create ``directory`` if needed and prove it and its ``runs.jsonl`` are writable, before any work."""
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
             pass
+        if (path / RUNS_FILE).exists():  # appending nothing proves it is a writable file
+            with open(path / RUNS_FILE, "a", encoding="utf-8"):
+                pass
     except OSError as exc:
         raise ResultsError(f"results directory {path} is not writable ({exc.strerror or exc}); "
                            "fix: pass --results DIR with a writable folder") from None
@@ -148,6 +151,19 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def has_markers(path: str | os.PathLike[str], name: str) -> bool:
+    """Whether ``path`` is a file holding both ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    text = path.read_text(encoding="utf-8")
+    return all(marker in text for marker in _markers(name))
+
+
 def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file.
 
@@ -155,7 +171,7 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    start, end = _markers(name)
     if start not in text or end not in text:
         return False
     head, rest = text.split(start, 1)
@@ -178,9 +194,9 @@ def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str: 
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return "" if value != value else floatfmt.format(value)  # NaN → empty cell
-        return str(value).replace("|", "\\|")
+        return str(value).replace("|", "\\|").replace("\n", " ")
 
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    header = "| " + " | ".join(cell(str(c)) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])

@@ -63,7 +63,7 @@ class Runtime:
     def from_config(cls, cfg: RunConfig) -> Runtime:
         device = resolve_device(cfg.device)
         if cfg.precision == "fp16" and device.type != "cuda":
-            raise ConfigError("fp16 needs a CUDA device (CPU autocast has no fp16 GradScaler path); "
+            raise ConfigError("fp16 (autocast + GradScaler) runs on CUDA only; "
                               "fix: use --precision bf16 or fp32 on the CPU")
         return cls(device, cfg.precision, cfg.compile, cfg.channels_last)
 

@@ -1,0 +1,210 @@
+"""Runtime: device resolution, precision (autocast, GradScaler), memory format, Timer."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import pytest
+import torch
+
+from conftest import requires_cuda
+from mnist_models.config import ConfigError, RunConfig
+from mnist_models.models import get_model
+from mnist_models.runtime import Runtime, Timer, resolve_device, seed_everything
+
+CPU = RunConfig(device="cpu")
+
+
+def test_resolve_cpu() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_resolve_auto_picks_cuda_only_when_available() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; the no-CUDA error cannot occur")
+def test_resolve_cuda_without_cuda_raises() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_device("cuda")
+    message = str(info.value)
+    assert "\n" not in message and "cuda" in message and "cpu" in message  # names the fix
+
+
+@requires_cuda
+def test_resolve_cuda_with_cuda() -> None:
+    assert resolve_device("cuda").type == "cuda"
+
+
+def test_runtime_from_config_cpu() -> None:
+    rt = Runtime.from_config(RunConfig(device="cpu", precision="bf16", compile="none", channels_last=True))
+    assert rt.device == torch.device("cpu")
+    assert (rt.precision, rt.compile_mode, rt.channels_last) == ("bf16", "none", True)
+    assert rt.memory_format == torch.channels_last
+    assert Runtime.from_config(CPU).memory_format == torch.contiguous_format
+
+
+def test_fp16_on_cpu_raises() -> None:
+    with pytest.raises(ConfigError) as info:
+        Runtime.from_config(RunConfig(device="cpu", precision="fp16"))
+    message = str(info.value)
+    assert "\n" not in message and "fp16" in message and "bf16" in message
+
+
+def test_cpu_synchronize_is_not_cuda_synchronize() -> None:
+    sync = Runtime.from_config(CPU).synchronize
+    assert sync is not torch.cuda.synchronize
+    assert sync() is None
+
+
+def test_fp32_autocast_is_a_null_context() -> None:
+    rt = Runtime.from_config(CPU)
+    ctx = rt.autocast()
+    assert isinstance(ctx, contextlib.nullcontext)
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with ctx:
+        assert (a @ b).dtype == torch.float32
+
+
+def test_bf16_autocast_on_cpu_gives_bfloat16_matmul() -> None:
+    rt = Runtime.from_config(RunConfig(device="cpu", precision="bf16"))
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with rt.autocast():
+        out = a @ b
+    assert out.dtype == torch.bfloat16
+    assert (a @ b).dtype == torch.float32  # only inside the context
+    torch.testing.assert_close(out.float(), a @ b, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_grad_scaler_disabled_on_cpu_precisions(precision: str) -> None:
+    scaler = Runtime.from_config(RunConfig(device="cpu", precision=precision)).grad_scaler()
+    assert not scaler.is_enabled()
+    loss = torch.tensor(2.0, requires_grad=True)
+    assert scaler.scale(loss) is loss  # a disabled scaler passes the loss through
+
+
+@requires_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize(("precision", "enabled"), [("fp32", False), ("bf16", False), ("fp16", True)])
+def test_grad_scaler_enabled_only_for_fp16_on_cuda(precision: str, enabled: bool) -> None:
+    scaler = Runtime.from_config(RunConfig(device="cuda", precision=precision)).grad_scaler()
+    assert scaler.is_enabled() is enabled
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_fp16_autocast_on_cuda() -> None:
+    rt = Runtime.from_config(RunConfig(device="cuda", precision="fp16"))
+    a, b = torch.randn(4, 8, device="cuda"), torch.randn(8, 3, device="cuda")
+    with rt.autocast():
+        assert (a @ b).dtype == torch.float16
+    assert rt.synchronize is torch.cuda.synchronize
+
+
+@requires_cuda
+@pytest.mark.cuda
+def test_to_device_moves_batch_to_cuda() -> None:
+    rt = Runtime.from_config(RunConfig(device="cuda", channels_last=True))
+    x, y = rt.to_device(torch.rand(2, 3, 4, 4), torch.tensor([1, 2]))
+    assert x.device.type == "cuda" and y.device.type == "cuda"
+    assert x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _second_conv_weight(model: torch.nn.Module) -> torch.Tensor:
+    # The first conv has one input channel, where both memory formats coincide; the second
+    # (10 → 10 channels) tells them apart.
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    return convs[1].weight
+
+
+def test_prepare_model_channels_last() -> None:
+    rt = Runtime.from_config(RunConfig(device="cpu", channels_last=True))
+    model = rt.prepare_model(get_model("v2"))
+    weight = _second_conv_weight(model)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+
+
+def test_prepare_model_default_format() -> None:
+    model = Runtime.from_config(CPU).prepare_model(get_model("v2"))
+    weight = _second_conv_weight(model)
+    assert weight.is_contiguous()
+    assert not weight.is_contiguous(memory_format=torch.channels_last)
+    assert next(model.parameters()).device.type == "cpu"
+
+
+def test_prepare_model_channels_last_keeps_outputs() -> None:
+    seed_everything(0)
+    model = get_model("v2")
+    x = torch.rand(4, 1, 28, 28)
+    expected = model(x)
+    rt = Runtime.from_config(RunConfig(device="cpu", channels_last=True))
+    prepared = rt.prepare_model(model)
+    got = prepared(rt.to_device(x, torch.zeros(4, dtype=torch.long))[0])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_to_device_channels_last_for_4d_inputs_only() -> None:
+    rt = Runtime.from_config(RunConfig(device="cpu", channels_last=True))
+    x4 = torch.rand(2, 3, 5, 5)  # three channels, so the two formats differ
+    y = torch.tensor([3, 7])
+    out4, out_y = rt.to_device(x4, y)
+    assert out4.is_contiguous(memory_format=torch.channels_last)
+    assert not out4.is_contiguous()
+    torch.testing.assert_close(out4, x4)
+    assert torch.equal(out_y, y)
+
+    x2 = torch.rand(2, 784)
+    out2, _ = rt.to_device(x2, y)
+    assert out2.is_contiguous() and out2.stride() == x2.stride()
+    torch.testing.assert_close(out2, x2)
+
+
+def test_to_device_without_channels_last_keeps_layout() -> None:
+    rt = Runtime.from_config(CPU)
+    x4 = torch.rand(2, 3, 5, 5)
+    out4, _ = rt.to_device(x4, torch.tensor([0, 1]))
+    assert out4.is_contiguous() and not out4.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_seed_everything_is_reproducible() -> None:
+    seed_everything(123)
+    first = torch.rand(5)
+    seed_everything(123)
+    assert torch.equal(torch.rand(5), first)
+
+
+class CountingSync:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+def test_timer_synchronizes_at_enter_and_exit() -> None:
+    sync = CountingSync()
+    timer = Timer(sync)
+    assert sync.calls == 0
+    with timer as t:
+        assert t is timer
+        assert sync.calls == 1  # before the clock starts
+    assert sync.calls == 2  # and again before it stops
+
+
+def test_timer_measures_a_sleep() -> None:
+    # A correctness check of the clock, not a speed target: the bound is loose on purpose.
+    with Timer() as t:
+        time.sleep(0.05)
+    assert 0.045 <= t.seconds < 1.0
+
+
+def test_timer_is_nan_until_used_and_times_on_exception() -> None:
+    timer = Timer()
+    assert timer.seconds != timer.seconds  # NaN before use
+    with pytest.raises(RuntimeError), timer:
+        raise RuntimeError("boom")
+    assert timer.seconds >= 0.0
