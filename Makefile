@@ -5,11 +5,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mnist-bench-installed
-# Seeds for the seed-notebook reproduction that `make bench` runs (a count or a comma list).
+# Seeds for `make reproduce` (a count or a comma list); extra options for `make bench`.
 SEEDS ?= 42,0,1
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup bench test test-fast
+.PHONY: setup bench reproduce test test-fast
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +22,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	$(BIN)/mnist-bench data
 
-# Main job (until the benchmark suite lands): the seed notebook's table reproduced on this machine.
+# Main job: the quick benchmark suite (CPU, plus CUDA where present) → results/<run-id>/.
 bench: setup
+	$(BIN)/python -m pytest bench --benchmark-only $(BENCH_ARGS)
+
+# The seed notebook's table reproduced on this machine → results/seed_reproduction.{md,csv}.
+reproduce: setup
 	$(BIN)/mnist-bench reproduce --seeds $(SEEDS)
 
 # All tests: fast unit tests and the slower real-MNIST training tests.

@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", help="none | default | reduce-overhead | max-autotune (default none)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory format for model and inputs")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="capture the whole training step in one CUDA graph (CUDA, fp32/bf16, fast loader)")
     p.add_argument("--loader", help="seed (torchvision DataLoader) | fast (data on the device)")
     p.add_argument("--batch-size", type=_int, help="images per step (default 32)")
     p.add_argument("--lr", type=_float, help="learning rate (default 0.1)")
@@ -201,7 +203,7 @@ def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _train_config(args: argparse.Namespace) -> C.RunConfig:
     settings = {name: getattr(args, name) for name in (
-        "model", "device", "precision", "compile", "channels_last", "loader", "batch_size", "lr",
+        "model", "device", "precision", "compile", "channels_last", "cuda_graph", "loader", "batch_size", "lr",
         "optimizer", "epochs", "seed", "data_root")}
     return C.RunConfig.from_protocol(args.protocol, **settings)
 

@@ -38,6 +38,7 @@ class RunConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only)
     compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
     channels_last: bool = False  # NHWC memory format for the model and its 4-D inputs
+    cuda_graph: bool = False  # capture the whole training step in one CUDA graph (CUDA, fp32/bf16)
     loader: str = "seed"  # seed (torchvision DataLoader) | fast (whole split on the device)
     batch_size: int = 32  # images per training step (evaluation uses the same size)
     lr: float = 0.1  # learning rate
@@ -60,6 +61,12 @@ class RunConfig:
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
+        if self.cuda_graph and self.precision == "fp16":
+            raise ConfigError("cuda_graph cannot capture fp16's GradScaler (it syncs with the host); "
+                              "fix: use --precision bf16 or fp32 with --cuda-graph")
+        if self.cuda_graph and self.compile != "none":
+            raise ConfigError("cuda_graph and torch.compile both capture the step; fix: pick one "
+                              "(compile mode reduce-overhead uses CUDA graphs itself)")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")
         # Model names are checked against the registry, which lives in models.py.
@@ -104,4 +111,5 @@ def seed_protocol(model: str) -> dict[str, Any]:
         "precision": "fp32",
         "compile": "none",
         "channels_last": False,
+        "cuda_graph": False,
     }

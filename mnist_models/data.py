@@ -331,7 +331,8 @@ def load_split(split: str, data_root: str | os.PathLike[str] | None = None) -> t
 # Loaders
 
 
-def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None):  # noqa: ANN201
+def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
+                drop_last: bool = False):  # noqa: ANN201
     """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
 
     The files are verified first, and the dataset torchvision builds is checked against the
@@ -348,7 +349,7 @@ def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] |
     if not (torch.equal(dataset.data, images) and torch.equal(dataset.targets, labels)):
         raise DataError(f"torchvision read different bytes from {raw_dir(resolve_root(data_root))} "
                         "than were verified; fix: run `mnist-bench data --repair`")
-    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
 
 
 def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
@@ -375,22 +376,24 @@ class FastLoader:
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 device: torch.device) -> None:
+                 device: torch.device, drop_last: bool = False) -> None:
         self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.device = device
+        self.drop_last = drop_last  # skip a last partial batch (fixed shapes for CUDA graphs)
 
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         order = draw_like_dataloader(n, self.shuffle)
         if order is not None:
             order = order.to(self.device)
-        for start in range(0, n, self.batch_size):
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:
                 x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
             else:
@@ -400,11 +403,11 @@ class FastLoader:
 
 
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
-                data_root: str | os.PathLike[str] | None = None):  # noqa: ANN201
+                data_root: str | os.PathLike[str] | None = None, drop_last: bool = False):  # noqa: ANN201
     """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
     if loader == "seed":
-        return seed_loader(split, batch_size, data_root)
+        return seed_loader(split, batch_size, data_root, drop_last)
     if loader == "fast":
         images, labels = load_split(split, data_root)
-        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device)
+        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)
     raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

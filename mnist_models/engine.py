@@ -48,29 +48,54 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The optimiser the config names: plain SGD (no momentum, no weight decay) or Adam."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # A CUDA-graph-captured Adam keeps its step count on the device (capturable=True).
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, capturable=cfg.cuda_graph)
+
+
+# A training step takes a batch on the device and returns (batch mean loss, correct count) as
+# device tensors, so the loop never synchronises with the host.
+TrainStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime,
+                    scaler: torch.amp.GradScaler, loss_fn: nn.Module) -> TrainStep:
+    """Forward under autocast, (scaled) backward, optimiser update; capturable in a CUDA graph."""
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with rt.autocast():
+            logits = model(x)
+            loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach().float(), (logits.detach().argmax(dim=1) == y).sum()
+
+    return step
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, rt: Runtime,
-                    scaler: torch.amp.GradScaler, loss_fn: nn.Module,
-                    on_batch: BatchCallback | None = None) -> dict[str, float]:
-    """One training pass; returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s."""
+                    scaler: torch.amp.GradScaler | None, loss_fn: nn.Module,
+                    on_batch: BatchCallback | None = None, max_steps: int | None = None,
+                    step: TrainStep | None = None) -> dict[str, float]:
+    """One training pass (or its first ``max_steps`` batches).
+
+    Returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s. ``step`` defaults
+    to ``make_train_step(...)``; ``fit`` passes a CUDA-graph-captured one when the config asks.
+    """
+    step = step or make_train_step(model, optimizer, rt, scaler or rt.grad_scaler(), loss_fn)
     model.train()
     loss_sum = torch.zeros((), device=rt.device)
     correct = torch.zeros((), dtype=torch.int64, device=rt.device)
     seen = 0
     with Timer(rt.synchronize) as timer:
-        for x, y in _tracked(loader, "train", on_batch):
+        for i, (x, y) in enumerate(_tracked(loader, "train", on_batch)):
+            if max_steps is not None and i >= max_steps:
+                break
             x, y = rt.to_device(x, y)
-            with rt.autocast():
-                logits = model(x)
-                loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach().float() * y.shape[0]
-            correct += (logits.detach().argmax(dim=1) == y).sum()
+            loss, hits = step(x, y)
+            loss_sum += loss * y.shape[0]
+            correct += hits
             seen += y.shape[0]
     return {
         "train_loss": loss_sum.item() / seen,
@@ -106,6 +131,18 @@ def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module
     return {**result, "eval_s": timer.seconds}
 
 
+def make_loaders(cfg: RunConfig, rt: Runtime) -> tuple[Iterable, Iterable]:
+    """Train and test loaders for the config (a CUDA-graph step needs equal batches: drop_last)."""
+    train = make_loader(cfg.loader, "train", cfg.batch_size, rt.device, cfg.data_root, drop_last=cfg.cuda_graph)
+    return train, make_loader(cfg.loader, "test", cfg.batch_size, rt.device, cfg.data_root)
+
+
+def first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first batch of a loader, drawn without touching the global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        return next(iter(loader))
+
+
 @dataclass
 class FitResult:
     """What ``fit`` returns: the per-epoch rows and the trained model."""
@@ -124,18 +161,20 @@ def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
     Set-up (data loading, model build, compilation) stays outside the per-epoch clocks.
     """
     rt = Runtime.from_config(cfg)
-    train_loader = make_loader(cfg.loader, "train", cfg.batch_size, rt.device, cfg.data_root)
-    test_loader = make_loader(cfg.loader, "test", cfg.batch_size, rt.device, cfg.data_root)
+    train_loader, test_loader = make_loaders(cfg, rt)
     seed_everything(cfg.seed)
     model = rt.prepare_model(get_model(cfg.model))
     optimizer = make_optimizer(cfg, model)
-    scaler = rt.grad_scaler()
     loss_fn = nn.CrossEntropyLoss()
+    step = make_train_step(model, optimizer, rt, rt.grad_scaler(), loss_fn)
+    if cfg.cuda_graph:
+        model.train()
+        step = rt.capture(step, *rt.to_device(*first_batch(train_loader)))
     result = FitResult(cfg, model=model)
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}
-        row |= train_one_epoch(model, train_loader, optimizer, rt, scaler, loss_fn, on_batch)
+        row |= train_one_epoch(model, train_loader, optimizer, rt, None, loss_fn, on_batch, step=step)
         if not math.isfinite(row["train_loss"]):
             raise TrainingError(f"training loss became {row['train_loss']} in epoch {epoch} "
                                 f"({cfg.model}, lr {cfg.lr}, {cfg.precision}); fix: lower --lr")

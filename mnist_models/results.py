@@ -200,3 +200,42 @@ def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str: 
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+# --------------------------------------------------------------------------------------------
+# Benchmark-suite runs: results/<run-id>/ with tables, machine info and pytest-benchmark's JSON
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c.lower() if c.isalnum() else " " for c in text).split())[:40]
+
+
+def bench_run_id(env: dict[str, Any] | None = None) -> str:
+    """UTC timestamp + machine tag, e.g. ``20261125T180000Z-cpu-intel-xeon-processor-2c``."""
+    env = env or environment()
+    tag = f"gpu-{_slug(env['gpu'])}" if env["gpu"] else f"cpu-{_slug(env['cpu'])}-{env['cpu_count']}c"
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tag
+
+
+def write_bench_run(results_dir: str | os.PathLike[str], run_id: str, train: "pandas.DataFrame",  # noqa: F821
+                    inference: "pandas.DataFrame", summary_md: str, machine: dict[str, Any],  # noqa: F821
+                    benchmark_json: dict[str, Any] | None) -> Path:
+    """Write one suite run to ``results_dir/run_id/`` and point ``results_dir/latest`` at it.
+
+    Files: train.csv, inference.csv, summary.md, machine.json, benchmark.json (pytest-benchmark's
+    own JSON, when benchmarks were timed). Each file is written atomically; earlier runs'
+    folders are never touched.
+    """
+    folder = Path(results_dir) / run_id
+    folder.mkdir(parents=True, exist_ok=False)
+    write_text(folder / "train.csv", train.to_csv(index=False))
+    write_text(folder / "inference.csv", inference.to_csv(index=False))
+    write_text(folder / "summary.md", summary_md)
+    write_text(folder / "machine.json", json.dumps(machine, indent=2, default=_jsonable) + "\n")
+    if benchmark_json is not None:
+        write_text(folder / "benchmark.json", json.dumps(benchmark_json, indent=1, default=str) + "\n")
+    latest = Path(results_dir) / "latest"
+    tmp = Path(results_dir) / f".latest.{uuid.uuid4().hex[:6]}"
+    tmp.symlink_to(run_id, target_is_directory=True)
+    os.replace(tmp, latest)  # atomic swap of the link
+    return folder

@@ -16,7 +16,8 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, ContextManager
+from pathlib import Path
+from typing import Any, Callable, ContextManager
 
 import torch
 from torch import nn
@@ -58,6 +59,7 @@ class Runtime:
     precision: str
     compile_mode: str
     channels_last: bool
+    cuda_graph: bool = False
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> Runtime:
@@ -65,7 +67,9 @@ class Runtime:
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("fp16 (autocast + GradScaler) runs on CUDA only; "
                               "fix: use --precision bf16 or fp32 on the CPU")
-        return cls(device, cfg.precision, cfg.compile, cfg.channels_last)
+        if cfg.cuda_graph and device.type != "cuda":
+            raise ConfigError("--cuda-graph needs a CUDA device; fix: drop it on the CPU")
+        return cls(device, cfg.precision, cfg.compile, cfg.channels_last, cfg.cuda_graph)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -81,7 +85,8 @@ class Runtime:
         dtype, _ = PRECISION_TABLE[self.precision]
         if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
+        # The autocast weight cast cache must be off inside CUDA-graph capture.
+        return torch.autocast(device_type=self.device.type, dtype=dtype, cache_enabled=not self.cuda_graph)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A GradScaler, enabled only where the precision needs one (fp16)."""
@@ -101,6 +106,77 @@ class Runtime:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)
+
+
+    def capture(self, fn: Callable[..., Any], *example: torch.Tensor, warmup: int = 3) -> Callable[..., Any]:
+        """Capture ``fn(*inputs)`` in one CUDA graph; return a replay function with the same call.
+
+        ``fn`` runs ``warmup`` times on ``example`` on a side stream first (CUDA needs this
+        before capture; for a training step these are real optimiser steps on the first batch).
+        The replay copies its inputs into the static buffers and returns the static outputs,
+        which the next replay overwrites: consume them before calling again. Inputs must have
+        the example's shapes.
+        """
+        if self.device.type != "cuda":
+            raise ConfigError("CUDA-graph capture needs a CUDA device")
+        static = [t.clone() for t in example]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                fn(*static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = fn(*static)
+
+        def replay(*inputs: torch.Tensor) -> Any:
+            for buffer, value in zip(static, inputs, strict=True):
+                buffer.copy_(value, non_blocking=True)
+            graph.replay()
+            return outputs
+
+        return replay
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str, float | None]:
+    """Run ``fn`` once and report its peak memory in MiB, in a pass of its own.
+
+    CUDA: ``max_memory_allocated`` and ``max_memory_reserved`` after ``reset_peak_memory_stats``.
+    CPU: the process's peak resident set during the call (Linux VmHWM, reset through
+    /proc/self/clear_refs) and its growth over the resident set before the call (0 when the call
+    reuses memory the allocator already holds); None where that is unavailable.
+    """
+    mib = 1024 * 1024
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize()
+        return {"peak_allocated_mib": torch.cuda.max_memory_allocated(device) / mib,
+                "peak_reserved_mib": torch.cuda.max_memory_reserved(device) / mib,
+                "peak_rss_mib": None, "peak_rss_growth_mib": None}
+    before = _proc_status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        before = None
+    fn()
+    after = _proc_status_kib("VmHWM")
+    growth = None if before is None or after is None else max(0.0, (after - before) / 1024)
+    return {"peak_allocated_mib": None, "peak_reserved_mib": None,
+            "peak_rss_mib": None if before is None or after is None else after / 1024, "peak_rss_growth_mib": growth}
+
+
+def _proc_status_kib(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 class Timer:

@@ -1,0 +1,28 @@
+"""Training benchmarks: time per round of training steps, then the variant's test accuracy.
+
+Each case trains with the seed protocol's hyper-parameters from the same seed; the timed
+rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised,
+iterations=1); compilation/capture time is reported apart; peak memory is measured in a
+pass of its own after the accuracy is taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mnist_models.runtime import peak_memory
+from mnist_models.suite import TrainCase, base_config, finish_row, run_pedantic, train_row
+
+
+def test_train(benchmark, bench_state, train_spec):
+    model, device, variant, _ = train_spec
+    profile = bench_state.profile
+    case = TrainCase(variant.apply(base_config(model, device, bench_state.data_root)), profile.train_steps)
+    benchmark.group = f"train {model} {device}"
+    times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
+    row = train_row(variant, case, profile, times, case.evaluate())
+    row = finish_row(row, contention, peak_memory(case.run, case.rt.device))
+    benchmark.extra_info.update(row)
+    bench_state.train_rows.append(row)
+    assert all(math.isfinite(r["train_loss"]) for r in case.rows), "non-finite training loss"
+    assert math.isfinite(row["test_loss"])

@@ -1,0 +1,117 @@
+"""Tables and Markdown reports made from tidy result rows (never inside training).
+
+``bench_frames`` turns the benchmark suite's rows into the train and inference tables, adding
+each variant's speed-up over ``eager`` and its accuracy difference; ``bench_summary`` renders
+the run's ``summary.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .results import machine_tag, markdown_table
+from .variants import BASELINE
+
+TRAIN_KEYS = ["model", "device"]
+INFERENCE_KEYS = ["model", "device", "batch_size"]
+
+
+def _with_baseline(frame: pd.DataFrame, keys: list[str], columns: dict[str, str]) -> pd.DataFrame:
+    """Join each row with the eager row of the same keys: adds ``eager_<col>`` for each column."""
+    if frame.empty:
+        return frame
+    base = frame[frame["variant"] == BASELINE][keys + list(columns)].rename(columns=columns)
+    return frame.merge(base, on=keys, how="left")
+
+
+def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[dict[str, Any]]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and inference tables, with speed-up over eager (eager median ÷ median) and, for
+    training, the test-accuracy difference from eager (percentage points)."""
+    train = pd.DataFrame(list(train_rows))
+    if not train.empty:
+        train = _with_baseline(train, TRAIN_KEYS, {"median_s": "eager_median_s", "test_acc_pct": "eager_acc_pct"})
+        train["speedup_vs_eager"] = train["eager_median_s"] / train["median_s"]
+        train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
+        train = train.drop(columns=["eager_median_s", "eager_acc_pct"])
+    inference = pd.DataFrame(list(inference_rows))
+    if not inference.empty:
+        inference = _with_baseline(inference, INFERENCE_KEYS, {"median_s": "eager_median_s"})
+        inference["speedup_vs_eager"] = inference["eager_median_s"] / inference["median_s"]
+        inference = inference.drop(columns=["eager_median_s"])
+    return train, inference
+
+
+def _fmt(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    out = frame.copy()
+    for column, fmt in formats.items():
+        if column in out:
+            out[column] = out[column].map(lambda v, f=fmt: "" if v is None or v != v else f.format(v))
+    return out
+
+
+def _memory(frame: pd.DataFrame) -> pd.Series:
+    """Peak memory in MiB: CUDA max allocated where measured, else the CPU process's peak RSS."""
+    cuda = frame.get("peak_allocated_mib", pd.Series([None] * len(frame), index=frame.index))
+    cpu = frame.get("peak_rss_mib", pd.Series([None] * len(frame), index=frame.index))
+    return cuda.where(cuda.notna(), cpu)
+
+
+def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[tuple[str, str]],
+                  env: dict[str, Any], profile: str, run_id: str, inference_batch: int | None = None,
+                  heading: str = "#") -> str:
+    """The run's summary.md: training table (seed-style), speed-ups with accuracy deltas,
+    inference table, and the skipped cases with their reasons.
+
+    ``inference_batch`` keeps one batch size of the inference table and lists the skips as a
+    count (the compact form the README shows); ``heading`` is the top heading's level.
+    """
+    if inference_batch is not None and not inference.empty:
+        inference = inference[inference["batch_size"] == inference_batch]
+    sub = heading + "#"
+    lines = [f"{heading} Benchmark run `{run_id}`", "",
+             f"Machine: {machine_tag(env)}; torch {env['torch']}, {env['torch_threads']} threads; "
+             f"CUDA {env['cuda'] or '–'}, cuDNN {env['cudnn'] or '–'}; commit {env['git_commit'] or '–'}. "
+             f"Profile: `{profile}`.", "",
+             "Times: `benchmark.pedantic`, warm-up rounds excluded, device synchronised at the end of "
+             "every round, `iterations=1`; median over n rounds with the IQR (p75 − p25). Compile = "
+             "first call minus a steady call (compilation, capture, first touch). Rows marked noisy had "
+             "IQR > 10% of the median or other processes using > 0.5 core beside them.", ""]
+    if not train.empty:
+        table = train.assign(memory_mib=_memory(train), noisy=train["noisy"].map({True: "noisy", False: ""}))
+        table = _fmt(table, {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}",
+                             "iqr_s": "{:.3f}", "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×",
+                             "acc_delta_vs_eager_pct": "{:+.2f}", "compile_s": "{:.2f}", "memory_mib": "{:.1f}"})
+        columns = {"model": "model", "device": "device", "variant": "variant", "test_acc_pct": "test acc %",
+                   "test_loss": "test loss", "acc_delta_vs_eager_pct": "Δacc vs eager (pts)",
+                   "images_per_round": "images/round", "n": "n", "median_s": "s/round median", "iqr_s": "IQR s",
+                   "img_per_s": "img/s", "speedup_vs_eager": "speed-up vs eager", "compile_s": "compile s",
+                   "graph_breaks": "graph breaks", "memory_mib": "peak MiB¹", "noisy": "flag"}
+        lines += [f"{sub} Training", "",
+                  "Seed-protocol hyper-parameters (batch 32, plain SGD, lr 0.1 for v0/v2 and 0.01 for v1), "
+                  "same seed and same number of steps for every variant; test accuracy and loss on the full "
+                  "10,000-image test set after the timed rounds.", "",
+                  markdown_table(table[list(columns)].rename(columns=columns)), ""]
+    if not inference.empty:
+        table = inference.assign(memory_mib=_memory(inference),
+                                 noisy=inference["noisy"].map({True: "noisy", False: ""}))
+        table = _fmt(table, {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
+                             "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}"})
+        columns = {"model": "model", "device": "device", "variant": "variant", "batch_size": "batch", "n": "n",
+                   "img_per_s": "img/s", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms",
+                   "speedup_vs_eager": "speed-up vs eager", "compile_s": "compile s", "memory_mib": "peak MiB¹",
+                   "noisy": "flag"}
+        lines += [f"{sub} Inference", "", "One forward pass per round under `torch.inference_mode()`, real test "
+                  "images; latency percentiles over the n rounds.", "",
+                  markdown_table(table[list(columns)].rename(columns=columns)), ""]
+    lines += ["¹ CUDA: max allocated in a pass of its own; CPU: the whole process's peak resident set "
+              "in that pass (data, model and libraries included; `peak_rss_growth_mib` in the CSV is the "
+              "growth over the resident set before it).", ""]
+    if skips and inference_batch is None:
+        lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(skips), columns=["case", "reason"])), ""]
+    elif skips:
+        lines += [f"{len(skips)} cases skipped (CUDA-only variants, no GPU, loader variant at inference); "
+                  "the run's summary.md lists each with its reason.", ""]
+    return "\n".join(lines)

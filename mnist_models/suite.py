@@ -1,0 +1,213 @@
+"""What the benchmark suite (``bench/``) times: training and inference cases, and their rows.
+
+A case is built outside the clock (data on the device, model, optimiser, compilation warm-up,
+CUDA-graph capture). ``TrainCase.run()`` then trains ``steps`` steps (or a whole epoch) and
+``InferenceCase.run()`` does one forward pass of one batch; pytest-benchmark calls them
+through ``benchmark.pedantic`` with warm-up rounds and ``iterations=1``. Every train case is
+evaluated on the full 10,000-image test set after its timed rounds.
+
+Profiles:
+
+- ``quick`` (default): training rounds of ``QUICK_TRAIN_STEPS`` steps, few rounds; the whole
+  CPU suite runs in minutes on 2 cores.
+- ``full``: training rounds of one whole epoch, more rounds, more inference rounds.
+- ``smoke``: three steps, one round: runs every code path in seconds, for the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data import load_split
+from .engine import (evaluate, first_batch, make_loaders, make_optimizer, make_train_step, train_one_epoch)
+from .models import get_model
+from .runtime import Runtime, Timer, seed_everything
+from .variants import Variant
+
+QUICK_TRAIN_STEPS = 100
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work each case does: steps per training round, rounds, warm-up rounds."""
+
+    name: str
+    train_steps: int | None  # None: one whole epoch per round
+    train_rounds: int
+    inference_rounds: int
+    warmup_rounds: int = 1
+
+
+PROFILES = {
+    "quick": Profile("quick", QUICK_TRAIN_STEPS, train_rounds=3, inference_rounds=30),
+    "full": Profile("full", None, train_rounds=3, inference_rounds=200),
+    # Exercises every code path in seconds (the tests run it with --benchmark-disable); its
+    # numbers are not measurements.
+    "smoke": Profile("smoke", 3, train_rounds=1, inference_rounds=2, warmup_rounds=0),
+}
+CPU_BATCH_SIZES = (1, 64, 256, 1024)
+CUDA_BATCH_SIZES = CPU_BATCH_SIZES + (8192,)
+
+
+def inference_batch_sizes(device: str) -> tuple[int, ...]:
+    return CUDA_BATCH_SIZES if device == "cuda" else CPU_BATCH_SIZES
+
+
+def base_config(model: str, device: str, data_root: str | None = None) -> RunConfig:
+    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, on ``device``."""
+    return RunConfig.from_protocol("seed", model=model, device=device, loader="fast", data_root=data_root)
+
+
+def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
+    """Fresh dynamo state per compiled case (its recompile limit would otherwise fall back to
+    eager after a few models), and its counters for the graph-break count."""
+    if cfg.compile == "none":
+        return {}
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    return counters["graph_break"]
+
+
+class TrainCase:
+    """A training benchmark case, built and warmed outside the clock."""
+
+    def __init__(self, cfg: RunConfig, steps: int | None) -> None:
+        self.cfg, self.steps = cfg, steps
+        self.rt = Runtime.from_config(cfg)
+        breaks = _reset_compiler(cfg)
+        self.train_loader, self.test_loader = make_loaders(cfg, self.rt)
+        seed_everything(cfg.seed)
+        self.model = self.rt.prepare_model(get_model(cfg.model))
+        self.optimizer = make_optimizer(cfg, self.model)
+        self.loss_fn = nn.CrossEntropyLoss()
+        step = make_train_step(self.model, self.optimizer, self.rt, self.rt.grad_scaler(), self.loss_fn)
+        # First call vs a steady call: the difference is compilation / capture / first-touch cost.
+        self.model.train()
+        batch = self.rt.to_device(*first_batch(self.train_loader))
+        with Timer(self.rt.synchronize) as first:
+            if cfg.cuda_graph:
+                step = self.rt.capture(step, *batch)
+            step(*batch)
+        with Timer(self.rt.synchronize) as steady:
+            step(*batch)
+        self.step = step
+        self.compile_s = max(0.0, first.seconds - steady.seconds)
+        self.graph_breaks = sum(breaks.values()) if cfg.compile != "none" else 0
+        self.rows: list[dict[str, float]] = []
+        seed_everything(cfg.seed)
+
+    def run(self) -> dict[str, float]:
+        """One timed round: ``steps`` training steps (a whole epoch when None); returns its row."""
+        row = train_one_epoch(self.model, self.train_loader, self.optimizer, self.rt, None, self.loss_fn,
+                              max_steps=self.steps, step=self.step)
+        if not math.isfinite(row["train_loss"]):
+            raise FloatingPointError(f"non-finite training loss {row['train_loss']} in {self.cfg.model}")
+        self.rows.append(row)
+        return row
+
+    def evaluate(self) -> dict[str, float]:
+        """Test loss and accuracy on the full test set (after the timed rounds)."""
+        return evaluate(self.model, self.test_loader, self.rt, self.loss_fn)
+
+
+class InferenceCase:
+    """Forward passes of one batch of real test images under ``torch.inference_mode``."""
+
+    def __init__(self, cfg: RunConfig, batch_size: int) -> None:
+        self.cfg, self.batch_size = cfg, batch_size
+        self.rt = Runtime.from_config(cfg)
+        breaks = _reset_compiler(cfg)
+        seed_everything(cfg.seed)
+        self.model = self.rt.prepare_model(get_model(cfg.model)).eval()
+        images, labels = load_split("test", cfg.data_root)
+        index = torch.arange(batch_size) % len(labels)  # repeat the test set for large batches
+        x, _ = self.rt.to_device(images[index].unsqueeze(1).float().div_(255), labels[index])
+
+        def forward(inputs: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode(), self.rt.autocast():
+                return self.model(inputs)
+
+        with Timer(self.rt.synchronize) as first:
+            fn = self.rt.capture(forward, x) if cfg.cuda_graph else forward
+            fn(x)
+        with Timer(self.rt.synchronize) as steady:
+            fn(x)
+        self.forward, self.x = fn, x
+        self.compile_s = max(0.0, first.seconds - steady.seconds)
+        self.graph_breaks = sum(breaks.values()) if cfg.compile != "none" else 0
+
+    def run(self) -> None:
+        """One forward pass, waited for."""
+        self.forward(self.x)
+        self.rt.synchronize()
+
+
+def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],
+              metrics: dict[str, float]) -> dict[str, Any]:
+    """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
+    from .stats import time_stats
+
+    images = case.rows[-1]["train_images"]
+    stats = time_stats(times)
+    return {
+        "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
+        "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
+        "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
+        "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
+        "test_loss": metrics["test_loss"], "seed": case.cfg.seed,
+    }
+
+
+def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
+    """The tidy row of an inference case: throughput and latency percentiles."""
+    from .stats import latency_ms, time_stats
+
+    stats = time_stats(times)
+    return {
+        "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
+        **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
+        "graph_breaks": case.graph_breaks, "seed": case.cfg.seed,
+    }
+
+
+def run_pedantic(benchmark: Any, fn: Any, rounds: int, warmup_rounds: int) -> tuple[list[float], Any]:
+    """Time ``fn`` through pytest-benchmark's ``pedantic`` (iterations=1) and our own clock.
+
+    Returns the per-round seconds of the timed rounds (warm-up rounds dropped) and the
+    ``Contention`` measured over them. ``fn`` must synchronise the device before returning.
+    With ``--benchmark-disable`` pytest-benchmark calls ``fn`` once: that single call is
+    returned (n = 1).
+    """
+    import time
+
+    from .stats import Contention
+
+    times: list[float] = []
+
+    def timed() -> None:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+
+    with Contention() as contention:
+        benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+    return (times if benchmark.disabled else times[warmup_rounds:]), contention
+
+
+def finish_row(row: dict[str, Any], contention: Any, memory: dict[str, Any]) -> dict[str, Any]:
+    """Add the memory pass, the contention indicator and the noisy flag to a row."""
+    from .stats import is_noisy
+
+    return {**row, **memory, "process_cpu_util": contention.process_cpu_util,
+            "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention)}

@@ -1,0 +1,68 @@
+"""Benchmark variants: named changes to a RunConfig, and where each applies.
+
+A variant is a set of ``RunConfig`` field changes on top of the baseline ``eager`` (fp32, NCHW,
+no compilation, the fast loader). The benchmark suite parametrises over ``VARIANTS``; a variant
+that does not apply on a device is skipped with the reason ``skip_reason`` gives, never dropped.
+
+    >>> VARIANTS["bf16+channels_last"].apply(cfg).precision
+    'bf16'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RunConfig
+
+BASELINE = "eager"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One benchmark variant: config changes, and which devices and phases it applies to."""
+
+    name: str
+    description: str
+    changes: tuple[tuple[str, Any], ...] = ()
+    cuda_only: bool = False
+    train_only: bool = False
+
+    def apply(self, cfg: RunConfig) -> RunConfig:
+        """``cfg`` with this variant's changes (validated by RunConfig)."""
+        return cfg.with_(**dict(self.changes))
+
+    def skip_reason(self, device: str, phase: str = "train") -> str | None:
+        """Why this variant does not run on ``device`` ("cpu"/"cuda") in ``phase``, or None."""
+        if self.cuda_only and device != "cuda":
+            return f"{self.name} runs on CUDA only ({self.description})"
+        if self.train_only and phase != "train":
+            return f"{self.name} changes the training data loader; inference has no loader"
+        return None
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("eager", "fp32, NCHW, eager, fast loader: the baseline"),
+    Variant("channels_last", "fp32, NHWC memory format", (("channels_last", True),)),
+    Variant("bf16", "bfloat16 autocast", (("precision", "bf16"),)),
+    Variant("bf16+channels_last", "bfloat16 autocast, NHWC", (("precision", "bf16"), ("channels_last", True))),
+    Variant("fp16", "float16 autocast + GradScaler", (("precision", "fp16"),), cuda_only=True),
+    Variant("compile", "torch.compile, default mode", (("compile", "default"),)),
+    Variant("compile-max-autotune", "torch.compile, max-autotune mode", (("compile", "max-autotune"),)),
+    Variant("compile-reduce-overhead", "torch.compile, reduce-overhead mode (CUDA graphs)",
+            (("compile", "reduce-overhead"),), cuda_only=True),
+    Variant("cudagraph", "whole step captured with torch.cuda.graph", (("cuda_graph", True),), cuda_only=True),
+    Variant("seed-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "seed"),),
+            train_only=True),
+)}
+
+
+def list_variants() -> list[str]:
+    return list(VARIANTS)
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise KeyError(f"unknown variant {name!r}; known variants: {', '.join(VARIANTS)}") from None

@@ -1,0 +1,70 @@
+"""The benchmark suite's code paths, run for real on tiny slices (``--bench-profile smoke``).
+
+`pytest bench --benchmark-disable` runs each case once; these tests check that every CPU case
+passes, CUDA-only cases are skipped with their reasons, and the run folder holds the tables
+with accuracy and loss on every trained row. Compiled variants run for v0 only (compiling
+v2's training step takes tens of seconds on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(tmp_path: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+         "--bench-profile", "smoke", "--bench-results", str(tmp_path / "results"),
+         "--bench-data-root", str(mnist_root), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
+    variants = "eager,channels_last,bf16,bf16+channels_last,fp16,compile,compile-max-autotune," \
+               "compile-reduce-overhead,cudagraph,seed-loader"
+    done = run_bench(tmp_path, mnist_root, "--bench-models", "v0", "--bench-variants", variants)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants",
+                     "eager,bf16+channels_last,seed-loader", "--bench-device", "cpu")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = tmp_path / "results"
+    runs = sorted(p for p in results.iterdir() if p.is_dir() and not p.is_symlink())
+    assert len(runs) == 2 and (results / "latest").resolve() == runs[-1].resolve()
+
+    first = runs[0]
+    assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json"}
+    train = pd.read_csv(first / "train.csv")
+    cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
+                    "seed-loader"}
+    assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}
+    assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
+    assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
+    assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
+    inference = pd.read_csv(first / "inference.csv")
+    assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
+    assert set(inference["variant"]) == cpu_variants - {"seed-loader"}
+    assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
+    summary = (first / "summary.md").read_text()
+    for reason in ("runs on CUDA only", "no CUDA device on this machine", "inference has no loader"):
+        assert reason in summary
+    machine = json.loads((first / "machine.json").read_text())
+    assert machine["profile"] == "smoke" and machine["torch_threads"] >= 1
+
+
+@pytest.mark.slow
+def test_bench_rejects_unknown_names_with_exit_2(tmp_path, mnist_root):
+    for args in (["--bench-models", "v9"], ["--bench-variants", "turbo"], ["--bench-profile", "huge"],
+                 ["--bench-device", "tpu"]):
+        done = run_bench(tmp_path, mnist_root, *args)
+        assert done.returncode == 2, args
+        assert "mnist-bench: error:" in done.stdout + done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()

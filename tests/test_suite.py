@@ -1,0 +1,114 @@
+"""Benchmark-suite building blocks on real data: cases, pedantic timing, rows, memory pass."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mnist_models import data
+from mnist_models.engine import train_one_epoch
+from mnist_models.runtime import Runtime, peak_memory
+from mnist_models.suite import (PROFILES, InferenceCase, TrainCase, base_config, finish_row, inference_row,
+                                run_pedantic, train_row)
+from mnist_models.variants import VARIANTS
+
+from conftest import requires_cuda
+
+
+class FakeBenchmark:
+    """Calls the target like pytest-benchmark's pedantic: warm-up rounds, then timed rounds."""
+
+    def __init__(self, disabled=False):
+        self.disabled, self.calls = disabled, []
+
+    def pedantic(self, target, rounds, warmup_rounds, iterations):
+        assert iterations == 1
+        for _ in range(1 if self.disabled else warmup_rounds + rounds):
+            target()
+            self.calls.append(1)
+
+
+@pytest.mark.parametrize("disabled", [False, True])
+def test_run_pedantic_drops_warmup_rounds(disabled):
+    bench = FakeBenchmark(disabled)
+    times, contention = run_pedantic(bench, lambda: sum(range(10_000)), rounds=4, warmup_rounds=2)
+    assert len(times) == (1 if disabled else 4)
+    assert len(bench.calls) == (1 if disabled else 6)
+    assert all(t > 0 for t in times) and contention.process_cpu_util >= 0
+
+
+def test_train_case_rounds_and_row(mnist_root):
+    cfg = VARIANTS["channels_last"].apply(base_config("v2", "cpu", str(mnist_root)))
+    case = TrainCase(cfg, steps=5)
+    times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=2, warmup_rounds=1)
+    assert [r["train_images"] for r in case.rows] == [160, 160, 160]
+    row = train_row(VARIANTS["channels_last"], case, PROFILES["quick"], times, case.evaluate())
+    row = finish_row(row, contention, {"peak_rss_growth_mib": 1.0})
+    assert row["variant"] == "channels_last" and row["steps_per_round"] == 5 and row["n"] == 2
+    assert 0 < row["test_acc_pct"] <= 100 and math.isfinite(row["test_loss"])
+    assert row["img_per_s"] == pytest.approx(160 / row["median_s"])
+    assert row["compile_s"] >= 0 and row["graph_breaks"] == 0 and isinstance(row["noisy"], bool)
+
+
+def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
+    """Eager (fast loader) and seed-loader cases see the same batches: same loss after 4 steps."""
+    losses = []
+    for name in ("eager", "seed-loader"):
+        case = TrainCase(VARIANTS[name].apply(base_config("v0", "cpu", str(mnist_root))), steps=4)
+        losses.append(case.run()["train_loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_inference_case_row(mnist_root):
+    case = InferenceCase(VARIANTS["bf16"].apply(base_config("v2", "cpu", str(mnist_root))), batch_size=8)
+    times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=5, warmup_rounds=1)
+    row = inference_row(VARIANTS["bf16"], case, PROFILES["quick"], times)
+    assert row["batch_size"] == 8 and row["n"] == 5
+    assert row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+    assert row["img_per_s"] == pytest.approx(8 / row["median_s"])
+    with torch.inference_mode():
+        assert case.forward(case.x).shape == (8, 10)
+
+
+def test_max_steps_and_drop_last(mnist_root):
+    images, labels = data.load_split("test", mnist_root)
+    rt = Runtime(torch.device("cpu"), "fp32", "none", False)
+    loader = data.FastLoader(images[:100], labels[:100], 32, shuffle=False, device=rt.device, drop_last=True)
+    assert len(loader) == 3 and [len(y) for _, y in loader] == [32, 32, 32]
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    row = train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt, None,
+                          torch.nn.CrossEntropyLoss(), max_steps=2)
+    assert row["train_images"] == 64
+
+
+def test_cpu_peak_memory_sees_an_allocation():
+    hold = []
+    result = peak_memory(lambda: hold.append(torch.ones(64 * 1024 * 1024 // 4)), torch.device("cpu"))
+    assert result["peak_allocated_mib"] is None
+    if result["peak_rss_growth_mib"] is None:
+        pytest.skip("this kernel does not expose /proc/self/clear_refs")
+    assert result["peak_rss_growth_mib"] >= 50  # a 64 MiB tensor, touched by torch.ones
+    assert result["peak_rss_mib"] >= result["peak_rss_growth_mib"]
+
+
+@requires_cuda
+def test_cuda_graph_training_matches_eager(mnist_root):
+    """The captured step trains like the eager one (same seed, fp32): same loss after the rounds."""
+    losses = {}
+    for name in ("eager", "cudagraph"):
+        case = TrainCase(VARIANTS[name].apply(base_config("v2", "cuda", str(mnist_root))), steps=20)
+        losses[name] = case.run()["train_loss"]
+    # The capture runs 3 warm-up steps on the first batch, so the trajectories differ slightly.
+    assert losses["cudagraph"] == pytest.approx(losses["eager"], rel=0.2)
+
+
+@requires_cuda
+def test_cuda_peak_memory_and_graph_inference(mnist_root):
+    case = InferenceCase(VARIANTS["cudagraph"].apply(base_config("v2", "cuda", str(mnist_root))), batch_size=256)
+    eager = InferenceCase(base_config("v2", "cuda", str(mnist_root)), batch_size=256)
+    assert torch.allclose(case.forward(case.x).float(), eager.forward(eager.x).float(), atol=1e-4)
+    memory = peak_memory(case.run, torch.device("cuda"))
+    assert memory["peak_allocated_mib"] > 0 and memory["peak_reserved_mib"] >= memory["peak_allocated_mib"]

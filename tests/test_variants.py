@@ -1,0 +1,53 @@
+"""Variant table and skip logic of the benchmark suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnist_models.config import ConfigError, RunConfig
+from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
+
+ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
+                  "compile-reduce-overhead", "cudagraph", "seed-loader"}
+
+
+def test_every_named_variant_is_registered_and_eager_is_the_baseline():
+    assert set(list_variants()) == ISSUE_VARIANTS
+    assert BASELINE == "eager" and VARIANTS["eager"].changes == ()
+
+
+@pytest.mark.parametrize("name", sorted(ISSUE_VARIANTS))
+def test_variant_applies_its_changes_and_nothing_else(name):
+    base = RunConfig(model="v2", device="cpu", loader="fast")
+    variant = VARIANTS[name]
+    cfg = variant.apply(base)
+    for field, value in variant.changes:
+        assert getattr(cfg, field) == value
+    unchanged = {k for k in base.__dataclass_fields__} - {k for k, _ in variant.changes}
+    assert all(getattr(cfg, k) == getattr(base, k) for k in unchanged)
+
+
+def test_cpu_skips_name_a_reason():
+    cuda_only = {n for n, v in VARIANTS.items() if v.skip_reason("cpu") is not None}
+    assert cuda_only == {"fp16", "compile-reduce-overhead", "cudagraph"}
+    for name in cuda_only:
+        assert "CUDA" in VARIANTS[name].skip_reason("cpu")
+        assert VARIANTS[name].skip_reason("cuda") is None
+
+
+def test_loader_variant_skips_inference_only():
+    assert VARIANTS["seed-loader"].skip_reason("cpu", "train") is None
+    assert "loader" in VARIANTS["seed-loader"].skip_reason("cpu", "inference")
+    assert all(v.skip_reason("cuda", "inference") is None for n, v in VARIANTS.items() if n != "seed-loader")
+
+
+def test_cuda_graph_rejects_fp16_and_compile():
+    with pytest.raises(ConfigError, match="GradScaler"):
+        RunConfig(cuda_graph=True, precision="fp16")
+    with pytest.raises(ConfigError, match="compile"):
+        RunConfig(cuda_graph=True, compile="default")
+
+
+def test_unknown_variant_lists_known_ones():
+    with pytest.raises(KeyError, match="bf16"):
+        get_variant("turbo")
