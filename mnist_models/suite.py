@@ -205,9 +205,16 @@ def run_pedantic(benchmark: Any, fn: Any, rounds: int, warmup_rounds: int) -> tu
     return (times if benchmark.disabled else times[warmup_rounds:]), contention
 
 
+ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "torch_threads", "git_commit")
+
+
 def finish_row(row: dict[str, Any], contention: Any, memory: dict[str, Any]) -> dict[str, Any]:
-    """Add the memory pass, the contention indicator and the noisy flag to a row."""
+    """Add the memory pass, the contention indicator, the noisy flag and the software/hardware
+    it ran on (so each row stands on its own) to a row."""
+    from .results import environment
     from .stats import is_noisy
 
+    env = environment()
     return {**row, **memory, "process_cpu_util": contention.process_cpu_util,
-            "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention)}
+            "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention),
+            **{key: env[key] for key in ROW_ENVIRONMENT}}

@@ -51,6 +51,7 @@ def test_train_case_rounds_and_row(mnist_root):
     assert 0 < row["test_acc_pct"] <= 100 and math.isfinite(row["test_loss"])
     assert row["img_per_s"] == pytest.approx(160 / row["median_s"])
     assert row["compile_s"] >= 0 and row["graph_breaks"] == 0 and isinstance(row["noisy"], bool)
+    assert row["torch"] == torch.__version__ and row["torch_threads"] == torch.get_num_threads()
 
 
 def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
