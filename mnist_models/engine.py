@@ -144,6 +144,48 @@ def first_batch(loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass
+class Training:
+    """Everything one training run needs, built from a RunConfig (see ``build_training``)."""
+
+    cfg: RunConfig
+    rt: Runtime
+    train_loader: Iterable
+    test_loader: Iterable
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    step: TrainStep
+
+    def capture(self) -> None:
+        """Replace the step by its CUDA-graph capture when the config asks (a no-op otherwise)."""
+        if self.cfg.cuda_graph:
+            self.model.train()
+            self.step = self.rt.capture(self.step, *self.rt.to_device(*first_batch(self.train_loader)))
+
+    def train_epoch(self, on_batch: BatchCallback | None = None, max_steps: int | None = None) -> dict[str, float]:
+        return train_one_epoch(self.model, self.train_loader, self.optimizer, self.rt, None, self.loss_fn,
+                               on_batch, max_steps=max_steps, step=self.step)
+
+    def evaluate(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
+        return evaluate(self.model, self.test_loader, self.rt, self.loss_fn, on_batch)
+
+
+def build_training(cfg: RunConfig) -> Training:
+    """Loaders, model (seeded with ``cfg.seed``, on the device, compiled if asked), optimiser, step.
+
+    CUDA-graph capture is left to ``Training.capture()`` so that callers can time it.
+    """
+    rt = Runtime.from_config(cfg)
+    train_loader, test_loader = make_loaders(cfg, rt)
+    seed_everything(cfg.seed)
+    model = rt.prepare_model(get_model(cfg.model))
+    optimizer = make_optimizer(cfg, model)
+    loss_fn = nn.CrossEntropyLoss()
+    step = make_train_step(model, optimizer, rt, rt.grad_scaler(), loss_fn)
+    return Training(cfg, rt, train_loader, test_loader, model, optimizer, loss_fn, step)
+
+
+@dataclass
 class FitResult:
     """What ``fit`` returns: the per-epoch rows and the trained model."""
 
@@ -160,25 +202,17 @@ def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
     first epoch (as the seed notebook does), so the shuffle order does not depend on the model.
     Set-up (data loading, model build, compilation) stays outside the per-epoch clocks.
     """
-    rt = Runtime.from_config(cfg)
-    train_loader, test_loader = make_loaders(cfg, rt)
-    seed_everything(cfg.seed)
-    model = rt.prepare_model(get_model(cfg.model))
-    optimizer = make_optimizer(cfg, model)
-    loss_fn = nn.CrossEntropyLoss()
-    step = make_train_step(model, optimizer, rt, rt.grad_scaler(), loss_fn)
-    if cfg.cuda_graph:
-        model.train()
-        step = rt.capture(step, *rt.to_device(*first_batch(train_loader)))
-    result = FitResult(cfg, model=model)
+    training = build_training(cfg)
+    training.capture()
+    result = FitResult(cfg, model=training.model)
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}
-        row |= train_one_epoch(model, train_loader, optimizer, rt, None, loss_fn, on_batch, step=step)
+        row |= training.train_epoch(on_batch)
         if not math.isfinite(row["train_loss"]):
             raise TrainingError(f"training loss became {row['train_loss']} in epoch {epoch} "
                                 f"({cfg.model}, lr {cfg.lr}, {cfg.precision}); fix: lower --lr")
-        row |= evaluate(model, test_loader, rt, loss_fn, on_batch)
+        row |= training.evaluate(on_batch)
         result.rows.append(row)
         if on_epoch is not None:
             on_epoch(row)

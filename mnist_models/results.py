@@ -21,11 +21,14 @@ import uuid
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 
 from .fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas
 
 RUNS_FILE = "runs.jsonl"
 
@@ -188,7 +191,7 @@ def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, 
             for row in rows]
 
 
-def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str:  # noqa: F821
+def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str:
     """A GitHub-flavoured Markdown table of a DataFrame (strings as they are, floats formatted)."""
 
     def cell(value: Any) -> str:
@@ -217,8 +220,8 @@ def bench_run_id(env: dict[str, Any] | None = None) -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tag
 
 
-def write_bench_run(results_dir: str | os.PathLike[str], run_id: str, train: "pandas.DataFrame",  # noqa: F821
-                    inference: "pandas.DataFrame", summary_md: str, machine: dict[str, Any],  # noqa: F821
+def write_bench_run(results_dir: str | os.PathLike[str], run_id: str, train: "pandas.DataFrame",
+                    inference: "pandas.DataFrame", summary_md: str, machine: dict[str, Any],
                     benchmark_json: dict[str, Any] | None) -> Path:
     """Write one suite run to ``results_dir/run_id/`` and point ``results_dir/latest`` at it.
 

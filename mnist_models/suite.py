@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from .config import RunConfig
 from .data import load_split
-from .engine import (evaluate, first_batch, make_loaders, make_optimizer, make_train_step, train_one_epoch)
+from .engine import build_training, first_batch
 from .models import get_model
 from .runtime import Runtime, Timer, seed_everything
 from .variants import Variant
@@ -82,33 +81,25 @@ class TrainCase:
 
     def __init__(self, cfg: RunConfig, steps: int | None) -> None:
         self.cfg, self.steps = cfg, steps
-        self.rt = Runtime.from_config(cfg)
         breaks = _reset_compiler(cfg)
-        self.train_loader, self.test_loader = make_loaders(cfg, self.rt)
-        seed_everything(cfg.seed)
-        self.model = self.rt.prepare_model(get_model(cfg.model))
-        self.optimizer = make_optimizer(cfg, self.model)
-        self.loss_fn = nn.CrossEntropyLoss()
-        step = make_train_step(self.model, self.optimizer, self.rt, self.rt.grad_scaler(), self.loss_fn)
+        self.training = build_training(cfg)
+        self.rt = self.training.rt
         # First call vs a steady call: the difference is compilation / capture / first-touch cost.
-        self.model.train()
-        batch = self.rt.to_device(*first_batch(self.train_loader))
+        self.training.model.train()
+        batch = self.rt.to_device(*first_batch(self.training.train_loader))
         with Timer(self.rt.synchronize) as first:
-            if cfg.cuda_graph:
-                step = self.rt.capture(step, *batch)
-            step(*batch)
+            self.training.capture()
+            self.training.step(*batch)
         with Timer(self.rt.synchronize) as steady:
-            step(*batch)
-        self.step = step
+            self.training.step(*batch)
         self.compile_s = max(0.0, first.seconds - steady.seconds)
-        self.graph_breaks = sum(breaks.values()) if cfg.compile != "none" else 0
+        self.graph_breaks = sum(breaks.values())
         self.rows: list[dict[str, float]] = []
         seed_everything(cfg.seed)
 
     def run(self) -> dict[str, float]:
         """One timed round: ``steps`` training steps (a whole epoch when None); returns its row."""
-        row = train_one_epoch(self.model, self.train_loader, self.optimizer, self.rt, None, self.loss_fn,
-                              max_steps=self.steps, step=self.step)
+        row = self.training.train_epoch(max_steps=self.steps)
         if not math.isfinite(row["train_loss"]):
             raise FloatingPointError(f"non-finite training loss {row['train_loss']} in {self.cfg.model}")
         self.rows.append(row)
@@ -116,7 +107,7 @@ class TrainCase:
 
     def evaluate(self) -> dict[str, float]:
         """Test loss and accuracy on the full test set (after the timed rounds)."""
-        return evaluate(self.model, self.test_loader, self.rt, self.loss_fn)
+        return self.training.evaluate()
 
 
 class InferenceCase:
@@ -143,7 +134,7 @@ class InferenceCase:
             fn(x)
         self.forward, self.x = fn, x
         self.compile_s = max(0.0, first.seconds - steady.seconds)
-        self.graph_breaks = sum(breaks.values()) if cfg.compile != "none" else 0
+        self.graph_breaks = sum(breaks.values())
 
     def run(self) -> None:
         """One forward pass, waited for."""

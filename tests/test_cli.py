@@ -252,6 +252,8 @@ BAD_INPUTS = {
     "unknown-protocol": Bad(("--protocol", "paper"), ("'paper'", "seed")),
     "cuda-without-cuda": Bad(("--device", "cuda"), ("cuda", "--device cpu"), skip_if_cuda=True),
     "fp16-on-cpu": Bad(("--precision", "fp16", "--device", "cpu"), ("fp16", "CUDA")),
+    "cuda-graph-on-cpu": Bad(("--cuda-graph", "--device", "cpu"), ("--cuda-graph", "CUDA")),
+    "cuda-graph-with-compile": Bad(("--cuda-graph", "--compile", "default"), ("cuda_graph", "compile")),
     "batch-size-zero": Bad(("--batch-size", "0"), ("batch size", "0")),
     "batch-size-negative": Bad(("--batch-size", "-3"), ("batch size", "-3")),
     "batch-size-text": Bad(("--batch-size", "abc"), ("--batch-size", "'abc'")),
