@@ -24,6 +24,7 @@ from mnist_models import data
 from mnist_models.models import list_models
 from mnist_models.report import bench_frames, bench_summary
 from mnist_models.results import bench_run_id, environment, has_markers, splice_marked, write_bench_run
+from mnist_models.runtime import measured_peaks
 from mnist_models.suite import PROFILES, Profile, inference_batch_sizes
 from mnist_models.variants import VARIANTS, Variant
 
@@ -156,14 +157,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     env = environment()
     run_id = bench_run_id(env)
     train, inference = bench_frames(state.train_rows, state.inference_rows)
-    summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id)
+    summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks())
     machine = {**env, "profile": state.profile.name, "devices": state.devices,
-               "models": state.models, "variants": [v.name for v in state.variants]}
+               "models": state.models, "variants": [v.name for v in state.variants],
+               "matmul_peak_gflop_per_s": measured_peaks()}
     folder = write_bench_run(state.results, run_id, train, inference, summary, machine,
                              _benchmark_json(session.config))
     if state.readme:
         compact = bench_summary(train, inference, state.skips, env, state.profile.name, run_id,
-                                inference_batch=README_BATCH, heading="###")
+                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks())
         splice_marked(state.readme, "bench-summary", compact)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:

@@ -159,6 +159,23 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def training_flops(model: nn.Module) -> int:
+    """FLOPs of one training step per image: forward plus backward, counted (not assumed 3×).
+
+    The input needs no gradient, so the first layer's input-gradient is not counted, as in a
+    real step. The model's gradients are cleared afterwards.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    batch = 2
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(batch, *IMAGE_SHAPE, device=device)).sum().backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops()) // batch
+
+
 def forward_flops(model: nn.Module) -> int:
     """Forward FLOPs for one image (2 per multiply-add), counted by ``torch.utils.flop_counter``.
 

@@ -52,6 +52,12 @@ def _fmt(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
     return out
 
 
+def _columns(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The named columns that the frame has, renamed for display (rows from older runs may lack some)."""
+    present = [c for c in columns if c in frame]
+    return frame[present].rename(columns=columns)
+
+
 def _memory(frame: pd.DataFrame) -> pd.Series:
     """Peak memory in MiB: CUDA max allocated where measured, else the CPU process's peak RSS."""
     cuda = frame.get("peak_allocated_mib", pd.Series([None] * len(frame), index=frame.index))
@@ -61,13 +67,15 @@ def _memory(frame: pd.DataFrame) -> pd.Series:
 
 def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[tuple[str, str]],
                   env: dict[str, Any], profile: str, run_id: str, inference_batch: int | None = None,
-                  heading: str = "#") -> str:
+                  heading: str = "#", peaks: dict[str, float] | None = None) -> str:
     """The run's summary.md: training table (seed-style), speed-ups with accuracy deltas,
     inference table, and the skipped cases with their reasons.
 
     ``inference_batch`` keeps one batch size of the inference table and lists the skips as a
-    count (the compact form the README shows); ``heading`` is the top heading's level.
+    count (the compact form the README shows); ``heading`` is the top heading's level;
+    ``peaks`` are the measured matmul peaks (``runtime.measured_peaks()``) named in the footnote.
     """
+    peaks = peaks or {}
     if inference_batch is not None and not inference.empty:
         inference = inference[inference["batch_size"] == inference_batch]
     sub = heading + "#"
@@ -83,32 +91,39 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
         table = train.assign(memory_mib=_memory(train), noisy=train["noisy"].map({True: "noisy", False: ""}))
         table = _fmt(table, {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}",
                              "iqr_s": "{:.3f}", "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×",
-                             "acc_delta_vs_eager_pct": "{:+.2f}", "compile_s": "{:.2f}", "memory_mib": "{:.1f}"})
+                             "acc_delta_vs_eager_pct": "{:+.2f}", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
+                             "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}"})
         columns = {"model": "model", "device": "device", "variant": "variant", "test_acc_pct": "test acc %",
                    "test_loss": "test loss", "acc_delta_vs_eager_pct": "Δacc vs eager (pts)",
                    "images_per_round": "images/round", "n": "n", "median_s": "s/round median", "iqr_s": "IQR s",
-                   "img_per_s": "img/s", "speedup_vs_eager": "speed-up vs eager", "compile_s": "compile s",
-                   "graph_breaks": "graph breaks", "memory_mib": "peak MiB¹", "noisy": "flag"}
+                   "img_per_s": "img/s", "speedup_vs_eager": "speed-up vs eager", "gflop_per_s": "GFLOP/s",
+                   "pct_of_peak": "% of peak²", "compile_s": "compile s", "graph_breaks": "graph breaks",
+                   "memory_mib": "peak MiB¹", "noisy": "flag"}
         lines += [f"{sub} Training", "",
                   "Seed-protocol hyper-parameters (batch 32, plain SGD, lr 0.1 for v0/v2 and 0.01 for v1), "
                   "same seed and same number of steps for every variant; test accuracy and loss on the full "
                   "10,000-image test set after the timed rounds.", "",
-                  markdown_table(table[list(columns)].rename(columns=columns)), ""]
+                  markdown_table(_columns(table, columns)), ""]
     if not inference.empty:
         table = inference.assign(memory_mib=_memory(inference),
                                  noisy=inference["noisy"].map({True: "noisy", False: ""}))
         table = _fmt(table, {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
-                             "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}"})
+                             "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
+                             "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}"})
         columns = {"model": "model", "device": "device", "variant": "variant", "batch_size": "batch", "n": "n",
                    "img_per_s": "img/s", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms",
-                   "speedup_vs_eager": "speed-up vs eager", "compile_s": "compile s", "memory_mib": "peak MiB¹",
-                   "noisy": "flag"}
+                   "speedup_vs_eager": "speed-up vs eager", "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²",
+                   "compile_s": "compile s", "memory_mib": "peak MiB¹", "noisy": "flag"}
         lines += [f"{sub} Inference", "", "One forward pass per round under `torch.inference_mode()`, real test "
                   "images; latency percentiles over the n rounds.", "",
-                  markdown_table(table[list(columns)].rename(columns=columns)), ""]
+                  markdown_table(_columns(table, columns)), ""]
     lines += ["¹ CUDA: max allocated in a pass of its own; CPU: the whole process's peak resident set "
               "in that pass (data, model and libraries included; `peak_rss_growth_mib` in the CSV is the "
-              "growth over the resident set before it).", ""]
+              "growth over the resident set before it).",
+              "² Achieved GFLOP/s (FLOPs per image counted once per model with `torch.utils.flop_counter`: "
+              "forward for inference, forward + backward for training) ÷ the device's measured matmul peak "
+              "in the case's precision (" + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()) + " GFLOP/s).",
+              ""]
     if skips and inference_batch is None:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(skips), columns=["case", "reason"])), ""]
     elif skips:

@@ -25,8 +25,8 @@ import torch
 from .config import RunConfig
 from .data import load_split
 from .engine import build_training, first_batch
-from .models import get_model
-from .runtime import Runtime, Timer, seed_everything
+from .models import forward_flops, get_model, training_flops
+from .runtime import Runtime, Timer, matmul_peak_gflops, seed_everything
 from .variants import Variant
 
 QUICK_TRAIN_STEPS = 100
@@ -142,6 +142,14 @@ class InferenceCase:
         self.rt.synchronize()
 
 
+def roofline(cfg: RunConfig, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:
+    """Achieved GFLOP/s and its fraction of the device's measured matmul peak in the run's precision."""
+    achieved = flops_per_image * img_per_s / 1e9
+    peak = matmul_peak_gflops(device, cfg.precision)
+    return {"flops_per_image": flops_per_image, "gflop_per_s": achieved, "peak_gflop_per_s": peak,
+            "pct_of_peak": 100.0 * achieved / peak}
+
+
 def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],
               metrics: dict[str, float]) -> dict[str, Any]:
     """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
@@ -149,6 +157,7 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
 
     images = case.rows[-1]["train_images"]
     stats = time_stats(times)
+    flops = training_flops(get_model(case.cfg.model))
     return {
         "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
@@ -156,6 +165,7 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
         "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
         "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
         "test_loss": metrics["test_loss"], "seed": case.cfg.seed,
+        **roofline(case.cfg, case.rt.device, flops, images / stats["median_s"]),
     }
 
 
@@ -169,6 +179,8 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed,
+        **roofline(case.cfg, case.rt.device, forward_flops(get_model(case.cfg.model)),
+                   case.batch_size / stats["median_s"]),
     }
 
 

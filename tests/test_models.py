@@ -138,3 +138,15 @@ def test_registered_model_is_listed_and_built(isolated_registry):
 
     assert list_models()[-1] == "tiny-test"
     assert get_model("tiny-test")(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_training_flops_count_forward_and_backward():
+    """v0 by hand: forward 15,880; backward = weight grads of both layers (2·784·10 + 2·10·10) plus
+    the input grad of the second layer (2·10·10); the first layer's input needs no gradient."""
+    from mnist_models.models import training_flops
+
+    model = get_model("v0")
+    assert training_flops(model) == 15_880 + 2 * 784 * 10 + 2 * 10 * 10 + 2 * 10 * 10
+    assert all(p.grad is None for p in model.parameters())
+    v2 = get_model("v2")
+    assert 2 * forward_flops(v2) < training_flops(v2) < 3 * forward_flops(v2)

@@ -208,3 +208,13 @@ def test_timer_is_nan_until_used_and_times_on_exception() -> None:
     with pytest.raises(RuntimeError), timer:
         raise RuntimeError("boom")
     assert timer.seconds >= 0.0
+
+
+def test_matmul_peak_is_measured_once_and_reported():
+    from mnist_models.runtime import matmul_peak_gflops, measured_peaks
+
+    cpu = torch.device("cpu")
+    first = matmul_peak_gflops(cpu, "fp32")
+    assert first > 1.0  # any CPU that runs torch multiplies faster than 1 GFLOP/s
+    assert matmul_peak_gflops(cpu, "fp32") == first  # cached: probed once per process
+    assert measured_peaks()["cpu/fp32"] == first

@@ -52,6 +52,9 @@ def test_train_case_rounds_and_row(mnist_root):
     assert row["img_per_s"] == pytest.approx(160 / row["median_s"])
     assert row["compile_s"] >= 0 and row["graph_breaks"] == 0 and isinstance(row["noisy"], bool)
     assert row["torch"] == torch.__version__ and row["torch_threads"] == torch.get_num_threads()
+    assert row["flops_per_image"] > 3 * 2_267_720 * 0.9  # forward + backward of v2
+    assert row["gflop_per_s"] == pytest.approx(row["flops_per_image"] * row["img_per_s"] / 1e9)
+    assert row["pct_of_peak"] == pytest.approx(100 * row["gflop_per_s"] / row["peak_gflop_per_s"])
 
 
 def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
