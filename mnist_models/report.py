@@ -109,13 +109,14 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
                                  noisy=inference["noisy"].map({True: "noisy", False: ""}))
         table = _fmt(table, {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
                              "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
-                             "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}"})
+                             "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}", "agree_with_eager_pct": "{:.2f}"})
         columns = {"model": "model", "device": "device", "variant": "variant", "batch_size": "batch", "n": "n",
                    "img_per_s": "img/s", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms",
-                   "speedup_vs_eager": "speed-up vs eager", "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²",
+                   "speedup_vs_eager": "speed-up vs eager", "agree_with_eager_pct": "same class as eager %", "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²",
                    "compile_s": "compile s", "memory_mib": "peak MiB¹", "noisy": "flag"}
         lines += [f"{sub} Inference", "", "One forward pass per round under `torch.inference_mode()`, real test "
-                  "images; latency percentiles over the n rounds.", "",
+                  "images, weights trained for one epoch; latency percentiles over the n rounds. \"Same class "
+                  "as eager\": share of the 10,000 test images whose predicted class equals eager fp32's.", "",
                   markdown_table(_columns(table, columns)), ""]
     lines += ["¹ CUDA: max allocated in a pass of its own; CPU: the whole process's peak resident set "
               "in that pass (data, model and libraries included; `peak_rss_growth_mib` in the CSV is the "

@@ -100,6 +100,20 @@ class Runtime:
             model = torch.compile(model, mode=self.compile_mode)
         return model
 
+    def prepare_inference(self, model: nn.Module, weights_bf16: bool = False, freeze: bool = False) -> nn.Module:
+        """An eval-mode model for inference: device, memory format, optionally bf16 weights, compiled
+        if asked, with inductor freezing (weights folded into constants) when ``freeze``."""
+        model = model.eval().to(self.device, memory_format=self.memory_format)
+        if weights_bf16:
+            model = model.to(torch.bfloat16)
+        if self.compile_mode == "none":
+            return model
+        if freeze:  # torch.compile takes a mode or inductor options, not both
+            if self.compile_mode != "default":
+                raise ConfigError("inductor freezing is applied with compile mode 'default' only")
+            return torch.compile(model, options={"freezing": True})
+        return torch.compile(model, mode=self.compile_mode)
+
     def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Move a batch to the device (non-blocking) in the run's memory format."""
         x = x.to(self.device, non_blocking=True)

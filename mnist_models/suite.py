@@ -110,18 +110,41 @@ class TrainCase:
         return self.training.evaluate()
 
 
-class InferenceCase:
-    """Forward passes of one batch of real test images under ``torch.inference_mode``."""
+_TRAINED: dict[tuple[str, str, str | None], dict[str, torch.Tensor]] = {}
 
-    def __init__(self, cfg: RunConfig, batch_size: int) -> None:
+
+def trained_state(model: str, device: str, data_root: str | None) -> dict[str, torch.Tensor]:
+    """Weights of ``model`` after one epoch of the seed protocol on the fast loader (cached per
+    process), so inference cases run, and compare predictions, on a real classifier."""
+    key = (model, device, data_root)
+    if key not in _TRAINED:
+        from .engine import fit
+
+        cfg = base_config(model, device, data_root).with_(epochs=1)
+        _TRAINED[key] = {k: v.detach().cpu().clone() for k, v in fit(cfg).model.state_dict().items()}
+    return _TRAINED[key]
+
+
+class InferenceCase:
+    """Forward passes of one batch of real test images under ``torch.inference_mode``.
+
+    The model carries trained weights (``trained_state``); ``agreement_pct`` compares its
+    predictions on the whole test set with eager fp32's.
+    """
+
+    def __init__(self, cfg: RunConfig, batch_size: int, variant: Variant | None = None) -> None:
         self.cfg, self.batch_size = cfg, batch_size
+        weights_bf16, freeze = (variant.weights_bf16, variant.freeze) if variant else (False, False)
         self.rt = Runtime.from_config(cfg)
         breaks = _reset_compiler(cfg)
-        seed_everything(cfg.seed)
-        self.model = self.rt.prepare_model(get_model(cfg.model)).eval()
+        model = get_model(cfg.model)
+        model.load_state_dict(trained_state(cfg.model, self.rt.device.type, cfg.data_root))
+        self.model = self.rt.prepare_inference(model, weights_bf16, freeze)
+        self.input_dtype = torch.bfloat16 if weights_bf16 else torch.float32
+        self.precision = "bf16" if weights_bf16 else cfg.precision  # what the matmuls run in
         images, labels = load_split("test", cfg.data_root)
         index = torch.arange(batch_size) % len(labels)  # repeat the test set for large batches
-        x, _ = self.rt.to_device(images[index].unsqueeze(1).float().div_(255), labels[index])
+        x = self._inputs(images[index])
 
         def forward(inputs: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode(), self.rt.autocast():
@@ -136,16 +159,44 @@ class InferenceCase:
         self.compile_s = max(0.0, first.seconds - steady.seconds)
         self.graph_breaks = sum(breaks.values())
 
+    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
+        x, _ = self.rt.to_device(images.unsqueeze(1).float().div_(255), torch.empty(0))
+        return x.to(self.input_dtype)
+
     def run(self) -> None:
         """One forward pass, waited for."""
         self.forward(self.x)
         self.rt.synchronize()
 
+    def predictions(self) -> torch.Tensor:
+        """Predicted classes for the whole test set, in batches of this case's size (the last
+        one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
+        images, _ = load_split("test", self.cfg.data_root)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            padded = torch.zeros(self.batch_size, 28, 28, dtype=chunk.dtype)
+            padded[:len(chunk)] = chunk
+            out.append(self.forward(self._inputs(padded))[:len(chunk)].argmax(dim=1).cpu())
+        return torch.cat(out)
 
-def roofline(cfg: RunConfig, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:
-    """Achieved GFLOP/s and its fraction of the device's measured matmul peak in the run's precision."""
+
+_REFERENCE: dict[tuple[str, str, str | None], torch.Tensor] = {}
+
+
+def reference_predictions(cfg: RunConfig) -> torch.Tensor:
+    """Eager fp32 predictions of the trained model on the test set (cached per model and device)."""
+    key = (cfg.model, Runtime.from_config(cfg).device.type, cfg.data_root)
+    if key not in _REFERENCE:
+        eager = base_config(cfg.model, cfg.device, cfg.data_root)
+        _REFERENCE[key] = InferenceCase(eager, 1000).predictions()
+    return _REFERENCE[key]
+
+
+def roofline(precision: str, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:
+    """Achieved GFLOP/s and its fraction of the device's measured matmul peak in ``precision``."""
     achieved = flops_per_image * img_per_s / 1e9
-    peak = matmul_peak_gflops(device, cfg.precision)
+    peak = matmul_peak_gflops(device, precision)
     return {"flops_per_image": flops_per_image, "gflop_per_s": achieved, "peak_gflop_per_s": peak,
             "pct_of_peak": 100.0 * achieved / peak}
 
@@ -165,21 +216,23 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
         "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
         "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
         "test_loss": metrics["test_loss"], "seed": case.cfg.seed,
-        **roofline(case.cfg, case.rt.device, flops, images / stats["median_s"]),
+        **roofline(case.cfg.precision, case.rt.device, flops, images / stats["median_s"]),
     }
 
 
 def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
-    """The tidy row of an inference case: throughput and latency percentiles."""
+    """The tidy row of an inference case: throughput, latency percentiles, and the share of test
+    images whose predicted class equals eager fp32's (same trained weights)."""
     from .stats import latency_ms, time_stats
 
     stats = time_stats(times)
+    agree = (case.predictions() == reference_predictions(case.cfg)).double().mean().item()
     return {
         "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
-        "graph_breaks": case.graph_breaks, "seed": case.cfg.seed,
-        **roofline(case.cfg, case.rt.device, forward_flops(get_model(case.cfg.model)),
+        "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
+        **roofline(case.precision, case.rt.device, forward_flops(get_model(case.cfg.model)),
                    case.batch_size / stats["median_s"]),
     }
 

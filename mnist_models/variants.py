@@ -27,6 +27,11 @@ class Variant:
     changes: tuple[tuple[str, Any], ...] = ()
     cuda_only: bool = False
     train_only: bool = False
+    inference_only: bool = False
+    # Inference-only choices, applied by Runtime.prepare_inference: cast weights and inputs to
+    # bfloat16 (no autocast), and let inductor fold the weights into constants (freezing).
+    weights_bf16: bool = False
+    freeze: bool = False
 
     def apply(self, cfg: RunConfig) -> RunConfig:
         """``cfg`` with this variant's changes (validated by RunConfig)."""
@@ -38,6 +43,8 @@ class Variant:
             return f"{self.name} runs on CUDA only ({self.description})"
         if self.train_only and phase != "train":
             return f"{self.name} changes the training data loader; inference has no loader"
+        if self.inference_only and phase == "train":
+            return f"{self.name} folds the weights into constants (inductor freezing): inference only"
         return None
 
 
@@ -52,6 +59,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("compile-reduce-overhead", "torch.compile, reduce-overhead mode (CUDA graphs)",
             (("compile", "reduce-overhead"),), cuda_only=True),
     Variant("cudagraph", "whole step captured with torch.cuda.graph", (("cuda_graph", True),), cuda_only=True),
+    Variant("compile-freeze-bf16", "bf16 weights and inputs, NHWC, torch.compile with inductor freezing",
+            (("channels_last", True), ("compile", "default")), inference_only=True, weights_bf16=True,
+            freeze=True),
     Variant("seed-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "seed"),),
             train_only=True),
 )}

@@ -30,7 +30,7 @@ def run_bench(tmp_path: Path, mnist_root: Path, *args: str) -> subprocess.Comple
 @pytest.mark.slow
 def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     variants = "eager,channels_last,bf16,bf16+channels_last,fp16,compile,compile-max-autotune," \
-               "compile-reduce-overhead,cudagraph,seed-loader"
+               "compile-reduce-overhead,cudagraph,seed-loader,compile-freeze-bf16"
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v0", "--bench-variants", variants)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants",
@@ -45,16 +45,18 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     train = pd.read_csv(first / "train.csv")
     cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
                     "seed-loader"}
-    assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}
+    assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}  # freezing: inference only
     assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
     assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
     assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
     inference = pd.read_csv(first / "inference.csv")
     assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
-    assert set(inference["variant"]) == cpu_variants - {"seed-loader"}
+    assert set(inference["variant"]) == cpu_variants - {"seed-loader"} | {"compile-freeze-bf16"}
+    assert inference["agree_with_eager_pct"].between(99.0, 100.0).all()
     assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
     summary = (first / "summary.md").read_text()
-    for reason in ("runs on CUDA only", "no CUDA device on this machine", "inference has no loader"):
+    for reason in ("runs on CUDA only", "no CUDA device on this machine", "inference has no loader",
+                   "inference only"):
         assert reason in summary
     machine = json.loads((first / "machine.json").read_text())
     assert machine["profile"] == "smoke" and machine["torch_threads"] >= 1

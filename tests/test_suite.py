@@ -12,7 +12,7 @@ from mnist_models import data
 from mnist_models.engine import train_one_epoch
 from mnist_models.runtime import Runtime, peak_memory
 from mnist_models.suite import (PROFILES, InferenceCase, TrainCase, base_config, finish_row, inference_row,
-                                run_pedantic, train_row)
+                                reference_predictions, run_pedantic, train_row)
 from mnist_models.variants import VARIANTS
 
 from conftest import requires_cuda
@@ -67,14 +67,32 @@ def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
 
 
 def test_inference_case_row(mnist_root):
-    case = InferenceCase(VARIANTS["bf16"].apply(base_config("v2", "cpu", str(mnist_root))), batch_size=8)
+    case = InferenceCase(VARIANTS["bf16"].apply(base_config("v0", "cpu", str(mnist_root))), batch_size=8)
     times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=5, warmup_rounds=1)
     row = inference_row(VARIANTS["bf16"], case, PROFILES["quick"], times)
     assert row["batch_size"] == 8 and row["n"] == 5
     assert row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
     assert row["img_per_s"] == pytest.approx(8 / row["median_s"])
+    assert 99.0 <= row["agree_with_eager_pct"] <= 100.0  # bf16 flips at most a few predictions
     with torch.inference_mode():
         assert case.forward(case.x).shape == (8, 10)
+
+
+def test_inference_cases_carry_trained_weights(mnist_root):
+    """Inference runs a trained classifier: eager predictions match the labels ≥ 90% (v0, 1 epoch)."""
+    case = InferenceCase(base_config("v0", "cpu", str(mnist_root)), batch_size=500)
+    _, labels = data.load_split("test", mnist_root)
+    assert (case.predictions() == labels).double().mean() >= 0.90
+    assert torch.equal(case.predictions(), reference_predictions(case.cfg))
+
+
+def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root):
+    variant = VARIANTS["compile-freeze-bf16"]
+    cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none")  # no compile: fast
+    case = InferenceCase(cfg, batch_size=16, variant=variant)
+    assert case.x.dtype == torch.bfloat16 and case.precision == "bf16"
+    assert all(p.dtype == torch.bfloat16 for p in case.model.parameters())
+    assert (case.predictions() == reference_predictions(cfg)).double().mean() >= 0.99
 
 
 def test_max_steps_and_drop_last(mnist_root):

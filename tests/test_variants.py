@@ -8,7 +8,7 @@ from mnist_models.config import ConfigError, RunConfig
 from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
 
 ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
-                  "compile-reduce-overhead", "cudagraph", "seed-loader"}
+                  "compile-reduce-overhead", "cudagraph", "seed-loader", "compile-freeze-bf16"}
 
 
 def test_every_named_variant_is_registered_and_eager_is_the_baseline():
@@ -28,17 +28,24 @@ def test_variant_applies_its_changes_and_nothing_else(name):
 
 
 def test_cpu_skips_name_a_reason():
-    cuda_only = {n for n, v in VARIANTS.items() if v.skip_reason("cpu") is not None}
+    cuda_only = {n for n, v in VARIANTS.items() if v.skip_reason("cpu") and "CUDA" in v.skip_reason("cpu")}
     assert cuda_only == {"fp16", "compile-reduce-overhead", "cudagraph"}
     for name in cuda_only:
         assert "CUDA" in VARIANTS[name].skip_reason("cpu")
         assert VARIANTS[name].skip_reason("cuda") is None
 
 
+def test_freezing_variant_skips_training_only():
+    variant = VARIANTS["compile-freeze-bf16"]
+    assert "inference only" in variant.skip_reason("cpu", "train")
+    assert variant.skip_reason("cpu", "inference") is None and variant.weights_bf16 and variant.freeze
+
+
 def test_loader_variant_skips_inference_only():
     assert VARIANTS["seed-loader"].skip_reason("cpu", "train") is None
     assert "loader" in VARIANTS["seed-loader"].skip_reason("cpu", "inference")
     assert all(v.skip_reason("cuda", "inference") is None for n, v in VARIANTS.items() if n != "seed-loader")
+    assert [n for n, v in VARIANTS.items() if v.skip_reason("cuda", "train")] == ["compile-freeze-bf16"]
 
 
 def test_cuda_graph_rejects_fp16_and_compile():
