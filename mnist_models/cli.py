@@ -4,6 +4,7 @@
     mnist-bench models                                 registry: parameters, FLOPs per image
     mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
     mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
+    mnist-bench speedup [--model v2] [--seeds 3] [--results DIR] [--readme README.md]
 
 Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
 Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", help="fp32 | bf16 | fp16 (fp16: CUDA only; default fp32)")
     p.add_argument("--compile", help="none | default | reduce-overhead | max-autotune (default none)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory format for model and inputs")
+                   help="NHWC (--channels-last) or NCHW (--no-channels-last); default auto: NCHW with the "
+                        "seed loader, the measured faster one with the fast loader")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="capture the whole training step in one CUDA graph (CUDA, fp32/bf16, fast loader)")
     p.add_argument("--loader", help="seed (torchvision DataLoader) | fast (data on the device)")
@@ -109,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.add_argument("--readme", metavar="FILE",
                    help="also replace the block between <!-- seed-table:start/end --> markers in FILE")
+    _add_data_root(p)
+    _add_results(p)
+
+    p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")
+    p.add_argument("--model", default="v2", help="registry model (default v2)")
+    p.add_argument("--seeds", default="3", help="count (3 → 0,1,2, the default) or comma list")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--readme", metavar="FILE",
+                   help="also replace the block between <!-- speedup-table:start/end --> markers in FILE")
     _add_data_root(p)
     _add_results(p)
     return parser
@@ -235,11 +246,12 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     results_dir = _prepare_run(cfg, args.results)
     run_id = new_run_id()
     result = _run_fit(cfg, cfg.model, err)
-    append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows))
+    append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows, result.runtime))
     last = result.rows[-1]
     summary: dict[str, Any] = {
         "run_id": run_id,
         "config": asdict(cfg),
+        "runtime": result.runtime,
         "test_acc_pct": last["test_acc_pct"],
         "test_loss": last["test_loss"],
         "seconds_per_epoch": statistics.median(r["train_s"] for r in result.rows),
@@ -259,11 +271,8 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import pandas as pd
-
-    from .reproduce import case_row, make_cases, report_markdown, summarize
-    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked,
-                          write_text)
+    from .reproduce import make_cases, report_markdown, summarize
+    from .results import environment, has_markers, new_run_id, splice_marked, write_text
 
     seeds = parse_seeds(args.seeds)
     models = [m for m in args.models.split(",") if m]
@@ -275,13 +284,7 @@ def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
                          "<!-- seed-table:end --> markers in it")
     results_dir = _prepare_run(cases[0].config, args.results)
     run_id = new_run_id()
-    rows = []
-    for i, case in enumerate(cases, start=1):
-        err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
-        result = _run_fit(case.config, case.label, err)
-        append_rows(results_dir, epoch_records(run_id, "reproduce", case.config, result.rows))
-        rows.append(case_row(case, result.rows))
-    frame = pd.DataFrame(rows)
+    frame = _run_cases(cases, results_dir, run_id, "reproduce", err)
     markdown = report_markdown(summarize(frame), frame, environment(), run_id)
     write_text(results_dir / "seed_reproduction.csv", frame.to_csv(index=False))
     write_text(results_dir / "seed_reproduction.md", markdown + "\n")
@@ -292,7 +295,50 @@ def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce}
+def _run_cases(cases: list, results_dir: Path, run_id: str, kind: str, err: Console):  # noqa: ANN202
+    """Train each case in order, append its epochs to runs.jsonl, return one row per case."""
+    import time
+
+    import pandas as pd
+
+    from .reproduce import case_row
+    from .results import append_rows, epoch_records
+
+    rows = []
+    for i, case in enumerate(cases, start=1):
+        err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
+        start = time.perf_counter()
+        result = _run_fit(case.config, case.label, err)
+        wall = time.perf_counter() - start
+        append_rows(results_dir, epoch_records(run_id, kind, case.config, result.rows, result.runtime))
+        rows.append({**case_row(case, result.rows), "wall_s": wall, "channels_last": result.runtime["channels_last"]})
+    return pd.DataFrame(rows)
+
+
+def cmd_speedup(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .results import environment, has_markers, new_run_id, splice_marked, write_text
+    from .speedup import make_cases, report_markdown, summarize
+
+    seeds = parse_seeds(args.seeds)
+    cases = make_cases(args.model, seeds, device=args.device, data_root=args.data_root)
+    if args.readme and not has_markers(args.readme, "speedup-table"):
+        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- speedup-table:start --> / "
+                         "<!-- speedup-table:end --> markers in it")
+    results_dir = _prepare_run(cases[0].config, args.results)
+    run_id = new_run_id()
+    frame = _run_cases(cases, results_dir, run_id, "speedup", err)
+    markdown = report_markdown(summarize(frame), frame, environment(), run_id)
+    write_text(results_dir / "speedup.csv", frame.to_csv(index=False))
+    write_text(results_dir / "speedup.md", markdown + "\n")
+    out.print(markdown, highlight=False, soft_wrap=True)
+    if args.readme:
+        splice_marked(args.readme, "speedup-table", markdown)
+    err.print(f"wrote {results_dir / 'speedup.md'} and .csv", highlight=False)
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce,
+            "speedup": cmd_speedup}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,10 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda; auto picks cuda when available
     precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only)
     compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
-    channels_last: bool = False  # NHWC memory format for the model and its 4-D inputs
+    # NHWC memory format for the model and its 4-D inputs; None = auto: NCHW with the seed
+    # loader (the notebook's way), and with the fast loader whichever format the runtime
+    # measures faster for this model, device, precision and batch size.
+    channels_last: bool | None = None
     cuda_graph: bool = False  # capture the whole training step in one CUDA graph (CUDA, fp32/bf16)
     loader: str = "seed"  # seed (torchvision DataLoader) | fast (whole split on the device)
     batch_size: int = 32  # images per training step (evaluation uses the same size)
@@ -61,6 +64,8 @@ class RunConfig:
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
+        if self.channels_last not in (True, False, None):
+            raise ConfigError(f"channels_last must be true, false or None (auto), got {self.channels_last!r}")
         if self.cuda_graph and self.precision == "fp16":
             raise ConfigError("cuda_graph cannot capture fp16's GradScaler (it syncs with the host); "
                               "fix: use --precision bf16 or fp32 with --cuda-graph")
@@ -110,6 +115,6 @@ def seed_protocol(model: str) -> dict[str, Any]:
         "loader": "seed",
         "precision": "fp32",
         "compile": "none",
-        "channels_last": False,
+        "channels_last": None,
         "cuda_graph": False,
     }

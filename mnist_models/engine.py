@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -192,6 +192,7 @@ class FitResult:
     config: RunConfig
     rows: list[dict[str, float]] = field(default_factory=list)
     model: nn.Module | None = None
+    runtime: dict[str, Any] = field(default_factory=dict)  # what "auto" choices resolved to
 
 
 def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
@@ -204,7 +205,9 @@ def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
     """
     training = build_training(cfg)
     training.capture()
-    result = FitResult(cfg, model=training.model)
+    rt = training.rt
+    result = FitResult(cfg, model=training.model,
+                       runtime={"device": str(rt.device), "channels_last": rt.channels_last})
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}

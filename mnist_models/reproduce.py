@@ -53,6 +53,7 @@ def case_row(case: Case, epochs: list[dict[str, float]]) -> dict[str, Any]:
         "label": case.label, "model": case.config.model, "seed": case.config.seed, "lr": case.config.lr,
         "epochs": len(epochs), "test_acc_pct": last["test_acc_pct"], "test_loss": last["test_loss"],
         "train_acc_pct": last["train_acc_pct"], "train_loss": last["train_loss"],
+        "train_s_total": float(train_s.sum()),
         "train_s_per_epoch_median": float(train_s.median()), "train_s_per_epoch_min": float(train_s.min()),
         "train_s_per_epoch_max": float(train_s.max()),
         "train_img_per_s_median": float(pd.Series([e["train_img_per_s"] for e in epochs]).median()),

@@ -183,12 +183,14 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
     return True
 
 
-def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Result rows ready for ``append_rows``: each epoch row with run id, time, config, environment."""
+def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]],
+                  runtime: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Result rows ready for ``append_rows``: each epoch row with run id, time, config, what the
+    runtime resolved (e.g. the auto memory format), and the environment."""
     config = asdict(config) if is_dataclass(config) else dict(config)
     stamp, env = utc_now(), environment()
-    return [{"run_id": run_id, "kind": kind, "time_utc": stamp, **row, "config": config, "environment": env}
-            for row in rows]
+    return [{"run_id": run_id, "kind": kind, "time_utc": stamp, **row, "config": config, "runtime": runtime or {},
+             "environment": env} for row in rows]
 
 
 def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str:

@@ -59,8 +59,9 @@ def inference_batch_sizes(device: str) -> tuple[int, ...]:
 
 
 def base_config(model: str, device: str, data_root: str | None = None) -> RunConfig:
-    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, on ``device``."""
-    return RunConfig.from_protocol("seed", model=model, device=device, loader="fast", data_root=data_root)
+    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, NCHW, on ``device``."""
+    return RunConfig.from_protocol("seed", model=model, device=device, loader="fast", channels_last=False,
+                                   data_root=data_root)
 
 
 def _reset_compiler(cfg: RunConfig) -> dict[str, int]:

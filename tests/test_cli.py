@@ -270,6 +270,8 @@ BAD_INPUTS = {
     "reproduce-unknown-device": Bad(("--device", "tpu"), ("'tpu'",), command="reproduce"),
     "reproduce-missing-readme": Bad(("--readme", "no-such-README.md"), ("--readme", "no-such-README.md"),
                                     command="reproduce"),
+    "speedup-unknown-model": Bad(("--model", "v9"), ("'v9'", "v0, v1, v2"), command="speedup"),
+    "speedup-seeds-text": Bad(("--seeds", "abc"), ("--seeds", "'abc'"), command="speedup"),
 }
 
 
@@ -278,6 +280,9 @@ def bad_argv(case: Bad, root: Path, results: Path) -> list[str]:
         return fast_train_argv(root, results) + list(case.extra)
     if case.command == "reproduce":
         return ["reproduce", "--models", "v0", "--seeds", "42,", "--data-root", str(root),
+                "--results", str(results), *case.extra]
+    if case.command == "speedup":
+        return ["speedup", "--model", "v0", "--seeds", "42,", "--data-root", str(root),
                 "--results", str(results), *case.extra]
     return [case.command] if case.command else []
 

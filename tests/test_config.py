@@ -99,7 +99,7 @@ def test_seed_protocol_gives_the_notebook_settings(model: str) -> None:
     assert cfg.seed == 42
     assert cfg.loader == "seed"
     assert cfg.lr == NOTEBOOK_LR[model]
-    assert (cfg.precision, cfg.compile, cfg.channels_last) == ("fp32", "none", False)
+    assert (cfg.precision, cfg.compile, cfg.channels_last) == ("fp32", "none", None)  # None: auto
     assert cfg.protocol == "seed"
 
 

@@ -218,3 +218,31 @@ def test_matmul_peak_is_measured_once_and_reported():
     assert first > 1.0  # any CPU that runs torch multiplies faster than 1 GFLOP/s
     assert matmul_peak_gflops(cpu, "fp32") == first  # cached: probed once per process
     assert measured_peaks()["cpu/fp32"] == first
+
+
+def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
+    from mnist_models import runtime
+
+    assert Runtime.from_config(RunConfig(device="cpu", loader="seed")).channels_last is False
+    calls = []
+
+    def fake_measure(model, device, precision, batch):
+        calls.append((model, device.type, precision, batch))
+        return True
+
+    monkeypatch.setattr(runtime, "faster_in_channels_last", fake_measure)
+    assert Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64)).channels_last
+    assert calls == [("v2", "cpu", "fp32", 64)]
+    assert Runtime.from_config(RunConfig(device="cpu", loader="fast", channels_last=False)).channels_last is False
+    assert len(calls) == 1  # an explicit choice is not measured
+
+
+def test_memory_format_measurement_is_cached_and_keeps_the_rng() -> None:
+    from mnist_models.runtime import faster_in_channels_last
+
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    first = faster_in_channels_last("v2", torch.device("cpu"), "fp32", 8)
+    assert torch.equal(torch.rand(3), expected)
+    assert faster_in_channels_last("v2", torch.device("cpu"), "fp32", 8) is first
