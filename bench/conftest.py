@@ -43,6 +43,7 @@ class BenchState:
     results: str
     data_root: str | None
     readme: str | None = None
+    run_id: str = ""  # UTC start time + machine tag, fixed when the session starts
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
     skips: list[tuple[str, str]] = field(default_factory=list)
@@ -85,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         devices=devices, models=_choose(opt("--bench-models"), list_models(), "--bench-models model"),
         variants=[VARIANTS[v] for v in _choose(opt("--bench-variants"), list(VARIANTS), "--bench-variants variant")],
         profile=PROFILES[profile], results=opt("--bench-results"), data_root=opt("--bench-data-root"),
-        readme=opt("--bench-readme"))
+        readme=opt("--bench-readme"), run_id=bench_run_id())
     readme = config._mnist_bench.readme
     if readme is not None and not has_markers(readme, "bench-summary"):
         pytest.exit(f"mnist-bench: error: --bench-readme {readme}: no such file or no "
@@ -155,7 +156,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not (state.train_rows or state.inference_rows):
         return
     env = environment()
-    run_id = bench_run_id(env)
+    run_id = state.run_id
     train, inference = bench_frames(state.train_rows, state.inference_rows)
     summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks())
     machine = {**env, "profile": state.profile.name, "devices": state.devices,
