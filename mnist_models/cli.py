@@ -271,39 +271,39 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .reproduce import make_cases, report_markdown, summarize
-    from .results import environment, has_markers, new_run_id, splice_marked, write_text
+    from . import reproduce
 
-    seeds = parse_seeds(args.seeds)
     models = [m for m in args.models.split(",") if m]
     if not models:
         raise UsageError(f"--models needs at least one model name, got {args.models!r}")
-    cases = make_cases(models, seeds, device=args.device, data_root=args.data_root)
-    if args.readme and not has_markers(args.readme, "seed-table"):
-        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- seed-table:start --> / "
-                         "<!-- seed-table:end --> markers in it")
-    results_dir = _prepare_run(cases[0].config, args.results)
-    run_id = new_run_id()
-    frame = _run_cases(cases, results_dir, run_id, "reproduce", err)
-    markdown = report_markdown(summarize(frame), frame, environment(), run_id)
-    write_text(results_dir / "seed_reproduction.csv", frame.to_csv(index=False))
-    write_text(results_dir / "seed_reproduction.md", markdown + "\n")
-    out.print(markdown, highlight=False, soft_wrap=True)
-    if args.readme:
-        splice_marked(args.readme, "seed-table", markdown)
-    err.print(f"wrote {results_dir / 'seed_reproduction.md'} and .csv", highlight=False)
-    return 0
+    cases = reproduce.make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
+    return _run_comparison(cases, args, reproduce, "reproduce", "seed_reproduction", "seed-table", out, err)
 
 
-def _run_cases(cases: list, results_dir: Path, run_id: str, kind: str, err: Console):  # noqa: ANN202
-    """Train each case in order, append its epochs to runs.jsonl, return one row per case."""
+def cmd_speedup(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from . import speedup
+
+    cases = speedup.make_cases(args.model, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
+    return _run_comparison(cases, args, speedup, "speedup", "speedup", "speedup-table", out, err)
+
+
+def _run_comparison(cases: list, args: argparse.Namespace, report: Any, kind: str, stem: str, marker: str,
+                    out: Console, err: Console) -> int:
+    """Train the cases in order (each epoch appended to runs.jsonl), then write ``stem``.csv (one
+    row per case) and ``stem``.md (``report.summarize`` + ``report.report_markdown``), print the
+    table, and splice it into ``--readme`` between the ``marker`` comments."""
     import time
 
     import pandas as pd
 
     from .reproduce import case_row
-    from .results import append_rows, epoch_records
+    from .results import append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked, write_text
 
+    if args.readme and not has_markers(args.readme, marker):
+        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- {marker}:start --> / "
+                         f"<!-- {marker}:end --> markers in it")
+    results_dir = _prepare_run(cases[0].config, args.results)
+    run_id = new_run_id()
     rows = []
     for i, case in enumerate(cases, start=1):
         err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
@@ -312,28 +312,14 @@ def _run_cases(cases: list, results_dir: Path, run_id: str, kind: str, err: Cons
         wall = time.perf_counter() - start
         append_rows(results_dir, epoch_records(run_id, kind, case.config, result.rows, result.runtime))
         rows.append({**case_row(case, result.rows), "wall_s": wall, "channels_last": result.runtime["channels_last"]})
-    return pd.DataFrame(rows)
-
-
-def cmd_speedup(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .results import environment, has_markers, new_run_id, splice_marked, write_text
-    from .speedup import make_cases, report_markdown, summarize
-
-    seeds = parse_seeds(args.seeds)
-    cases = make_cases(args.model, seeds, device=args.device, data_root=args.data_root)
-    if args.readme and not has_markers(args.readme, "speedup-table"):
-        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- speedup-table:start --> / "
-                         "<!-- speedup-table:end --> markers in it")
-    results_dir = _prepare_run(cases[0].config, args.results)
-    run_id = new_run_id()
-    frame = _run_cases(cases, results_dir, run_id, "speedup", err)
-    markdown = report_markdown(summarize(frame), frame, environment(), run_id)
-    write_text(results_dir / "speedup.csv", frame.to_csv(index=False))
-    write_text(results_dir / "speedup.md", markdown + "\n")
+    frame = pd.DataFrame(rows)
+    markdown = report.report_markdown(report.summarize(frame), frame, environment(), run_id)
+    write_text(results_dir / f"{stem}.csv", frame.to_csv(index=False))
+    write_text(results_dir / f"{stem}.md", markdown + "\n")
     out.print(markdown, highlight=False, soft_wrap=True)
     if args.readme:
-        splice_marked(args.readme, "speedup-table", markdown)
-    err.print(f"wrote {results_dir / 'speedup.md'} and .csv", highlight=False)
+        splice_marked(args.readme, marker, markdown)
+    err.print(f"wrote {results_dir / stem}.md and .csv", highlight=False)
     return 0
 
 
