@@ -5,6 +5,7 @@
     mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
     mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
     mnist-bench speedup [--model v2] [--seeds 3] [--results DIR] [--readme README.md]
+    mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--json] [--results DIR]
 
 Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
 Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
@@ -113,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also replace the block between <!-- seed-table:start/end --> markers in FILE")
     _add_data_root(p)
     _add_results(p)
+
+    p = sub.add_parser("tta", help="time to a target test accuracy, one process per seed, MLPerf-style report")
+    p.add_argument("--model", default="fastnet", help="registry model (default fastnet)")
+    p.add_argument("--target", type=_float, default=99.0, help="test accuracy to reach, percent (default 99.0)")
+    p.add_argument("--seeds", default="5", help="count (5 → seeds 0–4, the default) or comma list")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 (fp16: CUDA only; default fp32)")
+    p.add_argument("--max-epochs", type=_int, default=None, help="training budget in epochs (default 3)")
+    p.add_argument("--eval-every", type=_int, default=None, help="steps between evaluations (default 100)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+    p.add_argument("--readme", metavar="FILE",
+                   help="also replace the block between <!-- tta-table:start/end --> markers in FILE")
+    _add_data_root(p)
+    _add_results(p)
+
+    p = sub.add_parser("tta-seed")  # one seed in its own process, used by tta (no help: not listed)
+    p.add_argument("settings", help=argparse.SUPPRESS)
 
     p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")
     p.add_argument("--model", default="v2", help="registry model (default v2)")
@@ -323,8 +341,81 @@ def _run_comparison(cases: list, args: argparse.Namespace, report: Any, kind: st
     return 0
 
 
+def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import json
+    import subprocess
+    from dataclasses import asdict, replace
+
+    import pandas as pd
+
+    from . import tta
+    from .engine import TrainingError
+    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked, to_json,
+                          write_text)
+
+    if not 0 < args.target <= 100:
+        raise UsageError(f"--target is a test accuracy in percent (0, 100], got {args.target:g}")
+    for name in ("max_epochs", "eval_every"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+    base = tta.TTASettings(model=args.model, target_pct=args.target, device=args.device, precision=args.precision,
+                           max_epochs=args.max_epochs or tta.TTA_MAX_EPOCHS,
+                           eval_every=args.eval_every or tta.TTA_EVAL_EVERY, data_root=args.data_root)
+    probe = C.RunConfig(model=base.model, device=base.device, precision=base.precision, loader="fast",
+                        optimizer="adam", data_root=base.data_root)
+    seeds = parse_seeds(args.seeds)
+    if args.readme and not has_markers(args.readme, "tta-table"):
+        raise UsageError(f"--readme {args.readme}: no such file, or no <!-- tta-table:start --> / "
+                         "<!-- tta-table:end --> markers in it")
+    results_dir = _prepare_run(probe, args.results)
+    run_id = new_run_id()
+    rows = []
+    for seed in seeds:
+        settings = replace(base, seed=seed)
+        err.print(f"seed {seed}: training {settings.model} to {settings.target_pct:g}% in a fresh process",
+                  highlight=False)
+        done = subprocess.run([sys.executable, "-m", "mnist_models", "tta-seed", json.dumps(asdict(settings))],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TrainingError(f"the process for seed {seed} failed: {tail}")
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        err.print(f"seed {seed}: " + (f"reached {row['test_acc_pct']:.2f}% after {row['from_start_s']:.2f} s from "
+                  f"process start ({row['from_first_step_s']:.2f} s from the first step, {row['steps']} steps)"
+                  if row["reached"] else f"did not reach the target ({row['test_acc_pct']:.2f}% at the end)"),
+                  highlight=False)
+        append_rows(results_dir, epoch_records(run_id, "tta", settings, [row]))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    summary = tta.summarize(frame)
+    markdown = tta.report_markdown(frame, summary, environment(), run_id)
+    write_text(results_dir / "tta.csv", frame.to_csv(index=False))
+    write_text(results_dir / "tta.md", markdown + "\n")
+    if args.json:
+        out.file.write(to_json({"run_id": run_id, "settings": asdict(base), **summary, "seeds": rows,
+                                "environment": environment()}) + "\n")
+        out.file.flush()
+    else:
+        out.print(markdown, highlight=False, soft_wrap=True)
+    if args.readme:
+        splice_marked(args.readme, "tta-table", markdown)
+    err.print(f"wrote {results_dir / 'tta.md'} and .csv", highlight=False)
+    return 0
+
+
+def cmd_tta_seed(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import json
+
+    from .results import to_json
+    from .tta import TTASettings, run_one
+
+    out.file.write(to_json(run_one(TTASettings(**json.loads(args.settings)))) + "\n")
+    out.file.flush()
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce,
-            "speedup": cmd_speedup}
+            "speedup": cmd_speedup, "tta": cmd_tta, "tta-seed": cmd_tta_seed}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -92,6 +92,22 @@ class MNISTModelV2(nn.Module):
         return self.classifier(self.block_2(self.block_1(x)))
 
 
+class MNISTFastNet(nn.Module):
+    """A small CNN for time-to-accuracy: two (conv3x3 → BatchNorm → ReLU → maxpool2) blocks and a
+    linear head. BatchNorm lets it train with a large learning rate (Adam, one-cycle)."""
+
+    def __init__(self, c1: int = 16, c2: int = 32) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 7 * 7, NUM_CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registry entry: how to build the model and one line saying what it is."""
@@ -129,6 +145,11 @@ def _v1() -> nn.Module:
 @register_model("v2", "seed MNISTModelV2 (TinyVGG): 4 conv3x3 (10 ch), 2 maxpool, Linear(490,10)")
 def _v2() -> nn.Module:
     return MNISTModelV2()
+
+
+@register_model("fastnet", "time-to-accuracy CNN: 2x (conv3x3, BatchNorm, ReLU, maxpool), Linear(1568,10)")
+def _fastnet() -> nn.Module:
+    return MNISTFastNet()
 
 
 class UnknownModelError(KeyError):

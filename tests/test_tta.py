@@ -1,0 +1,95 @@
+"""Time to accuracy: MLPerf-style statistics, the per-seed run, and the command."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from mnist_models.results import environment
+from mnist_models.tta import TTASettings, olympic_mean, process_age_s, report_markdown, run_one, summarize
+
+
+def test_olympic_mean_drops_fastest_and_slowest():
+    assert olympic_mean([10.0, 1.0, 2.0, 3.0, 100.0]) == pytest.approx(5.0)
+    assert olympic_mean([2.0, 4.0]) == pytest.approx(3.0)  # too few to drop
+    assert math.isnan(olympic_mean([]))
+
+
+def test_process_age_counts_time_before_the_call():
+    age = process_age_s()
+    time.sleep(0.05)
+    assert age > 0 and process_age_s() >= age + 0.04
+
+
+def rows(*entries):
+    return pd.DataFrame([{"model": "fastnet", "seed": seed, "target_pct": 99.0, "reached": ok,
+                          "from_start_s": start if ok else float("nan"),
+                          "from_first_step_s": start - 2 if ok else float("nan"), "steps": 100, "epochs": 0.2,
+                          "evaluations": 1, "test_acc_pct": 99.1 if ok else 98.0, "max_epochs": 3, "eval_every": 100,
+                          "device": "cpu", "precision": "fp32", "channels_last": True}
+                         for seed, ok, start in entries])
+
+
+def test_summary_counts_failures_apart():
+    frame = rows((0, True, 10.0), (1, False, 0.0), (2, True, 12.0), (3, True, 30.0), (4, True, 11.0))
+    summary = summarize(frame)
+    assert summary["n_seeds"] == 5 and summary["n_reached"] == 4 and summary["failed_seeds"] == [1]
+    assert summary["from_start_s"]["olympic_mean"] == pytest.approx(11.5)  # 10 and 30 dropped
+    assert summary["from_start_s"]["median"] == pytest.approx(11.5)
+    assert (summary["from_start_s"]["min"], summary["from_start_s"]["max"]) == (10.0, 30.0)
+    assert summary["from_first_step_s"]["min"] == pytest.approx(8.0)
+    text = report_markdown(frame, summary, environment(), "RUN")
+    assert "4 of 5 seeds reached the target; failed seeds: 1" in text
+    assert "| from process start | 11.50 | 11.50 | 10.00 | 30.00 |" in text
+
+
+@pytest.mark.slow
+def test_run_one_reaches_an_easy_target(mnist_root):
+    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50,
+                              data_root=str(mnist_root)))
+    assert row["reached"] and row["test_acc_pct"] >= 90.0
+    assert row["steps"] % 50 == 0 and row["evaluations"] == row["steps"] // 50
+    assert row["from_start_s"] > row["from_first_step_s"] > 0
+
+
+def test_run_one_reports_a_miss_as_a_failure(mnist_root, monkeypatch):
+    """An unreachable target within a tiny budget is a failure, with NaN times."""
+    from mnist_models import data
+
+    images, labels = data.load_split("train", mnist_root)
+    monkeypatch.setattr(data, "load_split", lambda split, root=None: (images[:512], labels[:512])
+                        if split == "train" else data._SPLIT_CACHE[(data.raw_dir(mnist_root).resolve(), "test")])
+    row = run_one(TTASettings(target_pct=100.0, device="cpu", max_epochs=1, eval_every=2, data_root=str(mnist_root)))
+    assert not row["reached"] and math.isnan(row["from_start_s"]) and row["steps"] == 4
+
+
+@pytest.mark.slow
+def test_tta_command_end_to_end(tmp_path, mnist_root):
+    done = subprocess.run([sys.executable, "-m", "mnist_models", "tta", "--seeds", "2", "--target", "95",
+                           "--max-epochs", "1", "--eval-every", "100", "--json", "--data-root", str(mnist_root),
+                           "--results", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["n_seeds"] == 2 and summary["n_reached"] == 2 and summary["failed_seeds"] == []
+    assert summary["from_start_s"]["min"] <= summary["from_start_s"]["median"] <= summary["from_start_s"]["max"]
+    table = pd.read_csv(tmp_path / "tta.csv")
+    assert table["seed"].tolist() == [0, 1] and table["reached"].all()
+    assert "Time to 95% test accuracy" in (tmp_path / "tta.md").read_text()
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("args, words", [(["--target", "150"], "--target"), (["--model", "v9"], "'v9'"),
+                                         (["--seeds", "x"], "--seeds"), (["--eval-every", "0"], "--eval-every")])
+def test_tta_bad_input_exits_2(tmp_path, mnist_root, capsys, args, words):
+    from mnist_models import cli
+
+    code = cli.main(["tta", "--data-root", str(mnist_root), "--results", str(tmp_path), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("mnist-bench: error:") and words in err[0]
+    assert not (tmp_path / "tta.csv").exists()
