@@ -14,6 +14,7 @@ short name to a constructor so that the CLI, the tests and the benchmarks iterat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -210,3 +211,12 @@ def forward_flops(model: nn.Module) -> int:
     with counter, torch.no_grad():
         model(torch.zeros(1, *IMAGE_SHAPE, device=device))
     return int(counter.get_total_flops())
+
+
+@functools.lru_cache(maxsize=None)
+def model_flops(name: str) -> dict[str, int]:
+    """Forward and training FLOPs per image of a registry model, counted once per process
+    (building the model leaves the global RNG state as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        model = get_model(name)
+        return {"forward": forward_flops(model), "training": training_flops(model)}

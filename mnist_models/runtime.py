@@ -118,12 +118,16 @@ class Runtime:
             return torch.compile(model, options={"freezing": True})
         return torch.compile(model, mode=self.compile_mode)
 
-    def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Move a batch to the device (non-blocking) in the run's memory format."""
+    def images_to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """Move images to the device (non-blocking) in the run's memory format."""
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, y.to(self.device, non_blocking=True)
+        return x
+
+    def to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Move a batch (images, labels) to the device, images in the run's memory format."""
+        return self.images_to_device(x), y.to(self.device, non_blocking=True)
 
 
     def capture(self, fn: Callable[..., Any], *example: torch.Tensor, warmup: int = 3) -> Callable[..., Any]:

@@ -25,7 +25,7 @@ import torch
 from .config import RunConfig
 from .data import load_split
 from .engine import build_training, first_batch
-from .models import forward_flops, get_model, training_flops
+from .models import get_model, model_flops
 from .runtime import Runtime, Timer, matmul_peak_gflops, seed_everything
 from .variants import Variant
 
@@ -129,8 +129,8 @@ def trained_state(model: str, device: str, data_root: str | None) -> dict[str, t
 class InferenceCase:
     """Forward passes of one batch of real test images under ``torch.inference_mode``.
 
-    The model carries trained weights (``trained_state``); ``agreement_pct`` compares its
-    predictions on the whole test set with eager fp32's.
+    The model carries trained weights (``trained_state``); ``predictions`` gives its classes for
+    the whole test set, compared with ``reference_predictions`` (eager fp32) in the row.
     """
 
     def __init__(self, cfg: RunConfig, batch_size: int, variant: Variant | None = None) -> None:
@@ -161,8 +161,7 @@ class InferenceCase:
         self.graph_breaks = sum(breaks.values())
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
-        x, _ = self.rt.to_device(images.unsqueeze(1).float().div_(255), torch.empty(0))
-        return x.to(self.input_dtype)
+        return self.rt.images_to_device(images.unsqueeze(1).float().div_(255)).to(self.input_dtype)
 
     def run(self) -> None:
         """One forward pass, waited for."""
@@ -209,7 +208,7 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
 
     images = case.rows[-1]["train_images"]
     stats = time_stats(times)
-    flops = training_flops(get_model(case.cfg.model))
+    flops = model_flops(case.cfg.model)["training"]
     return {
         "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
@@ -233,7 +232,7 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
-        **roofline(case.precision, case.rt.device, forward_flops(get_model(case.cfg.model)),
+        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
                    case.batch_size / stats["median_s"]),
     }
 
