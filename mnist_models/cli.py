@@ -120,9 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=_float, default=99.0, help="test accuracy to reach, percent (default 99.0)")
     p.add_argument("--seeds", default="5", help="count (5 → seeds 0–4, the default) or comma list")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    p.add_argument("--precision", default="fp32", help="fp32 | bf16 | fp16 (fp16: CUDA only; default fp32)")
-    p.add_argument("--max-epochs", type=_int, default=None, help="training budget in epochs (default 3)")
-    p.add_argument("--eval-every", type=_int, default=None, help="steps between evaluations (default 100)")
+    p.add_argument("--precision", default="bf16", help="fp32 | bf16 | fp16 (fp16: CUDA only; default bf16)")
+    p.add_argument("--max-epochs", type=_int, default=None, help="training budget in epochs (default 1)")
+    p.add_argument("--eval-every", type=_int, default=None, help="steps between evaluations (default 50)")
+    p.add_argument("--eval-from", type=_float, default=None,
+                   help="fraction of the budget before the first evaluation, 0 to <1 (default 0.5)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--readme", metavar="FILE",
                    help="also replace the block between <!-- tta-table:start/end --> markers in FILE")
@@ -358,11 +360,15 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name in ("max_epochs", "eval_every"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+    if args.eval_from is not None and not 0 <= args.eval_from < 1:
+        raise UsageError(f"--eval-from is a fraction of the budget in [0, 1), got {args.eval_from:g}")
     base = tta.TTASettings(model=args.model, target_pct=args.target, device=args.device, precision=args.precision,
                            max_epochs=args.max_epochs or tta.TTA_MAX_EPOCHS,
-                           eval_every=args.eval_every or tta.TTA_EVAL_EVERY, data_root=args.data_root)
+                           eval_every=args.eval_every or tta.TTA_EVAL_EVERY,
+                           eval_from=tta.TTA_EVAL_FROM if args.eval_from is None else args.eval_from,
+                           data_root=args.data_root)
     probe = C.RunConfig(model=base.model, device=base.device, precision=base.precision, loader="fast",
-                        optimizer="adam", data_root=base.data_root)
+                        channels_last=True, optimizer="adam", data_root=base.data_root)
     seeds = parse_seeds(args.seeds)
     if args.readme and not has_markers(args.readme, "tta-table"):
         raise UsageError(f"--readme {args.readme}: no such file, or no <!-- tta-table:start --> / "

@@ -43,9 +43,11 @@ class RunConfig:
     channels_last: bool | None = None
     cuda_graph: bool = False  # capture the whole training step in one CUDA graph (CUDA, fp32/bf16)
     loader: str = "seed"  # seed (torchvision DataLoader) | fast (whole split on the device)
-    batch_size: int = 32  # images per training step (evaluation uses the same size)
+    batch_size: int = 32  # images per training step
+    eval_batch_size: int | None = None  # images per evaluation batch; None = batch_size (the notebook's way)
     lr: float = 0.1  # learning rate
     optimizer: str = "sgd"  # sgd (plain, no momentum) | adam
+    label_smoothing: float = 0.0  # training loss only: cross-entropy label smoothing in [0, 1)
     epochs: int = 3  # passes over the 60,000 training images
     seed: int = 42  # torch.manual_seed before the model is built
     data_root: str | None = None  # None: $MNIST_BENCH_DATA or the per-user cache
@@ -62,6 +64,10 @@ class RunConfig:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if self.eval_batch_size is not None and (isinstance(self.eval_batch_size, bool) or
+                                                 not isinstance(self.eval_batch_size, int) or
+                                                 self.eval_batch_size <= 0):
+            raise ConfigError(f"evaluation batch size must be a positive integer, got {self.eval_batch_size!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
         if self.channels_last not in (True, False, None):
@@ -72,6 +78,8 @@ class RunConfig:
         if self.cuda_graph and self.compile != "none":
             raise ConfigError("cuda_graph and torch.compile both capture the step; fix: pick one "
                               "(compile mode reduce-overhead uses CUDA graphs itself)")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if not self.lr > 0:
             raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")
         # Model names are checked against the registry, which lives in models.py.
@@ -108,8 +116,10 @@ def seed_protocol(model: str) -> dict[str, Any]:
     """The seed notebook's settings for ``model`` (models it did not have get lr 0.1)."""
     return {
         "batch_size": 32,
+        "eval_batch_size": None,
         "lr": SEED_LR.get(model, 0.1),
         "optimizer": "sgd",
+        "label_smoothing": 0.0,
         "epochs": 3,
         "seed": 42,
         "loader": "seed",

@@ -94,16 +94,27 @@ class MNISTModelV2(nn.Module):
 
 
 class MNISTFastNet(nn.Module):
-    """A small CNN for time-to-accuracy: two (conv3x3 → BatchNorm → ReLU → maxpool2) blocks and a
-    linear head. BatchNorm lets it train with a large learning rate (Adam, one-cycle)."""
+    """A CNN designed for time to accuracy on a CPU: few FLOPs at full resolution, capacity later.
 
-    def __init__(self, c1: int = 16, c2: int = 32) -> None:
+    conv5x5 stride 2 (1→32) → BatchNorm → ReLU gives 14×14 straight away, so no layer runs at
+    28×28; then conv3x3 (32→32) → BatchNorm → ReLU → maxpool2 (7×7) and an MLP head
+    Linear(1568, 128) → ReLU → Linear(128, 10). BatchNorm lets it train with a large learning
+    rate (Adam, one-cycle). From a search on 2 CPU cores (bf16, batch 128, Adam one-cycle over one
+    epoch, seed 0): two conv3x3-BN-ReLU-pool blocks of 16/32 channels trained at about 17k img/s
+    and ended at 98.7%; the same with an MLP head at 15.5k img/s and 99.0%; this net at about
+    19.5k img/s and 99.2%. Narrower blocks (8/16 channels) ran slower, not faster (10.7k img/s).
+    """
+
+    def __init__(self, channels: int = 32, hidden: int = 128) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, c1, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, channels, kernel_size=5, stride=2, padding=2, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c2 * 7 * 7, NUM_CLASSES))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * 7 * 7, hidden), nn.ReLU(), nn.Linear(hidden, NUM_CLASSES),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -148,7 +159,7 @@ def _v2() -> nn.Module:
     return MNISTModelV2()
 
 
-@register_model("fastnet", "time-to-accuracy CNN: 2x (conv3x3, BatchNorm, ReLU, maxpool), Linear(1568,10)")
+@register_model("fastnet", "time-to-accuracy CNN: conv5x5/2 + conv3x3 (32 ch, BatchNorm), maxpool, MLP 1568-128-10")
 def _fastnet() -> nn.Module:
     return MNISTFastNet()
 

@@ -69,20 +69,35 @@ def _git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
-@functools.lru_cache(maxsize=1)
-def environment() -> dict[str, Any]:
-    """Versions, device and CPU of this process (cached: it does not change within a run)."""
-    import torchmetrics
-    import torchvision
+def _version(package: str) -> str | None:
+    """An installed package's version from its metadata (no import: torchvision alone costs ~1 s)."""
+    from importlib import metadata
 
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Versions, device and CPU of this process, and its host allocator settings (``host_allocator``:
+    what ``runtime.tune_host_allocator`` applied, ``"default"`` before any run was set up)."""
+    from .runtime import host_allocator
+
+    return {**_static_environment(), "host_allocator": host_allocator()}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    """The parts of ``environment()`` that cannot change within a process (cached)."""
     cuda = torch.cuda.is_available()
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "torchmetrics": torchmetrics.__version__,
+        "torchvision": _version("torchvision"),
+        "torchmetrics": _version("torchmetrics"),
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,

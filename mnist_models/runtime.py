@@ -51,6 +51,46 @@ def _no_sync() -> None:
     return None
 
 
+# glibc malloc settings for a process that allocates and frees the same large tensors every
+# step (mallopt parameter numbers from <malloc.h>). By default glibc serves blocks above a
+# threshold (128 KiB, raised on the fly only up to 32 MiB and not after a larger block, such
+# as a whole MNIST split, is freed) with fresh mmap()s and unmaps them on free, so every batch
+# touches new pages: measured on 2 CPU cores, one 10,000-image evaluation of fastnet took
+# 95,000 page faults and 0.25 s instead of 0.08 s, and V2's fp32 step spent 1 ms of its 4.3 ms
+# in the kernel. Serving blocks up to 32 MiB from the heap and not trimming it keeps pages mapped.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_HOST_ALLOCATOR = {"mmap_threshold": 32 << 20, "trim_threshold": 1 << 30}
+_allocator_state: str | None = None
+
+
+def tune_host_allocator() -> str:
+    """Apply the glibc malloc settings above once per process; say what this process uses.
+
+    Called by ``Runtime.from_config`` for every run, so all paths compared in one process (the
+    notebook's way included) run under the same allocator. Returns a short description, e.g.
+    ``"glibc mmap_threshold=32MiB trim_threshold=1024MiB"``, or ``"default"`` where glibc's
+    ``mallopt`` is unavailable (musl, macOS).
+    """
+    global _allocator_state
+    if _allocator_state is None:
+        _allocator_state = "default"
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            if (libc.mallopt(_M_MMAP_THRESHOLD, _HOST_ALLOCATOR["mmap_threshold"]) == 1 and
+                    libc.mallopt(_M_TRIM_THRESHOLD, _HOST_ALLOCATOR["trim_threshold"]) == 1):
+                _allocator_state = ("glibc " + " ".join(f"{k}={v >> 20}MiB" for k, v in _HOST_ALLOCATOR.items()))
+        except (OSError, AttributeError):
+            pass
+    return _allocator_state
+
+
+def host_allocator() -> str:
+    """What ``tune_host_allocator`` set in this process, or ``"default"`` when it has not run."""
+    return _allocator_state or "default"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Concrete device-side choices for one run."""
@@ -64,6 +104,7 @@ class Runtime:
     @classmethod
     def from_config(cls, cfg: RunConfig) -> Runtime:
         device = resolve_device(cfg.device)
+        tune_host_allocator()
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("fp16 (autocast + GradScaler) runs on CUDA only; "
                               "fix: use --precision bf16 or fp32 on the CPU")

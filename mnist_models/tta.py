@@ -2,9 +2,10 @@
 
 Each seed runs in a process of its own (as MLPerf does), so "from process start" includes the
 interpreter, importing torch, loading and verifying the data, building (and compiling) the
-model. The run trains with Adam and a one-cycle schedule over a budget of ``max_epochs``
-epochs, evaluates all 10,000 test images every ``eval_every`` steps, and stops at the first
-evaluation at or above the target. Evaluation time counts in both clocks. A seed that never
+model. The run trains with Adam, label smoothing and a one-cycle schedule over a budget of
+``max_epochs`` epochs, evaluates all 10,000 test images every ``eval_every`` steps once
+``eval_from`` of the budget has run (and at its end), and stops at the first evaluation at or
+above the target. Evaluation time counts in both clocks. A seed that never
 reaches the target within the budget is a failure, listed, not a slow run.
 
 Reported over the seeds (MLPerf style): olympic mean (the fastest and slowest dropped when
@@ -19,15 +20,25 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where used: the per-seed process never needs it
+    import pandas as pd
 
-# Training recipe for time to accuracy (the registry model decides the architecture).
+# Training recipe for time to accuracy (the registry model decides the architecture). Chosen by
+# a search on 2 CPU cores with fastnet in bf16 (seeds 0–4): with label smoothing 0.1 every seed
+# passed 99.0% within 0.7–0.8 of a one-epoch one-cycle schedule; without it two of five stayed
+# at 98.9%. Batch 128 beat 64 and 256 on time; a peak lr of 0.02 was no better than 0.01.
 TTA_BATCH = 128
 TTA_MAX_LR = 0.01  # one-cycle peak learning rate for Adam
-TTA_MAX_EPOCHS = 3
-TTA_EVAL_EVERY = 100  # steps between evaluations on the full test set
+TTA_LABEL_SMOOTHING = 0.1
+TTA_MAX_EPOCHS = 1
+TTA_EVAL_EVERY = 50  # steps between evaluations on the full test set
+# Evaluations start once this fraction of the budget has run (as MLPerf's evaluation offsets):
+# in the search no seed was within half a point of 99% before 60% of the epoch, and each
+# evaluation costs about 0.09 s, 13 training steps' worth.
+TTA_EVAL_FROM = 0.5
+TTA_EVAL_BATCH = 1000  # images per evaluation batch (evaluation time counts)
 
 
 def process_age_s() -> float:
@@ -46,9 +57,10 @@ class TTASettings:
     target_pct: float = 99.0
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "bf16"
     max_epochs: int = TTA_MAX_EPOCHS
     eval_every: int = TTA_EVAL_EVERY
+    eval_from: float = TTA_EVAL_FROM  # fraction of the budget before the first evaluation
     data_root: str | None = None
 
 
@@ -59,14 +71,18 @@ def run_one(settings: TTASettings) -> dict[str, Any]:
     from .config import RunConfig
     from .engine import build_training
 
+    # NHWC is pinned rather than probed: the probe costs about a second of the clock, and the
+    # bench suite measures fastnet faster in channels_last on the CPU (and NHWC suits CUDA too).
     cfg = RunConfig(model=settings.model, device=settings.device, precision=settings.precision, loader="fast",
-                    batch_size=TTA_BATCH, lr=TTA_MAX_LR, optimizer="adam", epochs=settings.max_epochs,
+                    channels_last=True, batch_size=TTA_BATCH, eval_batch_size=TTA_EVAL_BATCH, lr=TTA_MAX_LR,
+                    optimizer="adam", label_smoothing=TTA_LABEL_SMOOTHING, epochs=settings.max_epochs,
                     seed=settings.seed, data_root=settings.data_root)
     training = build_training(cfg)
     training.capture()
     steps_per_epoch = len(training.train_loader)
     total_steps = steps_per_epoch * settings.max_epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(training.optimizer, max_lr=TTA_MAX_LR, total_steps=total_steps)
+    first_eval = settings.eval_from * total_steps
     rt = training.rt
     torch.manual_seed(settings.seed)
     step, evaluations, accuracy, reached = 0, 0, float("nan"), None
@@ -78,7 +94,7 @@ def run_one(settings: TTASettings) -> dict[str, Any]:
             training.step(*rt.to_device(x, y))
             schedule.step()
             step += 1
-            if step % settings.eval_every == 0 or step == total_steps:
+            if (step % settings.eval_every == 0 and step >= first_eval) or step == total_steps:
                 accuracy = training.evaluate()["test_acc_pct"]
                 evaluations += 1
                 training.model.train()
@@ -95,7 +111,8 @@ def run_one(settings: TTASettings) -> dict[str, Any]:
         "from_first_step_s": reached if reached is not None else float("nan"),
         "setup_s": from_start_at_first_step, "steps": step, "epochs": step / steps_per_epoch,
         "evaluations": evaluations, "test_acc_pct": accuracy, "batch_size": TTA_BATCH, "max_lr": TTA_MAX_LR,
-        "eval_every": settings.eval_every, "max_epochs": settings.max_epochs, "precision": settings.precision,
+        "label_smoothing": TTA_LABEL_SMOOTHING,
+        "eval_every": settings.eval_every, "eval_from": settings.eval_from, "max_epochs": settings.max_epochs, "precision": settings.precision,
         "device": str(rt.device), "channels_last": rt.channels_last,
     }
 
@@ -110,6 +127,8 @@ def olympic_mean(values: Sequence[float]) -> float:
 
 def summarize(rows: pd.DataFrame) -> dict[str, Any]:
     """MLPerf-style figures over the seeds that reached the target, and the failures."""
+    import pandas as pd
+
     ok = rows[rows["reached"]]
     out: dict[str, Any] = {"n_seeds": len(rows), "n_reached": len(ok),
                            "failed_seeds": [int(s) for s in rows.loc[~rows["reached"], "seed"]]}
@@ -123,6 +142,8 @@ def summarize(rows: pd.DataFrame) -> dict[str, Any]:
 
 def report_markdown(rows: pd.DataFrame, summary: dict[str, Any], env: dict[str, Any], run_id: str) -> str:
     """The Markdown report: the MLPerf-style summary, one row per seed, and how it was measured."""
+    import pandas as pd
+
     from .results import machine_tag, markdown_table
 
     first = rows.iloc[0]
@@ -141,10 +162,11 @@ def report_markdown(rows: pd.DataFrame, summary: dict[str, Any], env: dict[str, 
         "Seconds over the seeds that reached it:", "",
         markdown_table(figures), "", markdown_table(per_seed), "",
         f"Machine: {machine_tag(env)}, torch {env['torch']}, {env['torch_threads']} threads. Run `{run_id}`.", "",
-        f"Each seed runs in its own process. Recipe: batch {TTA_BATCH}, Adam with a one-cycle schedule "
-        f"(peak lr {TTA_MAX_LR:g}) over a {first['max_epochs']}-epoch budget, the fast loader, memory format "
-        f"chosen by measurement (channels_last: {first['channels_last']}); the full test set is evaluated "
-        f"every {first['eval_every']} steps (evaluation time counted). From start: since the process "
-        "started (interpreter, torch import, data verification, model build included). Olympic mean: "
-        "the fastest and slowest seed dropped.",
+        f"Each seed runs in its own process. Recipe: batch {TTA_BATCH}, Adam (fused) with a one-cycle "
+        f"schedule (peak lr {TTA_MAX_LR:g}) over a {first['max_epochs']}-epoch budget, label smoothing "
+        f"{first['label_smoothing']:g}, the fast loader, channels_last {first['channels_last']}; the full test "
+        f"set is evaluated every {first['eval_every']} steps from {first['eval_from']:.0%} of the budget on "
+        "and at its end (evaluation time counted). From start: since the process started (interpreter, "
+        "torch import, data verification, model build included). Olympic mean: the fastest and slowest "
+        "seed dropped.",
     ])

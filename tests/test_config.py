@@ -73,6 +73,10 @@ def test_unknown_choice_is_rejected_with_allowed_values(setting: str, value: str
         ("lr", 0, "learning rate"),
         ("lr", -0.1, "learning rate"),
         ("lr", float("nan"), "learning rate"),
+        ("eval_batch_size", 0, "evaluation batch size"),
+        ("eval_batch_size", 2.5, "evaluation batch size"),
+        ("label_smoothing", 1.0, "label smoothing"),
+        ("label_smoothing", -0.1, "label smoothing"),
     ],
 )
 def test_invalid_number_is_rejected(setting: str, value, named: str) -> None:

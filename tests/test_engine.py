@@ -11,7 +11,9 @@ from torch import nn
 
 from mnist_models import data, engine
 from mnist_models.config import RunConfig
-from mnist_models.engine import FitResult, TrainingError, evaluate, fit, make_optimizer, make_predictions, train_one_epoch
+from mnist_models.data import load_split, make_loader
+from mnist_models.engine import (FitResult, TrainingError, build_training, evaluate, fit, make_optimizer,
+                                 make_predictions, train_one_epoch)
 from mnist_models.models import get_model
 from mnist_models.runtime import Runtime, seed_everything
 
@@ -125,6 +127,30 @@ def test_evaluate_accuracy_matches_hand_computation(mnist_root: Path, trained_v0
     assert not trained_v0.training
 
 
+@pytest.mark.slow
+def test_evaluate_accuracy_matches_torchmetrics_on_the_test_set(mnist_root: Path, trained_v0: nn.Module) -> None:
+    from torchmetrics.classification import MulticlassAccuracy
+
+    images, labels = load_split("test", mnist_root)
+    with torch.no_grad():
+        logits = trained_v0(images.unsqueeze(1).float() / 255)
+    reference = MulticlassAccuracy(num_classes=10, average="micro")(logits, labels).item()
+    row = evaluate(trained_v0, make_loader("fast", "test", 1000, torch.device("cpu"), mnist_root), cpu_runtime(),
+                   nn.CrossEntropyLoss())
+    assert row["test_acc_pct"] == pytest.approx(100.0 * reference, abs=1e-3)
+
+
+def test_build_training_uses_the_evaluation_batch_size_and_smooths_the_training_loss_only(mnist_root: Path) -> None:
+    cfg = RunConfig(model="v0", device="cpu", loader="fast", batch_size=64, eval_batch_size=500,
+                    label_smoothing=0.1, data_root=str(mnist_root))
+    training = build_training(cfg)
+    assert len(training.test_loader) == 20 and len(training.train_loader) == 938
+    assert training.loss_fn.label_smoothing == 0.1
+    plain = build_training(cfg.with_(label_smoothing=0.0))
+    # The test loss is plain cross-entropy whatever the training loss smooths.
+    assert training.evaluate()["test_loss"] == pytest.approx(plain.evaluate()["test_loss"], rel=1e-6)
+
+
 def test_evaluate_loss_is_sample_weighted(mnist_root: Path, trained_v0: nn.Module) -> None:
     n, batch = 1000, 64  # 15 full batches and a last one of 40
     losses, _ = hand_eval(trained_v0, mnist_root, n)
@@ -206,6 +232,7 @@ def test_make_optimizer() -> None:
     assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0, 0)
     adam = make_optimizer(RunConfig(model="v0", optimizer="adam", lr=1e-3), model)
     assert type(adam) is torch.optim.Adam and adam.param_groups[0]["lr"] == 1e-3
+    assert adam.param_groups[0]["fused"]  # one kernel per parameter, not torch's CPU per-op loop
     assert len(sgd.param_groups[0]["params"]) == len(list(model.parameters()))
 
 

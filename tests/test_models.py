@@ -64,6 +64,15 @@ def test_parameter_count_matches_seed(name):
     assert count_parameters(get_model(name)) == SEED_PARAMETERS[name]
 
 
+def test_fastnet_is_the_designed_time_to_accuracy_net():
+    # conv5x5/2 (800) + BN (64) + conv3x3 (9,216) + BN (64) + Linear(1568,128) (200,832) + Linear(128,10) (1,290)
+    model = get_model("fastnet")
+    assert count_parameters(model) == 212_266
+    # the stride-2 first layer: nothing runs at 28×28 after it
+    assert model.features[0](torch.zeros(1, 1, 28, 28)).shape == (1, 32, 14, 14)
+    assert forward_flops(model) == 4_330_240
+
+
 def test_count_parameters_skips_frozen():
     model = get_model("v0")
     model.layer_stack[1].weight.requires_grad_(False)

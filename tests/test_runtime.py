@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import platform
+import sys
 import time
 
 import pytest
@@ -11,7 +13,8 @@ import torch
 from conftest import requires_cuda
 from mnist_models.config import ConfigError, RunConfig
 from mnist_models.models import get_model
-from mnist_models.runtime import Runtime, Timer, resolve_device, seed_everything
+from mnist_models.runtime import (Runtime, Timer, host_allocator, resolve_device, seed_everything,
+                                  tune_host_allocator)
 
 CPU = RunConfig(device="cpu")
 
@@ -161,6 +164,17 @@ def test_to_device_channels_last_for_4d_inputs_only() -> None:
     out2, _ = rt.to_device(x2, y)
     assert out2.is_contiguous() and out2.stride() == x2.stride()
     torch.testing.assert_close(out2, x2)
+
+
+def test_host_allocator_is_tuned_once_and_recorded() -> None:
+    from mnist_models.results import environment
+
+    Runtime.from_config(CPU)
+    state = host_allocator()
+    assert tune_host_allocator() == state  # idempotent
+    assert environment()["host_allocator"] == state
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert state == "glibc mmap_threshold=32MiB trim_threshold=1024MiB"
 
 
 def test_to_device_without_channels_last_keeps_layout() -> None:

@@ -32,6 +32,7 @@ def rows(*entries):
                           "from_start_s": start if ok else float("nan"),
                           "from_first_step_s": start - 2 if ok else float("nan"), "steps": 100, "epochs": 0.2,
                           "evaluations": 1, "test_acc_pct": 99.1 if ok else 98.0, "max_epochs": 3, "eval_every": 100,
+                          "eval_from": 0.5, "label_smoothing": 0.1,
                           "device": "cpu", "precision": "fp32", "channels_last": True}
                          for seed, ok, start in entries])
 
@@ -51,11 +52,19 @@ def test_summary_counts_failures_apart():
 
 @pytest.mark.slow
 def test_run_one_reaches_an_easy_target(mnist_root):
-    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50,
+    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.0,
                               data_root=str(mnist_root)))
     assert row["reached"] and row["test_acc_pct"] >= 90.0
     assert row["steps"] % 50 == 0 and row["evaluations"] == row["steps"] // 50
     assert row["from_start_s"] > row["from_first_step_s"] > 0
+
+
+@pytest.mark.slow
+def test_evaluations_wait_for_eval_from(mnist_root):
+    # 469 steps per epoch: with eval_from 0.5 the first evaluation is at step 250, not 50.
+    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.5,
+                              data_root=str(mnist_root)))
+    assert row["reached"] and row["steps"] == 250 and row["evaluations"] == 1
 
 
 def test_run_one_reports_a_miss_as_a_failure(mnist_root, monkeypatch):
