@@ -3,7 +3,8 @@
 Each case trains with the seed protocol's hyper-parameters from the same seed; the timed
 rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised,
 iterations=1); compilation/capture time is reported apart; peak memory is measured in a
-pass of its own after the accuracy is taken.
+pass of its own after the accuracy is taken. The eager case also retrains, untimed, from
+``suite.BAND_SEEDS``: the spread of those accuracies is the band each variant is checked against.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 
 from mnist_models.runtime import peak_memory
-from mnist_models.suite import TrainCase, base_config, finish_row, run_pedantic, train_row
+from mnist_models.suite import TrainCase, accuracy_band, base_config, finish_row, run_pedantic, train_row
+from mnist_models.variants import BASELINE
 
 
 def test_train(benchmark, bench_state, train_spec):
@@ -21,6 +23,9 @@ def test_train(benchmark, bench_state, train_spec):
     benchmark.group = f"train {model} {device}"
     times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
     row = train_row(variant, case, profile, times, case.evaluate())
+    if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
+        band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, rounds=len(case.rows))]
+        row |= {"band_min_acc_pct": min(band), "band_max_acc_pct": max(band), "band_n": len(band)}
     row = finish_row(row, contention, peak_memory(case.run, case.rt.device))
     benchmark.extra_info.update(row)
     bench_state.train_rows.append(row)

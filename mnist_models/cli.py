@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_int, help="images per step (default 32)")
     p.add_argument("--lr", type=_float, help="learning rate (default 0.1)")
     p.add_argument("--optimizer", help="sgd | adam (default sgd)")
+    p.add_argument("--label-smoothing", type=_float, help="training loss label smoothing, 0 to <1 (default 0)")
+    p.add_argument("--eval-batch-size", type=_int, help="images per evaluation batch (default: --batch-size)")
     p.add_argument("--epochs", type=_int, help="training epochs (default 3)")
     p.add_argument("--seed", type=_int, help="torch seed (default 42)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -234,8 +236,8 @@ def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _train_config(args: argparse.Namespace) -> C.RunConfig:
     settings = {name: getattr(args, name) for name in (
-        "model", "device", "precision", "compile", "channels_last", "cuda_graph", "loader", "batch_size", "lr",
-        "optimizer", "epochs", "seed", "data_root")}
+        "model", "device", "precision", "compile", "channels_last", "cuda_graph", "loader", "batch_size",
+        "eval_batch_size", "lr", "optimizer", "label_smoothing", "epochs", "seed", "data_root")}
     return C.RunConfig.from_protocol(args.protocol, **settings)
 
 

@@ -32,16 +32,32 @@ def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[
     training, the test-accuracy difference from eager (percentage points)."""
     train = pd.DataFrame(list(train_rows))
     if not train.empty:
-        train = _with_baseline(train, TRAIN_KEYS, {"median_s": "eager_median_s", "test_acc_pct": "eager_acc_pct"})
+        band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
+        train = _with_baseline(train, TRAIN_KEYS, {"median_s": "eager_median_s", "test_acc_pct": "eager_acc_pct",
+                                                   **{k: v for k, v in band.items() if k in train}})
         train["speedup_vs_eager"] = train["eager_median_s"] / train["median_s"]
         train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
-        train = train.drop(columns=["eager_median_s", "eager_acc_pct"])
+        missing = pd.Series([None] * len(train), index=train.index)
+        train["acc_band"] = [accuracy_band_flag(acc, low, high) for acc, low, high in
+                             zip(train["test_acc_pct"], train.get("eager_band_min", missing),
+                                 train.get("eager_band_max", missing))]
+        train = train.drop(columns=["eager_median_s", "eager_acc_pct", *[v for v in band.values() if v in train]])
     inference = pd.DataFrame(list(inference_rows))
     if not inference.empty:
         inference = _with_baseline(inference, INFERENCE_KEYS, {"median_s": "eager_median_s"})
         inference["speedup_vs_eager"] = inference["eager_median_s"] / inference["median_s"]
         inference = inference.drop(columns=["eager_median_s"])
     return train, inference
+
+
+def accuracy_band_flag(acc: float, low: float | None, high: float | None) -> str:
+    """``"below eager band"`` / ``"above eager band"`` when ``acc`` lies outside eager fp32's seed
+    range [low, high], else ``""`` (also when no band was measured)."""
+    if low is None or high is None or low != low or high != high:
+        return ""
+    if acc < low:
+        return "below eager band"
+    return "above eager band" if acc > high else ""
 
 
 def _fmt(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
@@ -88,7 +104,9 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
              "first call minus a steady call (compilation, capture, first touch). Rows marked noisy had "
              "IQR > 10% of the median or other processes using > 0.5 core beside them.", ""]
     if not train.empty:
-        table = train.assign(memory_mib=_memory(train), noisy=train["noisy"].map({True: "noisy", False: ""}))
+        flags = [", ".join(f for f in (("noisy" if noisy else ""), band) if f)
+                 for noisy, band in zip(train["noisy"], train.get("acc_band", [""] * len(train)))]
+        table = train.assign(memory_mib=_memory(train), noisy=flags)
         table = _fmt(table, {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}",
                              "iqr_s": "{:.3f}", "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×",
                              "acc_delta_vs_eager_pct": "{:+.2f}", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
@@ -102,7 +120,9 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
         lines += [f"{sub} Training", "",
                   "Seed-protocol hyper-parameters (batch 32, plain SGD, lr 0.1 for v0/v2 and 0.01 for v1), "
                   "same seed and same number of steps for every variant; test accuracy and loss on the full "
-                  "10,000-image test set after the timed rounds.", "",
+                  "10,000-image test set after the timed rounds. Eager fp32 is also trained, untimed, from "
+                  "other seeds; a variant whose accuracy falls outside that seed range is flagged (below or "
+                  "above eager band), whatever its speed.", "",
                   markdown_table(_columns(table, columns)), ""]
     if not inference.empty:
         table = inference.assign(memory_mib=_memory(inference),

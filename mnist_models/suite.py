@@ -111,6 +111,26 @@ class TrainCase:
         return self.training.evaluate()
 
 
+# Seeds eager fp32 also trains from (untimed) to give the accuracy band that every variant's
+# accuracy is checked against; the case's own seed is the band's fourth member.
+BAND_SEEDS = (0, 1, 2)
+
+
+def accuracy_band(cfg: RunConfig, steps: int | None, rounds: int) -> list[float]:
+    """Eager's test accuracies over other seeds: ``cfg`` retrained from each of ``BAND_SEEDS`` as
+    its timed case was (``steps`` per round, ``rounds`` rounds, the same start-up steps), untimed.
+    The caller adds the timed case's own accuracy to make the band."""
+    accs = []
+    for seed in BAND_SEEDS:
+        if seed == cfg.seed:
+            continue
+        case = TrainCase(cfg.with_(seed=seed), steps)
+        for _ in range(rounds):
+            case.run()
+        accs.append(case.evaluate()["test_acc_pct"])
+    return accs
+
+
 _TRAINED: dict[tuple[str, str, str | None], dict[str, torch.Tensor]] = {}
 
 

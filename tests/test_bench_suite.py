@@ -49,6 +49,10 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
     assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
     assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
+    eager = train[train["variant"] == "eager"].iloc[0]  # the band: eager's own seed and 3 more
+    assert eager["band_n"] == 4 and eager["band_min_acc_pct"] <= eager["test_acc_pct"] <= eager["band_max_acc_pct"]
+    assert eager["band_min_acc_pct"] < eager["band_max_acc_pct"]  # different seeds, different models
+    assert train["acc_band"].fillna("").isin(["", "below eager band", "above eager band"]).all()
     inference = pd.read_csv(first / "inference.csv")
     assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
     assert set(inference["variant"]) == cpu_variants - {"seed-loader"} | {"compile-freeze-bf16"}

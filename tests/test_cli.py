@@ -257,6 +257,8 @@ BAD_INPUTS = {
     "batch-size-zero": Bad(("--batch-size", "0"), ("batch size", "0")),
     "batch-size-negative": Bad(("--batch-size", "-3"), ("batch size", "-3")),
     "batch-size-text": Bad(("--batch-size", "abc"), ("--batch-size", "'abc'")),
+    "label-smoothing-one": Bad(("--label-smoothing", "1"), ("label smoothing", "1.0")),
+    "eval-batch-size-zero": Bad(("--eval-batch-size", "0"), ("evaluation batch size", "0")),
     "epochs-zero": Bad(("--epochs", "0"), ("epochs", "0")),
     "lr-zero": Bad(("--lr", "0"), ("learning rate",)),
     "lr-text": Bad(("--lr", "fast"), ("--lr", "'fast'")),

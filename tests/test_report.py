@@ -36,6 +36,21 @@ def test_speedup_and_accuracy_delta_are_relative_to_eager_of_the_same_model():
     assert got.loc[("v0", "eager"), "speedup_vs_eager"] == pytest.approx(1.0)
 
 
+def test_variants_outside_eager_seed_band_are_flagged():
+    eager = train_row("eager", 2.0, 95.0) | {"band_min_acc_pct": 94.6, "band_max_acc_pct": 95.3, "band_n": 4}
+    rows = [eager, train_row("bf16", 0.5, 94.5), train_row("channels_last", 1.0, 94.6),
+            train_row("compile", 1.5, 95.31, noisy=True),
+            train_row("eager", 1.0, 90.0, model="v0"), train_row("bf16", 2.0, 80.0, model="v0")]  # no band
+    train, _ = bench_frames(rows, [])
+    flags = train.set_index(["model", "variant"])["acc_band"]
+    assert flags[("v2", "bf16")] == "below eager band"
+    assert flags[("v2", "channels_last")] == "" and flags[("v2", "eager")] == ""  # the edge is inside
+    assert flags[("v2", "compile")] == "above eager band"
+    assert flags[("v0", "bf16")] == ""  # no band measured: no verdict
+    text = bench_summary(train, pd.DataFrame(), [], environment(), "quick", "RUN")
+    assert "| noisy, above eager band |" in text and "| below eager band |" in text
+
+
 def test_inference_speedup_matches_batch_size():
     rows = [inference_row("eager", 1, 0.001), inference_row("eager", 64, 0.004),
             inference_row("compile", 1, 0.002), inference_row("compile", 64, 0.001)]

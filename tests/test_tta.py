@@ -94,7 +94,8 @@ def test_tta_command_end_to_end(tmp_path, mnist_root):
 
 
 @pytest.mark.parametrize("args, words", [(["--target", "150"], "--target"), (["--model", "v9"], "'v9'"),
-                                         (["--seeds", "x"], "--seeds"), (["--eval-every", "0"], "--eval-every")])
+                                         (["--seeds", "x"], "--seeds"), (["--eval-every", "0"], "--eval-every"),
+                                         (["--eval-from", "1"], "--eval-from")])
 def test_tta_bad_input_exits_2(tmp_path, mnist_root, capsys, args, words):
     from mnist_models import cli
 
