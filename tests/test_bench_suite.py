@@ -52,7 +52,7 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     eager = train[train["variant"] == "eager"].iloc[0]  # the band: eager's own seed and 3 more
     assert eager["band_n"] == 4 and eager["band_min_acc_pct"] <= eager["test_acc_pct"] <= eager["band_max_acc_pct"]
     assert eager["band_min_acc_pct"] < eager["band_max_acc_pct"]  # different seeds, different models
-    assert train["acc_band"].fillna("").isin(["", "below eager band", "above eager band"]).all()
+    assert set(train["acc_band"].dropna()) <= {"below eager band", "above eager band"}  # empty cells: in band
     inference = pd.read_csv(first / "inference.csv")
     assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
     assert set(inference["variant"]) == cpu_variants - {"seed-loader"} | {"compile-freeze-bf16"}
