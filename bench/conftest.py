@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 
@@ -25,7 +26,7 @@ from mnist_models.models import list_models
 from mnist_models.report import bench_frames, bench_summary
 from mnist_models.results import bench_run_id, environment, has_markers, splice_marked, write_bench_run
 from mnist_models.runtime import measured_peaks
-from mnist_models.suite import PROFILES, Profile, inference_batch_sizes
+from mnist_models.suite import PROFILES, TTA_MODEL, Profile, inference_batch_sizes
 from mnist_models.variants import VARIANTS, Variant
 
 DEVICES = ("cpu", "cuda")
@@ -46,6 +47,7 @@ class BenchState:
     run_id: str = ""  # UTC start time + machine tag, fixed when the session starts
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
+    tta_rows: list[dict[str, Any]] = field(default_factory=list)
     skips: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -117,6 +119,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                             state.skips.append((f"{phase} {model} {device} {variant.name}", reason))
                         params.append(pytest.param((model, device, variant, batch), id=case_id, marks=marks))
         metafunc.parametrize(name, params)
+    if "tta_device" in metafunc.fixturenames:  # time to accuracy: fastnet, when selected, per device
+        params = []
+        for device in state.devices if TTA_MODEL in state.models else []:
+            reason = "no CUDA device on this machine" if device == "cuda" and not torch.cuda.is_available() else None
+            if reason:
+                state.skips.append((f"time-to-accuracy {TTA_MODEL} {device}", reason))
+            params.append(pytest.param(device, id=f"{TTA_MODEL}-{device}",
+                                       marks=[pytest.mark.skip(reason=reason)] if reason else []))
+        metafunc.parametrize("tta_device", params)
 
 
 @pytest.fixture(scope="session")
@@ -153,21 +164,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: BenchState | None = getattr(session.config, "_mnist_bench", None)
-    if state is None or not (state.train_rows or state.inference_rows):
+    if state is None or not (state.train_rows or state.inference_rows or state.tta_rows):
         return
     env = environment()
     run_id = state.run_id
     train, inference = bench_frames(state.train_rows, state.inference_rows)
-    summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks())
+    tta = pd.DataFrame(state.tta_rows)
+    summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks(),
+                            tta=tta)
     machine = {**env, "profile": state.profile.name, "devices": state.devices,
                "models": state.models, "variants": [v.name for v in state.variants],
                "matmul_peak_gflop_per_s": measured_peaks()}
     folder = write_bench_run(state.results, run_id, train, inference, summary, machine,
-                             _benchmark_json(session.config))
+                             _benchmark_json(session.config), tta=tta)
     if state.readme:
         compact = bench_summary(train, inference, state.skips, env, state.profile.name, run_id,
-                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks())
+                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks(), tta=tta)
         splice_marked(state.readme, "bench-summary", compact)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(f"mnist-bench: wrote {folder} (summary.md, train.csv, inference.csv, machine.json)")
+        reporter.write_line(f"mnist-bench: wrote {folder} (summary.md, train.csv, inference.csv, tta.csv, "
+                            "machine.json)")

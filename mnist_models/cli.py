@@ -346,14 +346,11 @@ def _run_comparison(cases: list, args: argparse.Namespace, report: Any, kind: st
 
 
 def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import json
-    import subprocess
     from dataclasses import asdict, replace
 
     import pandas as pd
 
     from . import tta
-    from .engine import TrainingError
     from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked, to_json,
                           write_text)
 
@@ -382,12 +379,7 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
         settings = replace(base, seed=seed)
         err.print(f"seed {seed}: training {settings.model} to {settings.target_pct:g}% in a fresh process",
                   highlight=False)
-        done = subprocess.run([sys.executable, "-m", "mnist_models", "tta-seed", json.dumps(asdict(settings))],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise TrainingError(f"the process for seed {seed} failed: {tail}")
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row = tta.run_in_process(settings)
         err.print(f"seed {seed}: " + (f"reached {row['test_acc_pct']:.2f}% after {row['from_start_s']:.2f} s from "
                   f"process start ({row['from_first_step_s']:.2f} s from the first step, {row['steps']} steps)"
                   if row["reached"] else f"did not reach the target ({row['test_acc_pct']:.2f}% at the end)"),

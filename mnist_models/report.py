@@ -83,13 +83,15 @@ def _memory(frame: pd.DataFrame) -> pd.Series:
 
 def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[tuple[str, str]],
                   env: dict[str, Any], profile: str, run_id: str, inference_batch: int | None = None,
-                  heading: str = "#", peaks: dict[str, float] | None = None) -> str:
+                  heading: str = "#", peaks: dict[str, float] | None = None,
+                  tta: pd.DataFrame | None = None) -> str:
     """The run's summary.md: training table (seed-style), speed-ups with accuracy deltas,
     inference table, and the skipped cases with their reasons.
 
     ``inference_batch`` keeps one batch size of the inference table and lists the skips as a
     count (the compact form the README shows); ``heading`` is the top heading's level;
-    ``peaks`` are the measured matmul peaks (``runtime.measured_peaks()``) named in the footnote.
+    ``peaks`` are the measured matmul peaks (``runtime.measured_peaks()``) named in the footnote;
+    ``tta`` the time-to-accuracy rows (one per seed), reported per device as ``mnist-bench tta`` does.
     """
     peaks = peaks or {}
     if inference_batch is not None and not inference.empty:
@@ -145,6 +147,13 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
               "forward for inference, forward + backward for training) ÷ the device's measured matmul peak "
               "in the case's precision (" + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items()) + " GFLOP/s).",
               ""]
+    if tta is not None and not tta.empty:
+        from . import tta as tta_report
+
+        for _, rows in tta.groupby("device", sort=False):
+            rows = rows.reset_index(drop=True)
+            text = tta_report.report_markdown(rows, tta_report.summarize(rows), env, run_id)
+            lines += [text.replace("### ", f"{sub} ", 1), ""]
     if skips and inference_batch is None:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(skips), columns=["case", "reason"])), ""]
     elif skips:

@@ -239,17 +239,19 @@ def bench_run_id(env: dict[str, Any] | None = None) -> str:
 
 def write_bench_run(results_dir: str | os.PathLike[str], run_id: str, train: "pandas.DataFrame",
                     inference: "pandas.DataFrame", summary_md: str, machine: dict[str, Any],
-                    benchmark_json: dict[str, Any] | None) -> Path:
+                    benchmark_json: dict[str, Any] | None, tta: "pandas.DataFrame | None" = None) -> Path:
     """Write one suite run to ``results_dir/run_id/`` and point ``results_dir/latest`` at it.
 
-    Files: train.csv, inference.csv, summary.md, machine.json, benchmark.json (pytest-benchmark's
-    own JSON, when benchmarks were timed). Each file is written atomically; earlier runs'
-    folders are never touched.
+    Files: train.csv, inference.csv, tta.csv (when the time-to-accuracy case ran), summary.md,
+    machine.json, benchmark.json (pytest-benchmark's own JSON, when benchmarks were timed). Each
+    file is written atomically; earlier runs' folders are never touched.
     """
     folder = Path(results_dir) / run_id
     folder.mkdir(parents=True, exist_ok=False)
     write_text(folder / "train.csv", train.to_csv(index=False))
     write_text(folder / "inference.csv", inference.to_csv(index=False))
+    if tta is not None and not tta.empty:
+        write_text(folder / "tta.csv", tta.to_csv(index=False))
     write_text(folder / "summary.md", summary_md)
     write_text(folder / "machine.json", json.dumps(machine, indent=2, default=_jsonable) + "\n")
     if benchmark_json is not None:

@@ -117,6 +117,24 @@ def run_one(settings: TTASettings) -> dict[str, Any]:
     }
 
 
+def run_in_process(settings: TTASettings) -> dict[str, Any]:
+    """``run_one(settings)`` in a fresh Python process (``mnist-bench tta-seed``), so the clock
+    from process start sees a cold start; its row. Raises ``TrainingError`` when the process fails."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from .engine import TrainingError
+
+    done = subprocess.run([sys.executable, "-m", "mnist_models", "tta-seed", json.dumps(asdict(settings))],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TrainingError(f"the process for seed {settings.seed} failed: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def olympic_mean(values: Sequence[float]) -> float:
     """Mean with the single fastest and slowest dropped (n ≥ 3), else the plain mean."""
     data = sorted(values)

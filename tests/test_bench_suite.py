@@ -67,6 +67,19 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, mnist_root):
+    done = run_bench(tmp_path, mnist_root, "--bench-models", "fastnet", "--bench-variants", "eager",
+                     "--bench-device", "cpu")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "results" / "latest"
+    tta = pd.read_csv(run / "tta.csv")  # --benchmark-disable calls the case once: one seed, one process
+    assert len(tta) == 1 and tta["model"].tolist() == ["fastnet"] and tta["target_pct"].tolist() == [90.0]
+    assert tta["reached"].all() and (tta["test_acc_pct"] >= 90.0).all()
+    assert (tta["from_start_s"] > tta["from_first_step_s"]).all() and (tta["setup_s"] > 0).all()
+    assert "Time to 90% test accuracy (fastnet, cpu, bf16)" in (run / "summary.md").read_text()
+
+
 def test_bench_rejects_unknown_names_with_exit_2(tmp_path, mnist_root):
     for args in (["--bench-models", "v9"], ["--bench-variants", "turbo"], ["--bench-profile", "huge"],
                  ["--bench-device", "tpu"]):
