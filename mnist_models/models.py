@@ -7,7 +7,7 @@ short name to a constructor so that the CLI, the tests and the benchmarks iterat
 
     >>> from mnist_models import get_model, list_models
     >>> list_models()
-    ['v0', 'v1', 'v2']
+    ['v0', 'v1', 'v2', 'fastnet']
     >>> get_model("v2")(torch.zeros(8, 1, 28, 28)).shape
     torch.Size([8, 10])
 """

@@ -4,8 +4,9 @@ A variant is a set of ``RunConfig`` field changes on top of the baseline ``eager
 no compilation, the fast loader). The benchmark suite parametrises over ``VARIANTS``; a variant
 that does not apply on a device is skipped with the reason ``skip_reason`` gives, never dropped.
 
-    >>> VARIANTS["bf16+channels_last"].apply(cfg).precision
-    'bf16'
+    >>> cfg = VARIANTS["bf16+channels_last"].apply(RunConfig(model="v2", loader="fast"))
+    >>> cfg.precision, cfg.channels_last
+    ('bf16', True)
 """
 
 from __future__ import annotations

@@ -1,0 +1,22 @@
+"""The examples in the package's docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import mnist_models
+
+# __main__ runs the CLI on import; it has no examples.
+MODULES = sorted(info.name for info in pkgutil.iter_modules(mnist_models.__path__, "mnist_models.")
+                 if info.name != "mnist_models.__main__")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, extraglobs={"torch": importlib.import_module("torch")})
+    assert result.failed == 0, f"{result.failed} docstring example(s) in {name} failed"
