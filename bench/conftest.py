@@ -95,10 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
                     "<!-- bench-summary:start --> / <!-- bench-summary:end --> markers", returncode=2)
 
 
+def _device_skip_reason(device: str) -> str | None:
+    return "no CUDA device on this machine" if device == "cuda" and not torch.cuda.is_available() else None
+
+
 def _skip_reason(device: str, variant: Variant, phase: str) -> str | None:
-    if device == "cuda" and not torch.cuda.is_available():
-        return "no CUDA device on this machine"
-    return variant.skip_reason(device, phase)
+    return _device_skip_reason(device) or variant.skip_reason(device, phase)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -122,7 +124,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "tta_device" in metafunc.fixturenames:  # time to accuracy: fastnet, when selected, per device
         params = []
         for device in state.devices if TTA_MODEL in state.models else []:
-            reason = "no CUDA device on this machine" if device == "cuda" and not torch.cuda.is_available() else None
+            reason = _device_skip_reason(device)
             if reason:
                 state.skips.append((f"time-to-accuracy {TTA_MODEL} {device}", reason))
             params.append(pytest.param(device, id=f"{TTA_MODEL}-{device}",

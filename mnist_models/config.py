@@ -26,6 +26,11 @@ class ConfigError(ValueError):
     """A setting is invalid. The message is one line naming the setting and what is allowed."""
 
 
+def _positive_int(value: Any) -> bool:
+    """An int (not a bool, not a float) greater than zero."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run, fully specified.
@@ -62,11 +67,9 @@ class RunConfig:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size <= 0:
+        if not _positive_int(self.batch_size):
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
-        if self.eval_batch_size is not None and (isinstance(self.eval_batch_size, bool) or
-                                                 not isinstance(self.eval_batch_size, int) or
-                                                 self.eval_batch_size <= 0):
+        if self.eval_batch_size is not None and not _positive_int(self.eval_batch_size):
             raise ConfigError(f"evaluation batch size must be a positive integer, got {self.eval_batch_size!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")

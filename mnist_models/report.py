@@ -107,7 +107,7 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
              "IQR > 10% of the median or other processes using > 0.5 core beside them.", ""]
     if not train.empty:
         flags = [", ".join(f for f in (("noisy" if noisy else ""), band) if f)
-                 for noisy, band in zip(train["noisy"], train.get("acc_band", [""] * len(train)))]
+                 for noisy, band in zip(train["noisy"], train["acc_band"])]
         table = train.assign(memory_mib=_memory(train), noisy=flags)
         table = _fmt(table, {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}",
                              "iqr_s": "{:.3f}", "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×",
@@ -152,8 +152,7 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
 
         for _, rows in tta.groupby("device", sort=False):
             rows = rows.reset_index(drop=True)
-            text = tta_report.report_markdown(rows, tta_report.summarize(rows), env, run_id)
-            lines += [text.replace("### ", f"{sub} ", 1), ""]
+            lines += [tta_report.report_markdown(rows, tta_report.summarize(rows), env, run_id, heading=sub), ""]
     if skips and inference_batch is None:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(skips), columns=["case", "reason"])), ""]
     elif skips:

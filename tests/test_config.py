@@ -37,6 +37,15 @@ def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
 
 
+def rejection(setting: str, value) -> str:
+    """The ConfigError message for one bad setting, checked to be a single line."""
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**{setting: value})
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "allowed"),
     [
@@ -51,10 +60,7 @@ def test_config_error_is_a_value_error() -> None:
 )
 def test_unknown_choice_is_rejected_with_allowed_values(setting: str, value: str, allowed) -> None:
     allowed = allowed if allowed is not None else tuple(list_models())
-    with pytest.raises(ConfigError) as info:
-        RunConfig(**{setting: value})
-    message = str(info.value)
-    assert "\n" not in message
+    message = rejection(setting, value)
     assert setting in message
     assert repr(value) in message
     for choice in allowed:
@@ -80,10 +86,7 @@ def test_unknown_choice_is_rejected_with_allowed_values(setting: str, value: str
     ],
 )
 def test_invalid_number_is_rejected(setting: str, value, named: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        RunConfig(**{setting: value})
-    message = str(info.value)
-    assert "\n" not in message
+    message = rejection(setting, value)
     assert named in message
     assert repr(value) in message
 
