@@ -2,11 +2,15 @@
 
     pytest bench --benchmark-only [--bench-profile quick|full] [--bench-device cpu|cuda|all]
                  [--bench-models v0,v2] [--bench-variants eager,bf16] [--bench-results DIR]
+                 [--bench-budget SECONDS]
 
 Cases are models × devices × variants (training) and × batch sizes (inference). A case that
 cannot run (a CUDA-only variant on the CPU, no CUDA device) is collected and skipped with its
-reason, and listed in the run's summary. At the end of the session the collected rows are
-written once, through ``mnist_models.results.write_bench_run``, to ``DIR/<run-id>/``.
+reason, and listed in the run's summary. The session keeps a time budget (``mnist_models.budget``;
+300 s for the quick profile): each case's weight is set at collection from a short probe of its
+model's eager step, and a case that would overrun its share runs less work, says so in its row,
+and is listed in the summary. At the end of the session the collected rows are written once,
+through ``mnist_models.results.write_bench_run``, to ``DIR/<run-id>/``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +27,15 @@ import pytest
 import torch
 
 from mnist_models import data
+from mnist_models.budget import Budget
+from mnist_models.machine import capabilities
 from mnist_models.models import list_models
 from mnist_models.report import bench_frames, bench_summary
-from mnist_models.results import bench_run_id, environment, has_markers, splice_marked, write_bench_run
-from mnist_models.runtime import measured_peaks
-from mnist_models.suite import PROFILES, TTA_MODEL, Profile, inference_batch_sizes
+from mnist_models.results import bench_run_id, environment, has_markers, splice_machine_block, write_bench_run
+from mnist_models.runtime import matmul_peak_gflops, measured_peak_sizes, measured_peaks, peak_precisions
+from mnist_models.suite import (PROFILES, TTA_MIN_SEEDS, TTA_MODEL, Profile, inference_batch_sizes, inference_weight,
+                                train_weight, tta_seed_estimate_s, weights_task, weights_weight)
+from mnist_models.tta import process_age_s
 from mnist_models.variants import VARIANTS, Variant
 
 DEVICES = ("cpu", "cuda")
@@ -45,6 +54,9 @@ class BenchState:
     data_root: str | None
     readme: str | None = None
     run_id: str = ""  # UTC start time + machine tag, fixed when the session starts
+    budget: Budget = field(default_factory=lambda: Budget(None))
+    startup_s: float = 0.0  # this process's age when the session was configured (Python, pytest, torch)
+    inductor_warmup_s: float | None = None  # the session's first torch.compile, paid once outside the cases
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
     tta_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -61,7 +73,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-results", default="results", help="folder for results/<run-id>/ (default results)")
     group.addoption("--bench-data-root", default=None, help="MNIST root (default $MNIST_BENCH_DATA or the cache)")
     group.addoption("--bench-readme", default=None, metavar="FILE",
-                    help="also put the compact summary between <!-- bench-summary:start/end --> in FILE")
+                    help="also put the compact summary, as this machine kind's block, between "
+                         "<!-- bench-summary:start/end --> in FILE")
+    group.addoption("--bench-budget", default=None, metavar="SECONDS",
+                    help="time budget of the whole session; cases that would overrun run less work and say so "
+                         f"(default: {', '.join(f'{k} {v:g} s' for k, v in DEFAULT_BUDGET_S.items() if v)}; "
+                         "others none; 0 = none)")
+
+
+# The quick profile must finish within 5 minutes on any 2-core machine, whatever its ISA.
+DEFAULT_BUDGET_S = {"quick": 300.0, "full": 0.0, "smoke": 0.0}
+
+
+def _budget_seconds(text: str | None, profile: str) -> float | None:
+    if text is None:
+        return DEFAULT_BUDGET_S.get(profile) or None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        pytest.exit(f"mnist-bench: error: --bench-budget takes seconds ≥ 0 (0: no budget), got {text!r}",
+                    returncode=2)
+    return seconds or None
 
 
 def _choose(text: str, known: list[str], what: str) -> list[str]:
@@ -88,7 +122,9 @@ def pytest_configure(config: pytest.Config) -> None:
         devices=devices, models=_choose(opt("--bench-models"), list_models(), "--bench-models model"),
         variants=[VARIANTS[v] for v in _choose(opt("--bench-variants"), list(VARIANTS), "--bench-variants variant")],
         profile=PROFILES[profile], results=opt("--bench-results"), data_root=opt("--bench-data-root"),
-        readme=opt("--bench-readme"), run_id=bench_run_id())
+        readme=opt("--bench-readme"), run_id=bench_run_id(), startup_s=process_age_s(),
+        budget=Budget(_budget_seconds(opt("--bench-budget"), profile),
+                      started=time.perf_counter() - process_age_s()))
     readme = config._mnist_bench.readme
     if readme is not None and not has_markers(readme, "bench-summary"):
         pytest.exit(f"mnist-bench: error: --bench-readme {readme}: no such file or no "
@@ -132,6 +168,42 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("tta_device", params)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every case that will run its budget weight: its expected seconds at eager speed here."""
+    state: BenchState | None = getattr(config, "_mnist_bench", None)
+    if state is None or state.budget.seconds is None:
+        return
+    profile = state.profile
+    for item in items:
+        if item.get_closest_marker("skip") or not hasattr(item, "callspec"):
+            continue
+        params = item.callspec.params
+        if "train_spec" in params:
+            model, device, variant, _ = params["train_spec"]
+            state.budget.add(item.nodeid, *train_weight(model, device, variant, profile))
+        elif "inference_spec" in params:
+            model, device, variant, batch = params["inference_spec"]
+            state.budget.add(item.nodeid, *inference_weight(model, device, variant, batch, profile))
+            if weights_task(model, device) not in state.budget.weights:
+                state.budget.add(weights_task(model, device), weights_weight(model, device))
+        elif "tta_device" in params:  # at least TTA_MIN_SEEDS seeds run whatever the budget
+            seed_s = tta_seed_estimate_s(params["tta_device"], state.startup_s)
+            least = min(TTA_MIN_SEEDS, len(profile.tta_seeds))
+            state.budget.add(item.nodeid, (len(profile.tta_seeds) - least) * seed_s, least * seed_s)
+
+
+@pytest.fixture(autouse=True)
+def _budget_clock(request: pytest.FixtureRequest) -> Any:
+    """Tell the budget how long each case took (set-up, timed rounds, evaluation, memory pass)."""
+    state: BenchState | None = getattr(request.config, "_mnist_bench", None)
+    start = time.perf_counter()
+    if state is not None:
+        state.budget.start(request.node.nodeid)
+    yield
+    if state is not None:
+        state.budget.finish(request.node.nodeid, time.perf_counter() - start)
+
+
 @pytest.fixture(scope="session")
 def bench_state(request: pytest.FixtureRequest) -> BenchState:
     """The session's choices and row collector; prepares and verifies MNIST once."""
@@ -140,6 +212,16 @@ def bench_state(request: pytest.FixtureRequest) -> BenchState:
         data.prepare(state.data_root)
     except data.DataError as exc:
         pytest.exit(f"mnist-bench: error: {exc}", returncode=2)
+    for device in state.devices:  # the roofline's ceilings, every precision, recorded in machine.json
+        if _device_skip_reason(device) is None:
+            for precision in peak_precisions(torch.device(device)):
+                matmul_peak_gflops(torch.device(device), precision)
+    if any(dict(v.changes).get("compile", "none") != "none" for v in state.variants):
+        # The session's first torch.compile starts inductor (imports, worker pool): seconds that
+        # would otherwise land in whichever compiled case runs first. Paid here, reported apart.
+        start = time.perf_counter()
+        torch.compile(lambda x: x * 2 + 1)(torch.ones(4))
+        state.inductor_warmup_s = time.perf_counter() - start
     return state
 
 
@@ -172,18 +254,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run_id = state.run_id
     train, inference = bench_frames(state.train_rows, state.inference_rows)
     tta = pd.DataFrame(state.tta_rows)
+    budget = {"budget_s": state.budget.seconds, "session_s": state.budget.elapsed(), "cuts": state.budget.cuts,
+              "inductor_warmup_s": state.inductor_warmup_s}
     summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks(),
-                            tta=tta)
-    machine = {**env, "profile": state.profile.name, "devices": state.devices,
+                            tta=tta, budget=budget)
+    machine = {**env, "capabilities": capabilities(), "profile": state.profile.name, "devices": state.devices,
                "models": state.models, "variants": [v.name for v in state.variants],
-               "matmul_peak_gflop_per_s": measured_peaks()}
+               "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(), **budget}
     folder = write_bench_run(state.results, run_id, train, inference, summary, machine,
                              _benchmark_json(session.config), tta=tta)
     if state.readme:
         compact = bench_summary(train, inference, state.skips, env, state.profile.name, run_id,
-                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks(), tta=tta)
-        splice_marked(state.readme, "bench-summary", compact)
+                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks(), tta=tta,
+                                budget=budget)
+        splice_machine_block(state.readme, "bench-summary", compact, env)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        cut = f"; {len(state.budget.cuts)} cases cut to keep the budget" if state.budget.cuts else ""
         reporter.write_line(f"mnist-bench: wrote {folder} (summary.md, train.csv, inference.csv, tta.csv, "
-                            "machine.json)")
+                            f"machine.json) in {state.budget.elapsed():.0f} s{cut}")

@@ -3,22 +3,34 @@
 One round is one forward pass of one batch of real test images under
 ``torch.inference_mode()``, the device synchronised before the clock stops; warm-up and
 compilation stay outside the timed rounds (compile time is reported apart). The model carries
-weights trained for one epoch; after timing, its predictions on the whole test set are compared
-with eager fp32's. Peak memory is measured in a pass of its own.
+weights trained for one epoch (fewer steps when the budget cuts them); after timing, its
+predictions on the test set are compared with eager fp32's. Peak memory is measured in a pass of
+its own. When the session's budget needs it, a case runs fewer rounds and compares fewer images.
 """
 
 from __future__ import annotations
 
+import time
+
 from mnist_models.runtime import peak_memory
-from mnist_models.suite import InferenceCase, base_config, finish_row, inference_row, run_pedantic
+from mnist_models.suite import (InferenceCase, base_config, finish_row, inference_row, plan_inference,
+                                plan_weight_steps, run_pedantic, trained_state, weights_task)
 
 
-def test_inference(benchmark, bench_state, inference_spec):
+def test_inference(benchmark, bench_state, inference_spec, request):
     model, device, variant, batch_size = inference_spec
     profile = bench_state.profile
-    case = InferenceCase(variant.apply(base_config(model, device, bench_state.data_root)), batch_size, variant)
+    budget = bench_state.budget
+    steps = plan_weight_steps(budget, model, device)
+    if weights_task(model, device) in budget.weights:  # the first case of this model trains its weights
+        start = time.perf_counter()
+        trained_state(model, device, bench_state.data_root, steps)
+        budget.finish_task(weights_task(model, device), time.perf_counter() - start)
+    cfg = variant.apply(base_config(model, device, bench_state.data_root))
+    case = InferenceCase(cfg, batch_size, variant, weight_steps=steps)
+    rounds = plan_inference(budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"inference {model} {device} batch {batch_size}"
-    times, contention = run_pedantic(benchmark, case.run, profile.inference_rounds, profile.warmup_rounds)
+    times, contention = run_pedantic(benchmark, case.run, rounds, profile.warmup_rounds)
     row = finish_row(inference_row(variant, case, profile, times), contention, peak_memory(case.run, case.rt.device))
     benchmark.extra_info.update(row)
     bench_state.inference_rows.append(row)

@@ -5,6 +5,8 @@ rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised
 iterations=1); compilation/capture time is reported apart; peak memory is measured in a
 pass of its own after the accuracy is taken. The eager case also retrains, untimed, from
 ``suite.BAND_SEEDS``: the spread of those accuracies is the band each variant is checked against.
+When the session's budget cuts a case's steps per round, eager is retrained (untimed) to the same
+steps, and the cut case is compared with that instead.
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ from __future__ import annotations
 import math
 
 from mnist_models.runtime import peak_memory
-from mnist_models.suite import TrainCase, accuracy_band, base_config, finish_row, run_pedantic, train_row
+from mnist_models.suite import (TrainCase, accuracy_band, base_config, eager_reference, finish_row, needs_reference,
+                                plan_train, run_pedantic, train_row)
 from mnist_models.variants import BASELINE
 
 
-def test_train(benchmark, bench_state, train_spec):
+def test_train(benchmark, bench_state, train_spec, request):
     model, device, variant, _ = train_spec
     profile = bench_state.profile
     case = TrainCase(variant.apply(base_config(model, device, bench_state.data_root)), profile.train_steps)
+    plan_train(bench_state.budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"train {model} {device}"
     times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
-    row = train_row(variant, case, profile, times, case.evaluate())
+    metrics = case.evaluate()
+    if needs_reference(case, variant):
+        case.reference = eager_reference(model, device, bench_state.data_root, case.steps, rounds=len(case.rows))
+    row = train_row(variant, case, profile, times, metrics)
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
         band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, rounds=len(case.rows))]
         row |= {"band_min_acc_pct": min(band), "band_max_acc_pct": max(band), "band_n": len(band)}

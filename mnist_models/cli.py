@@ -1,11 +1,12 @@
 """``mnist-bench`` command line: argparse → RunConfig → engine → results (thin by design).
 
     mnist-bench data [--data-root DIR] [--repair]     prepare and verify MNIST
+    mnist-bench machine [--model v2] [--json]          capabilities, matmul peaks, what auto picks
     mnist-bench models                                 registry: parameters, FLOPs per image
     mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
     mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
-    mnist-bench speedup [--model v2] [--seeds 3] [--results DIR] [--readme README.md]
-    mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--json] [--results DIR]
+    mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme README.md]
+    mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--precision auto] [--json] [--results DIR]
 
 Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
 Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
@@ -85,11 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the registered models with parameters and FLOPs per image")
 
+    p = sub.add_parser("machine", help="this machine's capabilities (ISA, native bf16, caches) and measured "
+                                       "matmul peaks; with --model, what precision auto picks for it")
+    p.add_argument("--model", help="also probe this registry model's training step: what auto resolves to")
+    p.add_argument("--batch-size", type=_int, default=None, help="batch size of that probe (default 32)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
     p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")
     p.add_argument("--model", help="registry name (see `mnist-bench models`; default v2)")
     p.add_argument("--protocol", help="apply a protocol's defaults first: seed (the notebook's settings)")
     p.add_argument("--device", help="auto | cpu | cuda (default auto)")
-    p.add_argument("--precision", help="fp32 | bf16 | fp16 (fp16: CUDA only; default fp32)")
+    p.add_argument("--precision", help="fp32 | bf16 | fp16 (CUDA only) | auto (the faster of fp32 and bf16 here, "
+                                       "measured); default auto, or fp32 under --protocol seed")
     p.add_argument("--compile", help="none | default | reduce-overhead | max-autotune (default none)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC (--channels-last) or NCHW (--no-channels-last); default auto: NCHW with the "
@@ -98,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="capture the whole training step in one CUDA graph (CUDA, fp32/bf16, fast loader)")
     p.add_argument("--loader", help="seed (torchvision DataLoader) | fast (data on the device)")
     p.add_argument("--batch-size", type=_int, help="images per step (default 32)")
-    p.add_argument("--lr", type=_float, help="learning rate (default 0.1)")
+    p.add_argument("--lr", type=_float, help="learning rate (default 0.1; 0.01 for v1 under --protocol seed)")
     p.add_argument("--optimizer", help="sgd | adam (default sgd)")
     p.add_argument("--label-smoothing", type=_float, help="training loss label smoothing, 0 to <1 (default 0)")
     p.add_argument("--eval-batch-size", type=_int, help="images per evaluation batch (default: --batch-size)")
@@ -122,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=_float, default=99.0, help="test accuracy to reach, percent (default 99.0)")
     p.add_argument("--seeds", default="5", help="count (5 → seeds 0–4, the default) or comma list")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    p.add_argument("--precision", default="bf16", help="fp32 | bf16 | fp16 (fp16: CUDA only; default bf16)")
+    p.add_argument("--precision", default="auto",
+                   help="fp32 | bf16 | fp16 (CUDA only) | auto: the faster of fp32 and bf16 on this machine, "
+                        "measured once before the seeds (default auto)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC or NCHW; default: measured with the precision")
     p.add_argument("--max-epochs", type=_int, default=None, help="training budget in epochs (default 1)")
     p.add_argument("--eval-every", type=_int, default=None, help="steps between evaluations (default 50)")
     p.add_argument("--eval-from", type=_float, default=None,
@@ -140,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="v2", help="registry model (default v2)")
     p.add_argument("--seeds", default="3", help="count (3 → 0,1,2, the default) or comma list")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("--precision", default="auto",
+                   help="comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (default auto: "
+                        "the faster here, measured); e.g. fp32,bf16")
     p.add_argument("--readme", metavar="FILE",
                    help="also replace the block between <!-- speedup-table:start/end --> markers in FILE")
     _add_data_root(p)
@@ -219,6 +235,55 @@ def cmd_data(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def cmd_machine(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import torch
+
+    from .machine import bf16_note, capabilities
+    from .models import MODELS, UnknownModelError, list_models
+    from .results import environment, to_json
+    from .runtime import matmul_peak_gflops, measured_peak_sizes, peak_precisions, resolve_auto, resolve_device
+
+    if args.model is not None and args.model not in MODELS:
+        raise UnknownModelError(f"unknown model {args.model!r}; known models: {', '.join(list_models())}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    device = resolve_device(args.device)
+    caps = capabilities()
+    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
+    report: dict[str, Any] = {**caps, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                              "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes()}
+    if args.model is not None:
+        batch = args.batch_size or 32
+        choice = resolve_auto(args.model, device, "auto", None, "fast", batch)
+        report["auto"] = {"model": args.model, "device": device.type, "batch_size": batch,
+                          "precision": choice.precision, "channels_last": choice.channels_last,
+                          "reason": choice.reason, "probe_step_ms": dict(choice.step_ms)}
+    if args.json:
+        out.file.write(to_json({**report, "environment": environment()}) + "\n")
+        out.file.flush()
+        return 0
+    table = Table(title="This machine", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    caches = ", ".join(f"{k} {v:,} KiB" for k, v in caps["cache_kib"].items()) or "unknown"
+    for label, value in (("kind", caps["machine_kind"]), ("CPU", f"{caps['cpu']} ({caps['cpu_vendor']}, "
+                                                                  f"{caps['arch']}, {caps['cpu_count']} cores)"),
+                         ("torch dispatch", str(caps["cpu_capability"])), ("ISA flags", caps["cpu_isa"] or "none"),
+                         ("bf16", "native (hardware bf16, oneDNN uses it)" if caps["bf16_native"] else bf16_note("cpu")),
+                         ("caches (per core; L3 shared)", caches), ("GPU", caps["gpu"] or "none"),
+                         ("torch", f"{torch.__version__}, {torch.get_num_threads()} threads")):
+        table.add_row(label, value)
+    for key, value in peaks.items():
+        table.add_row(f"matmul peak {key}", f"{value:,.1f} GFLOP/s (square {measured_peak_sizes()[key]}, best call)")
+    if args.model is not None:
+        auto = report["auto"]
+        table.add_row(f"auto for {args.model} (batch {auto['batch_size']})",
+                      f"{auto['precision']}, {'NHWC' if auto['channels_last'] else 'NCHW'}: {auto['reason']}")
+    out.print(table)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .models import MODELS, count_parameters, forward_flops
 
@@ -238,6 +303,8 @@ def _train_config(args: argparse.Namespace) -> C.RunConfig:
     settings = {name: getattr(args, name) for name in (
         "model", "device", "precision", "compile", "channels_last", "cuda_graph", "loader", "batch_size",
         "eval_batch_size", "lr", "optimizer", "label_smoothing", "epochs", "seed", "data_root")}
+    if args.protocol is None and settings["precision"] is None:
+        settings["precision"] = "auto"  # the project chooses (a protocol fixes its own precision)
     return C.RunConfig.from_protocol(args.protocol, **settings)
 
 
@@ -305,7 +372,11 @@ def cmd_reproduce(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_speedup(args: argparse.Namespace, out: Console, err: Console) -> int:
     from . import speedup
 
-    cases = speedup.make_cases(args.model, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
+    precisions = [p for p in args.precision.split(",") if p]
+    if not precisions or len(set(precisions)) != len(precisions):
+        raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
+    cases = speedup.make_cases(args.model, parse_seeds(args.seeds), precisions, device=args.device,
+                               data_root=args.data_root)
     return _run_comparison(cases, args, speedup, "speedup", "speedup", "speedup-table", out, err)
 
 
@@ -319,7 +390,8 @@ def _run_comparison(cases: list, args: argparse.Namespace, report: Any, kind: st
     import pandas as pd
 
     from .reproduce import case_row
-    from .results import append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked, write_text
+    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_machine_block,
+                          write_text)
 
     if args.readme and not has_markers(args.readme, marker):
         raise UsageError(f"--readme {args.readme}: no such file, or no <!-- {marker}:start --> / "
@@ -333,14 +405,15 @@ def _run_comparison(cases: list, args: argparse.Namespace, report: Any, kind: st
         result = _run_fit(case.config, case.label, err)
         wall = time.perf_counter() - start
         append_rows(results_dir, epoch_records(run_id, kind, case.config, result.rows, result.runtime))
-        rows.append({**case_row(case, result.rows), "wall_s": wall, "channels_last": result.runtime["channels_last"]})
+        rows.append({**case_row(case, result.rows), "wall_s": wall, "precision": result.runtime["precision"],
+                     "channels_last": result.runtime["channels_last"], "auto_reason": result.runtime["auto_reason"]})
     frame = pd.DataFrame(rows)
     markdown = report.report_markdown(report.summarize(frame), frame, environment(), run_id)
     write_text(results_dir / f"{stem}.csv", frame.to_csv(index=False))
     write_text(results_dir / f"{stem}.md", markdown + "\n")
     out.print(markdown, highlight=False, soft_wrap=True)
     if args.readme:
-        splice_marked(args.readme, marker, markdown)
+        splice_machine_block(args.readme, marker, markdown)
     err.print(f"wrote {results_dir / stem}.md and .csv", highlight=False)
     return 0
 
@@ -351,8 +424,8 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
     import pandas as pd
 
     from . import tta
-    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_marked, to_json,
-                          write_text)
+    from .results import (append_rows, environment, epoch_records, has_markers, new_run_id, splice_machine_block,
+                          to_json, write_text)
 
     if not 0 < args.target <= 100:
         raise UsageError(f"--target is a test accuracy in percent (0, 100], got {args.target:g}")
@@ -362,24 +435,33 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.eval_from is not None and not 0 <= args.eval_from < 1:
         raise UsageError(f"--eval-from is a fraction of the budget in [0, 1), got {args.eval_from:g}")
     base = tta.TTASettings(model=args.model, target_pct=args.target, device=args.device, precision=args.precision,
-                           max_epochs=args.max_epochs or tta.TTA_MAX_EPOCHS,
+                           channels_last=args.channels_last, max_epochs=args.max_epochs or tta.TTA_MAX_EPOCHS,
                            eval_every=args.eval_every or tta.TTA_EVAL_EVERY,
                            eval_from=tta.TTA_EVAL_FROM if args.eval_from is None else args.eval_from,
                            data_root=args.data_root)
-    probe = C.RunConfig(model=base.model, device=base.device, precision=base.precision, loader="fast",
-                        channels_last=True, optimizer="adam", data_root=base.data_root)
     seeds = parse_seeds(args.seeds)
     if args.readme and not has_markers(args.readme, "tta-table"):
         raise UsageError(f"--readme {args.readme}: no such file, or no <!-- tta-table:start --> / "
                          "<!-- tta-table:end --> markers in it")
-    results_dir = _prepare_run(probe, args.results)
+    from .data import prepare
+    from .results import check_writable
+    from .runtime import resolve_device
+
+    tta.run_config(base)  # validates the model and precision names before anything runs
+    resolve_device(base.device)
+
+    prepare(base.data_root)
+    results_dir = check_writable(args.results)
+    base, auto = tta.resolve(base)
+    if auto["auto_reason"]:
+        err.print(f"{auto['auto_reason']} (probe {auto['auto_probe_s']:.2f} s, before the seeds)", highlight=False)
     run_id = new_run_id()
     rows = []
     for seed in seeds:
         settings = replace(base, seed=seed)
-        err.print(f"seed {seed}: training {settings.model} to {settings.target_pct:g}% in a fresh process",
-                  highlight=False)
-        row = tta.run_in_process(settings)
+        err.print(f"seed {seed}: training {settings.model} ({settings.precision}) to {settings.target_pct:g}% in a "
+                  "fresh process", highlight=False)
+        row = {**tta.run_in_process(settings), **auto}
         err.print(f"seed {seed}: " + (f"reached {row['test_acc_pct']:.2f}% after {row['from_start_s']:.2f} s from "
                   f"process start ({row['from_first_step_s']:.2f} s from the first step, {row['steps']} steps)"
                   if row["reached"] else f"did not reach the target ({row['test_acc_pct']:.2f}% at the end)"),
@@ -392,13 +474,13 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
     write_text(results_dir / "tta.csv", frame.to_csv(index=False))
     write_text(results_dir / "tta.md", markdown + "\n")
     if args.json:
-        out.file.write(to_json({"run_id": run_id, "settings": asdict(base), **summary, "seeds": rows,
+        out.file.write(to_json({"run_id": run_id, "settings": asdict(base), **auto, **summary, "seeds": rows,
                                 "environment": environment()}) + "\n")
         out.file.flush()
     else:
         out.print(markdown, highlight=False, soft_wrap=True)
     if args.readme:
-        splice_marked(args.readme, "tta-table", markdown)
+        splice_machine_block(args.readme, "tta-table", markdown)
     err.print(f"wrote {results_dir / 'tta.md'} and .csv", highlight=False)
     return 0
 
@@ -406,15 +488,17 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
 def cmd_tta_seed(args: argparse.Namespace, out: Console, err: Console) -> int:
     import json
 
-    from .results import to_json
     from .tta import TTASettings, run_one
 
-    out.file.write(to_json(run_one(TTASettings(**json.loads(args.settings)))) + "\n")
+    row = run_one(TTASettings(**json.loads(args.settings)))  # first: its start-up clock must not see our imports
+    from .results import to_json
+
+    out.file.write(to_json(row) + "\n")
     out.file.flush()
     return 0
 
 
-COMMANDS = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce,
+COMMANDS = {"data": cmd_data, "machine": cmd_machine, "models": cmd_models, "train": cmd_train, "reproduce": cmd_reproduce,
             "speedup": cmd_speedup, "tta": cmd_tta, "tta-seed": cmd_tta_seed}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 LOADERS = ("seed", "fast")
 OPTIMIZERS = ("sgd", "adam")
@@ -40,7 +40,9 @@ class RunConfig:
 
     model: str = "v2"  # registry name, see `mnist-bench models`
     device: str = "auto"  # auto | cpu | cuda; auto picks cuda when available
-    precision: str = "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only)
+    # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only) | auto: the faster of fp32 and
+    # bf16 for this model on this machine, measured (bf16 only when clearly faster; see runtime)
+    precision: str = "fp32"
     compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
     # NHWC memory format for the model and its 4-D inputs; None = auto: NCHW with the seed
     # loader (the notebook's way), and with the fast loader whichever format the runtime

@@ -215,15 +215,14 @@ def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
     training = build_training(cfg)
     training.capture()
     rt = training.rt
-    result = FitResult(cfg, model=training.model,
-                       runtime={"device": str(rt.device), "channels_last": rt.channels_last})
+    result = FitResult(cfg, model=training.model, runtime=rt.describe())
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}
         row |= training.train_epoch(on_batch)
         if not math.isfinite(row["train_loss"]):
             raise TrainingError(f"training loss became {row['train_loss']} in epoch {epoch} "
-                                f"({cfg.model}, lr {cfg.lr}, {cfg.precision}); fix: lower --lr")
+                                f"({cfg.model}, lr {cfg.lr}, {rt.precision}); fix: lower --lr")
         row |= training.evaluate(on_batch)
         result.rows.append(row)
         if on_epoch is not None:

@@ -29,18 +29,25 @@ def _with_baseline(frame: pd.DataFrame, keys: list[str], columns: dict[str, str]
 def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[dict[str, Any]]
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The train and inference tables, with speed-up over eager (eager median ÷ median) and, for
-    training, the test-accuracy difference from eager (percentage points)."""
+    training, the test-accuracy difference from eager (percentage points) and the band flag. A
+    training case the budget cut to fewer steps than eager's row is compared with eager retrained
+    to the same steps (its ``ref_*`` columns) instead."""
     train = pd.DataFrame(list(train_rows))
     if not train.empty:
         band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
         train = _with_baseline(train, TRAIN_KEYS, {"median_s": "eager_median_s", "test_acc_pct": "eager_acc_pct",
                                                    **{k: v for k, v in band.items() if k in train}})
         train["speedup_vs_eager"] = train["eager_median_s"] / train["median_s"]
-        train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
         missing = pd.Series([None] * len(train), index=train.index)
-        train["acc_band"] = [accuracy_band_flag(acc, low, high) for acc, low, high in
-                             zip(train["test_acc_pct"], train.get("eager_band_min", missing),
-                                 train.get("eager_band_max", missing))]
+        low, high = train.get("eager_band_min", missing), train.get("eager_band_max", missing)
+        reference = train.get("ref_acc_pct", missing)
+        if "ref_acc_pct" in train:  # a case the budget cut is compared with eager retrained to its steps
+            cut = reference.notna()
+            train["eager_acc_pct"] = train["eager_acc_pct"].where(~cut, reference)
+            low = low.where(~cut, train["ref_band_min_acc_pct"])
+            high = high.where(~cut, train["ref_band_max_acc_pct"])
+        train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
+        train["acc_band"] = [accuracy_band_flag(acc, lo, hi) for acc, lo, hi in zip(train["test_acc_pct"], low, high)]
         train = train.drop(columns=["eager_median_s", "eager_acc_pct", *[v for v in band.values() if v in train]])
     inference = pd.DataFrame(list(inference_rows))
     if not inference.empty:
@@ -81,19 +88,69 @@ def _memory(frame: pd.DataFrame) -> pd.Series:
     return cuda.where(cuda.notna(), cpu)
 
 
+def _case_name(node_id: str) -> str:
+    """``bench/test_train.py::test_train[v2-cpu-bf16]`` → ``train v2-cpu-bf16``."""
+    if "::" not in node_id:
+        return node_id
+    name = node_id.split("::", 1)[1]
+    test, _, params = name.partition("[")
+    return f"{test.removeprefix('test_').replace('_', ' ')} {params.rstrip(']')}".strip()
+
+
+def _budget_lines(budget: dict[str, Any], compact: bool) -> list[str]:
+    """The time budget and what it cut (where a budget was set)."""
+    lines = []
+    if budget.get("budget_s"):
+        cuts = budget.get("cuts") or []
+        said = (f"{len(cuts)} cases were cut to fit it (flag `cut`; " +
+                ("the run's summary.md lists what was cut and why)" if compact else "listed below with what and why)")
+                if cuts else "no case needed cutting")
+        lines.append(f"Time budget: {budget['budget_s']:.0f} s for the session; it took {budget['session_s']:.0f} s "
+                     f"from process start; {said}.")
+    if budget.get("inductor_warmup_s") is not None:
+        lines.append(f"The session's first `torch.compile` (inductor start-up, {budget['inductor_warmup_s']:.1f} s) "
+                     "ran before the cases, so no case's compile time carries it.")
+    return [" ".join(lines), ""] if lines else []
+
+
+def _flags(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
+    """The flag cell: noisy, outside eager's accuracy band, cut by the budget, bf16 emulated here."""
+    missing = pd.Series([None] * len(frame), index=frame.index)
+    emulated = env.get("bf16_native") is False and not env.get("gpu")
+    out = []
+    for noisy, band, cut, precision, variant in zip(frame["noisy"], frame.get("acc_band", missing),
+                                                    frame.get("cut", missing), frame.get("precision", missing),
+                                                    frame["variant"]):
+        bf16 = precision == "bf16" or (precision is None and "bf16" in str(variant))
+        flags = ["noisy" if str(noisy) == "True" else "", band if isinstance(band, str) else "",
+                 "cut" if isinstance(cut, str) and cut else "", "bf16 emulated" if emulated and bf16 else ""]
+        out.append(", ".join(f for f in flags if f))
+    return out
+
+
+def _variant_cells(frame: pd.DataFrame) -> list[str]:
+    """Variant names, with what an ``auto`` variant resolved to: ``auto → bf16, NHWC``."""
+    if "precision" not in frame:
+        return list(frame["variant"])
+    return [f"{v} → {p}, {'NHWC' if cl is True else 'NCHW'}" if v == "auto" and isinstance(p, str) else v
+            for v, p, cl in zip(frame["variant"], frame["precision"], frame["channels_last"])]
+
+
 def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[tuple[str, str]],
                   env: dict[str, Any], profile: str, run_id: str, inference_batch: int | None = None,
                   heading: str = "#", peaks: dict[str, float] | None = None,
-                  tta: pd.DataFrame | None = None) -> str:
+                  tta: pd.DataFrame | None = None, budget: dict[str, Any] | None = None) -> str:
     """The run's summary.md: training table (seed-style), speed-ups with accuracy deltas,
     inference table, and the skipped cases with their reasons.
 
     ``inference_batch`` keeps one batch size of the inference table and lists the skips as a
     count (the compact form the README shows); ``heading`` is the top heading's level;
     ``peaks`` are the measured matmul peaks (``runtime.measured_peaks()``) named in the footnote;
-    ``tta`` the time-to-accuracy rows (one per seed), reported per device as ``mnist-bench tta`` does.
+    ``tta`` the time-to-accuracy rows (one per seed), reported per device as ``mnist-bench tta`` does;
+    ``budget`` the session's time budget (``budget_s``, ``session_s``, ``cuts``, ``inductor_warmup_s``).
     """
     peaks = peaks or {}
+    budget = budget or {}
     if inference_batch is not None and not inference.empty:
         inference = inference[inference["batch_size"] == inference_batch]
     sub = heading + "#"
@@ -104,11 +161,10 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
              "Times: `benchmark.pedantic`, warm-up rounds excluded, device synchronised at the end of "
              "every round, `iterations=1`; median over n rounds with the IQR (p75 − p25). Compile = "
              "first call minus a steady call (compilation, capture, first touch). Rows marked noisy had "
-             "IQR > 10% of the median or other processes using > 0.5 core beside them.", ""]
+             "IQR > 10% of the median or other processes using > 0.5 core beside them.", "",
+             *_budget_lines(budget, inference_batch is not None)]
     if not train.empty:
-        flags = [", ".join(f for f in (("noisy" if noisy else ""), band) if f)
-                 for noisy, band in zip(train["noisy"], train["acc_band"])]
-        table = train.assign(memory_mib=_memory(train), noisy=flags)
+        table = train.assign(memory_mib=_memory(train), noisy=_flags(train, env), variant=_variant_cells(train))
         table = _fmt(table, {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}",
                              "iqr_s": "{:.3f}", "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×",
                              "acc_delta_vs_eager_pct": "{:+.2f}", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
@@ -124,11 +180,12 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
                   "same seed and same number of steps for every variant; test accuracy and loss on the full "
                   "10,000-image test set after the timed rounds. Eager fp32 is also trained, untimed, from "
                   "other seeds; a variant whose accuracy falls outside that seed range is flagged (below or "
-                  "above eager band), whatever its speed.", "",
+                  "above eager band), whatever its speed. A case cut to fewer steps by the time budget is "
+                  "compared with eager retrained, untimed, to the same steps and seeds.", "",
                   markdown_table(_columns(table, columns)), ""]
     if not inference.empty:
-        table = inference.assign(memory_mib=_memory(inference),
-                                 noisy=inference["noisy"].map({True: "noisy", False: ""}))
+        table = inference.assign(memory_mib=_memory(inference), noisy=_flags(inference, env),
+                                 variant=_variant_cells(inference))
         table = _fmt(table, {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
                              "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
                              "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}", "agree_with_eager_pct": "{:.2f}"})
@@ -137,8 +194,10 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
                    "speedup_vs_eager": "speed-up vs eager", "agree_with_eager_pct": "same class as eager %", "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²",
                    "compile_s": "compile s", "memory_mib": "peak MiB¹", "noisy": "flag"}
         lines += [f"{sub} Inference", "", "One forward pass per round under `torch.inference_mode()`, real test "
-                  "images, weights trained for one epoch; latency percentiles over the n rounds. \"Same class "
-                  "as eager\": share of the 10,000 test images whose predicted class equals eager fp32's.", "",
+                  "images, weights trained for one epoch (fewer steps where the budget cut them: "
+                  "`weight_steps` in the CSV); latency percentiles over the n rounds. \"Same class as eager\": "
+                  "share of the 10,000 test images (2,000 at batch 1; fewer in a cut case: `agree_images`) whose predicted class "
+                  "equals eager fp32's.", "",
                   markdown_table(_columns(table, columns)), ""]
     lines += ["¹ CUDA: max allocated in a pass of its own; CPU: the whole process's peak resident set "
               "in that pass (data, model and libraries included; `peak_rss_growth_mib` in the CSV is the "
@@ -153,6 +212,11 @@ def bench_summary(train: pd.DataFrame, inference: pd.DataFrame, skips: Sequence[
         for _, rows in tta.groupby("device", sort=False):
             rows = rows.reset_index(drop=True)
             lines += [tta_report.report_markdown(rows, tta_report.summarize(rows), env, run_id, heading=sub), ""]
+    cuts = budget.get("cuts") or []
+    if cuts and inference_batch is None:
+        lines += [f"{sub} Cut to keep the time budget", "",
+                  markdown_table(pd.DataFrame([(_case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
+                  ""]
     if skips and inference_batch is None:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(skips), columns=["case", "reason"])), ""]
     elif skips:

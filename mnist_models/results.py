@@ -46,16 +46,6 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _git_commit() -> str | None:
     """The project checkout's commit (with ``-dirty`` when it has local changes), if any."""
     here = Path(__file__).resolve().parent
@@ -87,10 +77,18 @@ def environment() -> dict[str, Any]:
     return {**_static_environment(), "host_allocator": host_allocator()}
 
 
+# The machine's capabilities that every result row carries (see machine.capabilities()).
+CAPABILITY_KEYS = ("cpu_vendor", "cpu_capability", "cpu_isa", "bf16_native", "onednn_max_isa", "cache_kib",
+                   "gpu_capability", "machine_kind")
+
+
 @functools.lru_cache(maxsize=1)
 def _static_environment() -> dict[str, Any]:
     """The parts of ``environment()`` that cannot change within a process (cached)."""
+    from .machine import capabilities
+
     cuda = torch.cuda.is_available()
+    caps = capabilities()
     return {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
@@ -100,18 +98,27 @@ def _static_environment() -> dict[str, Any]:
         "torchmetrics": _version("torchmetrics"),
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-        "cpu": _cpu_model(),
+        "gpu": caps["gpu"],
+        "cpu": caps["cpu"],
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "git_commit": _git_commit(),
+        **{key: caps[key] for key in CAPABILITY_KEYS},
     }
 
 
 def machine_tag(env: dict[str, Any] | None = None) -> str:
-    """Short name of the compute device: the GPU name, else the CPU model and its core count."""
+    """Short name of the compute device: the GPU name, else the CPU model, core count and what it
+    can do (``AMD EPYC (2 cores; AVX512, avx512_bf16, bf16 native)``). Rows written before the
+    capabilities were recorded give the model and core count only."""
+    from .machine import machine_label
+
     env = env or environment()
-    return env["gpu"] or f"{env['cpu']} ({env['cpu_count']} cores)"
+    if env.get("gpu"):
+        return env["gpu"]
+    if "cpu_isa" not in env:
+        return f"{env['cpu']} ({env['cpu_count']} cores)"
+    return machine_label(env)
 
 
 def check_writable(directory: str | os.PathLike[str]) -> Path:
@@ -182,10 +189,13 @@ def has_markers(path: str | os.PathLike[str], name: str) -> bool:
     return all(marker in text for marker in _markers(name))
 
 
-def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
+def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> bool:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file.
 
-    Returns False (and changes nothing) when the markers are absent.
+    With ``kind`` (a machine kind, see ``machine.machine_kind``), only the sub-block
+    ``<!-- name@kind:start -->`` … ``<!-- name@kind:end -->`` inside that block is replaced, or
+    added at its end when this kind has none yet: figures from other machines stay as they are.
+    Returns False (and changes nothing) when the outer markers are absent.
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -193,9 +203,31 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str) -> bool:
     if start not in text or end not in text:
         return False
     head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    write_text(path, f"{head}{start}\n{body.strip()}\n{end}{tail}")
+    inner, tail = rest.split(end, 1)
+    if kind is None:
+        inner = f"\n{body.strip()}\n"
+    else:
+        sub_start, sub_end = _markers(f"{name}@{kind}")
+        block = f"{sub_start}\n{body.strip()}\n{sub_end}"
+        if sub_start in inner and sub_end in inner:
+            before, after = inner.split(sub_start, 1)
+            inner = before + block + after.split(sub_end, 1)[1]
+        else:
+            inner = inner.rstrip("\n") + f"\n\n{block}\n"
+    write_text(path, f"{head}{start}{inner}{end}{tail}")
     return True
+
+
+def splice_machine_block(path: str | os.PathLike[str], name: str, body: str, env: dict[str, Any] | None = None) -> bool:
+    """Put ``body`` into ``path``'s ``name`` block as this machine kind's sub-block (see ``splice_marked``),
+    under a line naming the machine, its kind and the date, so that every README figure says which
+    machine it belongs to and figures from other machines are kept. The body's headings go one
+    level down, under that line."""
+    env = env or environment()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    demoted = "\n".join("#" + line if line.startswith("#") else line for line in body.strip().splitlines())
+    titled = f"**{machine_tag(env)}** · kind `{env['machine_kind']}` · measured {stamp}\n\n{demoted}"
+    return splice_marked(path, name, titled, kind=env["machine_kind"])
 
 
 def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]],
@@ -226,14 +258,15 @@ def markdown_table(frame: "pandas.DataFrame", floatfmt: str = "{:.4g}") -> str:
 # Benchmark-suite runs: results/<run-id>/ with tables, machine info and pytest-benchmark's JSON
 
 
-def _slug(text: str) -> str:
-    return "-".join("".join(c.lower() if c.isalnum() else " " for c in text).split())[:40]
-
-
 def bench_run_id(env: dict[str, Any] | None = None) -> str:
-    """UTC timestamp + machine tag, e.g. ``20261125T180000Z-cpu-intel-xeon-processor-2c``."""
+    """UTC timestamp + machine kind (+ core count on CPUs), e.g. ``20261126T020000Z-cpu-amd-avx512-bf16-2c``
+    or ``…-gpu-nvidia-h100-80gb-hbm3``: two CPUs sharing a model name ("AMD EPYC") but not an ISA
+    get different ids."""
+    from .machine import machine_kind
+
     env = env or environment()
-    tag = f"gpu-{_slug(env['gpu'])}" if env["gpu"] else f"cpu-{_slug(env['cpu'])}-{env['cpu_count']}c"
+    kind = env.get("machine_kind") or machine_kind(env)
+    tag = kind if env.get("gpu") else f"{kind}-{env['cpu_count']}c"
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tag
 
 

@@ -8,6 +8,10 @@ they run on.
 Precision table (autocast dtype, GradScaler on?):
 
     fp32 → (none, off)      bf16 → (bfloat16, off)      fp16 → (float16, on; CUDA only)
+
+``auto`` settings (precision ``auto``, ``channels_last=None``) are resolved here by measuring a few
+steps of the model on this machine (``resolve_auto``), never assumed: bf16 is fast on a CPU with
+AMX or AVX-512 BF16 and emulated, tens of times slower, on an AVX2-only one.
 """
 
 from __future__ import annotations
@@ -93,28 +97,35 @@ def host_allocator() -> str:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Concrete device-side choices for one run."""
+    """Concrete device-side choices for one run (``auto`` settings already resolved)."""
 
     device: torch.device
     precision: str
     compile_mode: str
     channels_last: bool
     cuda_graph: bool = False
+    auto_reason: str = ""  # what the automatic choices resolved to and why ("" when none were automatic)
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> Runtime:
+    def from_config(cls, cfg: RunConfig, workload: str = "train") -> Runtime:
+        """Resolve ``cfg`` on this machine. ``precision="auto"`` and ``channels_last=None`` are
+        measured with ``resolve_auto`` (for ``workload`` "train" or "inference", at
+        ``cfg.batch_size``); impossible combinations raise ConfigError before anything runs."""
         device = resolve_device(cfg.device)
         tune_host_allocator()
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("fp16 (autocast + GradScaler) runs on CUDA only; "
-                              "fix: use --precision bf16 or fp32 on the CPU")
+                              "fix: use --precision bf16, fp32 or auto on the CPU")
         if cfg.cuda_graph and device.type != "cuda":
             raise ConfigError("--cuda-graph needs a CUDA device; fix: drop it on the CPU")
-        channels_last = cfg.channels_last
-        if channels_last is None:  # auto: the notebook's NCHW for its loader, else measured
-            channels_last = cfg.loader != "seed" and faster_in_channels_last(cfg.model, device, cfg.precision,
-                                                                             cfg.batch_size)
-        return cls(device, cfg.precision, cfg.compile, channels_last, cfg.cuda_graph)
+        choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size,
+                              workload)
+        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph, choice.reason)
+
+    def describe(self) -> dict[str, Any]:
+        """What the run used, for result rows: device, precision, memory format, and why (auto)."""
+        return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last,
+                "auto_reason": self.auto_reason}
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -202,39 +213,65 @@ class Runtime:
         return replay
 
 
-_PEAK_CACHE: dict[tuple[str, str], float] = {}
+_PEAK_CACHE: dict[tuple[str, str], tuple[float, int]] = {}
 PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PEAK_CALL_SECONDS = 0.25  # the matmul is shrunk until one call takes about this long at most
+PEAK_SECONDS = 2.0  # timed calls stop after this long (at least 3 are timed)
 
 
 def matmul_peak_gflops(device: torch.device, precision: str) -> float:
     """Measured matmul throughput of ``device`` in ``precision`` (GFLOP/s): the roofline's ceiling.
 
-    A square matmul (1024 on the CPU, 8192 on CUDA) is timed 10 times after 3 warm-ups, device
-    synchronised, and the best time is kept: the peak this device reaches in practice, not its
-    datasheet figure. Probed once per process per (device, precision).
+    A square matmul (1024 on the CPU, 8192 on CUDA) is timed up to 10 times after 3 warm-ups,
+    device synchronised, and the best time is kept: the peak this device reaches in practice, not
+    its datasheet figure. Where a 256-wide call shows that the full size would take longer than
+    ``PEAK_CALL_SECONDS`` per call (a dtype emulated in software: bf16 on an AVX2-only CPU ran at
+    0.3 GFLOP/s), the size is halved until it would not, so the probe stays within seconds.
+    Probed once per process per (device, precision); ``measured_peaks`` lists the results.
     """
     key = (str(device), precision)
     if key not in _PEAK_CACHE:
-        n = 8192 if device.type == "cuda" else 1024
         dtype = PEAK_DTYPES[precision]
         sync = torch.cuda.synchronize if device.type == "cuda" else _no_sync
-        a = torch.randn(n, n, device=device).to(dtype)
-        b = torch.randn(n, n, device=device).to(dtype)
-        best = float("inf")
-        for i in range(13):
-            sync()
-            start = time.perf_counter()
-            a @ b
-            sync()
-            if i >= 3:
-                best = min(best, time.perf_counter() - start)
-        _PEAK_CACHE[key] = 2 * n**3 / best / 1e9
-    return _PEAK_CACHE[key]
+
+        def call_seconds(n: int, warmup: int, timed: int) -> float:
+            a = torch.randn(n, n, device=device).to(dtype)
+            b = torch.randn(n, n, device=device).to(dtype)
+            best, spent = float("inf"), 0.0
+            for i in range(warmup + timed):
+                sync()
+                start = time.perf_counter()
+                a @ b
+                sync()
+                elapsed = time.perf_counter() - start
+                if i >= warmup:
+                    best, spent = min(best, elapsed), spent + elapsed
+                    if i >= warmup + 2 and spent > PEAK_SECONDS:
+                        break
+            return best
+
+        n = 8192 if device.type == "cuda" else 1024
+        small = 256
+        rate = 2 * small**3 / call_seconds(small, warmup=1, timed=1)
+        while n > small and 2 * n**3 / rate > PEAK_CALL_SECONDS:
+            n //= 2
+        _PEAK_CACHE[key] = (2 * n**3 / call_seconds(n, warmup=3, timed=10) / 1e9, n)
+    return _PEAK_CACHE[key][0]
 
 
 def measured_peaks() -> dict[str, float]:
     """The peaks probed so far in this process, as ``{"cpu/fp32": GFLOP/s, ...}``."""
-    return {f"{device}/{precision}": value for (device, precision), value in sorted(_PEAK_CACHE.items())}
+    return {f"{device}/{precision}": value for (device, precision), (value, _) in sorted(_PEAK_CACHE.items())}
+
+
+def measured_peak_sizes() -> dict[str, int]:
+    """The matmul size behind each peak in ``measured_peaks`` (smaller where the dtype is emulated)."""
+    return {f"{device}/{precision}": n for (device, precision), (_, n) in sorted(_PEAK_CACHE.items())}
+
+
+def peak_precisions(device: torch.device) -> tuple[str, ...]:
+    """The precisions whose matmul peak describes ``device``: fp32 and bf16, and fp16 on CUDA."""
+    return ("fp32", "bf16", "fp16") if device.type == "cuda" else ("fp32", "bf16")
 
 
 def peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str, float | None]:
@@ -277,38 +314,123 @@ def _proc_status_kib(key: str) -> float | None:
     return None
 
 
-_FORMAT_CACHE: dict[tuple[str, str, str, int], bool] = {}
+# The step-time probe behind the automatic choices: a few real steps of the model on random
+# inputs, device synchronised. It stops timing after PROBE_SECONDS (with at least PROBE_MIN_STEPS
+# timed), so a precision that is emulated on this CPU (an AVX2-only EPYC ran a bf16 matmul at
+# 0.3 GFLOP/s against 121 in fp32) costs about a second to rule out, not minutes.
+PROBE_WARMUP_STEPS = 2
+PROBE_MAX_STEPS = 8
+PROBE_MIN_STEPS = 3
+PROBE_SECONDS = 0.5
+# bf16 is chosen only when its step is at least this much faster than fp32's: bf16 autocast
+# costs accuracy on these models (in the quick suite on the AMX Xeon, 100 SGD steps in bf16 ended
+# 0.04 points below fp32 for v2 and 0.44 below for fastnet), so a gain within probe noise
+# does not pay for it.
+BF16_MIN_GAIN = 1.10
+WORKLOADS = ("train", "inference")
+_STEP_CACHE: dict[tuple[str, str, str, bool, int, str], float] = {}
 
 
-def faster_in_channels_last(model_name: str, device: torch.device, precision: str, batch_size: int) -> bool:
-    """Whether a training step of ``model_name`` runs faster in NHWC than NCHW here (measured).
+def probe_step_seconds(model_name: str, device: torch.device, precision: str, channels_last: bool,
+                       batch_size: int, workload: str = "train") -> float:
+    """Median seconds of one step of ``model_name`` here (measured, cached per process).
 
-    Each format gets 3 warm-up and 8 timed SGD steps on random inputs, device synchronised; the
-    median step decides. Cached per process; leaves the global RNG state untouched.
+    ``workload`` "train": forward under autocast, cross-entropy, backward and an SGD update;
+    "inference": one forward pass under ``torch.inference_mode``. Random inputs of
+    ``batch_size`` images in the given memory format; ``PROBE_WARMUP_STEPS`` untimed steps, then up
+    to ``PROBE_MAX_STEPS`` timed ones (fewer once ``PROBE_SECONDS`` have passed). The global RNG
+    state is left as it was.
     """
-    key = (model_name, str(device), precision, batch_size)
-    if key not in _FORMAT_CACHE:
+    key = (model_name, str(device), precision, channels_last, batch_size, workload)
+    if key not in _STEP_CACHE:
         from .models import IMAGE_SHAPE, get_model
 
-        medians = {}
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for channels_last in (False, True):
-                rt = Runtime(device, precision, "none", channels_last)
-                model = rt.prepare_model(get_model(model_name))
-                optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-                x, y = rt.to_device(torch.rand(batch_size, *IMAGE_SHAPE), torch.randint(0, 10, (batch_size,)))
-                times = []
-                for i in range(11):
-                    with Timer(rt.synchronize) as timer, rt.autocast():
-                        loss = nn.functional.cross_entropy(model(x), y)
-                        optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        optimizer.step()
-                    if i >= 3:
-                        times.append(timer.seconds)
-                medians[channels_last] = sorted(times)[len(times) // 2]
-        _FORMAT_CACHE[key] = medians[True] < medians[False]
-    return _FORMAT_CACHE[key]
+            rt = Runtime(device, precision, "none", channels_last)
+            model = rt.prepare_model(get_model(model_name))
+            optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+            x, y = rt.to_device(torch.rand(batch_size, *IMAGE_SHAPE), torch.randint(0, 10, (batch_size,)))
+
+            def step() -> None:
+                if workload == "inference":
+                    with torch.inference_mode(), rt.autocast():
+                        model(x)
+                    return
+                with rt.autocast():
+                    loss = nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+            if workload == "inference":
+                model.eval()
+            for _ in range(PROBE_WARMUP_STEPS):
+                step()
+            times: list[float] = []
+            while len(times) < PROBE_MAX_STEPS and (len(times) < PROBE_MIN_STEPS or sum(times) < PROBE_SECONDS):
+                with Timer(rt.synchronize) as timer:
+                    step()
+                times.append(timer.seconds)
+        _STEP_CACHE[key] = sorted(times)[len(times) // 2]
+    return _STEP_CACHE[key]
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``resolve_auto`` picked, and why (empty ``reason`` when nothing was automatic)."""
+
+    precision: str
+    channels_last: bool
+    reason: str = ""
+    step_ms: tuple[tuple[str, float], ...] = ()  # ("bf16/NHWC", median probe step in ms), ...
+
+
+def _format_name(channels_last: bool) -> str:
+    return "NHWC" if channels_last else "NCHW"
+
+
+def resolve_auto(model_name: str, device: torch.device, precision: str, channels_last: bool | None,
+                 loader: str, batch_size: int, workload: str = "train") -> AutoChoice:
+    """Resolve ``precision="auto"`` and ``channels_last=None`` for this model on this device by measuring.
+
+    Precision auto: the faster of fp32 and bf16 by ``probe_step_seconds`` (each in its faster
+    memory format when the format is auto too); bf16 must be ``BF16_MIN_GAIN`` times faster to be
+    picked. Memory format auto: NCHW with the notebook's ``seed`` loader, else the faster of NCHW and
+    NHWC in the chosen precision. Explicit values are kept and not measured.
+    """
+    if workload not in WORKLOADS:
+        raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
+    precisions = ["fp32", "bf16"] if precision == "auto" else [precision]
+    formats = [channels_last] if channels_last is not None else ([False] if loader == "seed" else [False, True])
+    if len(precisions) == 1 and len(formats) == 1:
+        return AutoChoice(precisions[0], bool(formats[0]))
+    times = {(p, f): probe_step_seconds(model_name, device, p, f, batch_size, workload)
+             for p in precisions for f in formats}
+    best = {p: min(formats, key=lambda f, p=p: times[p, f]) for p in precisions}
+    what = "training step" if workload == "train" else "forward pass"
+    reasons = []
+    chosen = precisions[0]
+    if precision == "auto":
+        fp32, bf16 = times["fp32", best["fp32"]], times["bf16", best["bf16"]]
+        gain = fp32 / bf16
+        chosen = "bf16" if gain >= BF16_MIN_GAIN else "fp32"
+        text = (f"precision auto → {chosen}: bf16 {what} {gain:.2f}× the speed of fp32 "
+                f"({1e3 * bf16:.2f} vs {1e3 * fp32:.2f} ms, median probe step, batch {batch_size})")
+        if chosen == "fp32":
+            from .machine import bf16_note
+
+            note = bf16_note(device.type)
+            if gain > 1:
+                text += f"; bf16 needs ≥ {BF16_MIN_GAIN:.2f}× to be picked, as it costs accuracy"
+            elif note:
+                text += f"; {note}"
+        reasons.append(text)
+    fmt = best[chosen]
+    if len(formats) > 1:
+        reasons.append(f"memory format auto → {_format_name(fmt)} ({1e3 * times[chosen, True]:.2f} ms NHWC vs "
+                       f"{1e3 * times[chosen, False]:.2f} ms NCHW)")
+    step_ms = tuple((f"{p}/{_format_name(f)}", round(1e3 * t, 4)) for (p, f), t in times.items())
+    return AutoChoice(chosen, fmt, "; ".join(reasons), step_ms)
 
 
 class Timer:

@@ -1,13 +1,14 @@
 """The fast path against the notebook's way, same protocol, interleaved, on several seeds.
 
-Three paths train the same model under the seed protocol (batch 32, plain SGD, 3 epochs):
+The paths train the same model under the seed protocol (batch 32, plain SGD, 3 epochs):
 
 - ``notebook``: the torchvision DataLoader, fp32, NCHW: the seed notebook's way;
-- ``fast fp32``: the whole split resident on the device, batches sliced there, the memory
-  format the runtime measures faster (``channels_last`` auto);
-- ``fast bf16``: the same with bfloat16 autocast.
+- ``fast <precision>`` for each precision asked for (default ``auto``): the whole split resident
+  on the device, batches sliced there, the memory format the runtime measures faster
+  (``channels_last`` auto); ``auto`` takes the faster of fp32 and bf16 on this machine, measured,
+  and the row records what it resolved to and why.
 
-For each seed the three run back to back (A B C A B C …) so machine drift hits all of them.
+For each seed the paths run back to back (A B C A B C …) so machine drift hits all of them.
 The speed-up of a path is the notebook's training time ÷ the path's, per seed; training time is
 the sum of the three epochs' synchronised training passes (evaluation excluded).
 
@@ -23,18 +24,18 @@ import pandas as pd
 from .config import RunConfig
 from .reproduce import Case
 
-PATHS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("notebook", {}),
-    ("fast fp32", {"loader": "fast"}),
-    ("fast bf16", {"loader": "fast", "precision": "bf16"}),
-)
 BASELINE = "notebook"
 
 
-def make_cases(model: str, seeds: Sequence[int], **overrides: Any) -> list[Case]:
+def paths(precisions: Sequence[str] = ("auto",)) -> list[tuple[str, dict[str, Any]]]:
+    """The notebook's way, then the fast path in each precision: (label, RunConfig changes)."""
+    return [(BASELINE, {}), *((f"fast {p}", {"loader": "fast", "precision": p}) for p in precisions)]
+
+
+def make_cases(model: str, seeds: Sequence[int], precisions: Sequence[str] = ("auto",), **overrides: Any) -> list[Case]:
     """Seed-protocol cases for each path, interleaved: all paths for one seed, then the next."""
     return [Case(label, RunConfig.from_protocol("seed", model=model, seed=seed, **overrides, **changes))
-            for seed in seeds for label, changes in PATHS]
+            for seed in seeds for label, changes in paths(precisions)]
 
 
 def summarize(cases: pd.DataFrame) -> pd.DataFrame:
@@ -53,6 +54,7 @@ def summarize(cases: pd.DataFrame) -> pd.DataFrame:
             "wall s mean": group["wall_s"].mean(),
             "test acc % mean": group["test_acc_pct"].mean(),
             "test acc % range": f"{group['test_acc_pct'].min():.2f}–{group['test_acc_pct'].max():.2f}",
+            "precision": ", ".join(sorted({str(v) for v in group["precision"]})) if "precision" in group else "",
             "channels_last": ", ".join(sorted({str(v) for v in group["channels_last"]})),
         })
     return pd.DataFrame(rows)
@@ -76,6 +78,15 @@ def report_markdown(summary: pd.DataFrame, cases: pd.DataFrame, env: dict[str, A
         "Training time: the three epochs' training passes, device synchronised, data loading included, "
         "evaluation excluded. Speed-up: the notebook's training time ÷ the path's, per seed. Wall: the "
         "whole run including data set-up, the memory-format probe and the three evaluations. Accuracy: "
-        "final epoch, all 10,000 test images. `channels_last` is what the runtime chose (auto: measured "
-        "for the fast loader, NCHW for the notebook's).",
+        "final epoch, all 10,000 test images. `precision` and `channels_last` are what the runtime used "
+        "(auto: measured for the fast loader, NCHW for the notebook's).",
+        *_auto_reasons(cases),
     ])
+
+
+def _auto_reasons(cases: pd.DataFrame) -> list[str]:
+    """One line per distinct automatic choice made in the run, with its measured reason."""
+    if "auto_reason" not in cases:
+        return []
+    reasons = [r for r in dict.fromkeys(cases["auto_reason"]) if isinstance(r, str) and r]
+    return ["", *(f"Auto choice: {r}." for r in reasons)] if reasons else []

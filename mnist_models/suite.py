@@ -26,8 +26,9 @@ from .config import RunConfig
 from .data import load_split
 from .engine import build_training, first_batch
 from .models import get_model, model_flops
-from .runtime import Runtime, Timer, matmul_peak_gflops, seed_everything
-from .variants import Variant
+from .budget import Budget, cut_reason, levels, pick
+from .runtime import Runtime, Timer, matmul_peak_gflops, probe_step_seconds, resolve_device, seed_everything
+from .variants import BASELINE, Variant
 
 QUICK_TRAIN_STEPS = 100
 
@@ -65,10 +66,16 @@ def inference_batch_sizes(device: str) -> tuple[int, ...]:
     return CUDA_BATCH_SIZES if device == "cuda" else CPU_BATCH_SIZES
 
 
+# Test-set evaluations run in batches of this many images: the same accuracy as the protocol's 32
+# (counted exactly, sample-weighted), in a fraction of the time.
+EVAL_BATCH = 1000
+
+
 def base_config(model: str, device: str, data_root: str | None = None) -> RunConfig:
-    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, NCHW, on ``device``."""
+    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, NCHW, on ``device``;
+    evaluations in batches of ``EVAL_BATCH``."""
     return RunConfig.from_protocol("seed", model=model, device=device, loader="fast", channels_last=False,
-                                   data_root=data_root)
+                                   eval_batch_size=EVAL_BATCH, data_root=data_root)
 
 
 def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
@@ -101,8 +108,11 @@ class TrainCase:
         with Timer(self.rt.synchronize) as steady:
             self.training.step(*batch)
         self.compile_s = max(0.0, first.seconds - steady.seconds)
+        self.step_s = steady.seconds  # one steady training step: what the budget plans with
         self.graph_breaks = sum(breaks.values())
         self.rows: list[dict[str, float]] = []
+        self.cut = ""  # what the budget cut, and why ("" when the case ran in full)
+        self.reference: list[float] = []  # eager's accuracies at this case's steps, when it was cut
         seed_everything(cfg.seed)
 
     def run(self) -> dict[str, float]:
@@ -138,38 +148,63 @@ def accuracy_band(cfg: RunConfig, steps: int | None, rounds: int) -> list[float]
     return accs
 
 
-_TRAINED: dict[tuple[str, str, str | None], dict[str, torch.Tensor]] = {}
+_REFERENCES: dict[tuple[str, str, str | None, int | None, int], list[float]] = {}
 
 
-def trained_state(model: str, device: str, data_root: str | None) -> dict[str, torch.Tensor]:
-    """Weights of ``model`` after one epoch of the seed protocol on the fast loader (cached per
-    process), so inference cases run, and compare predictions, on a real classifier."""
-    key = (model, device, data_root)
+def eager_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int) -> list[float]:
+    """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the seed protocol's
+    seed and from ``BAND_SEEDS`` (untimed, cached): what a case cut to ``steps`` per round is
+    compared with, since eager's own row trained longer. The first value is the protocol seed's."""
+    key = (model, device, data_root, steps, rounds)
+    if key not in _REFERENCES:
+        cfg = base_config(model, device, data_root)
+        case = TrainCase(cfg, steps)
+        for _ in range(rounds):
+            case.run()
+        _REFERENCES[key] = [case.evaluate()["test_acc_pct"], *accuracy_band(cfg, steps, rounds)]
+    return _REFERENCES[key]
+
+
+# The inference cases' weights: one epoch of the seed protocol (1,875 steps of batch 32) unless the
+# budget cuts it.
+WEIGHT_STEPS = 60_000 // 32
+_TRAINED: dict[tuple[str, str, str | None, int], dict[str, torch.Tensor]] = {}
+
+
+def trained_state(model: str, device: str, data_root: str | None, steps: int = WEIGHT_STEPS) -> dict[str, torch.Tensor]:
+    """Weights of ``model`` after ``steps`` steps of the seed protocol on the fast loader (one epoch
+    by default; cached per process), so inference cases run, and compare predictions, on a real
+    classifier. The memory format is the one measured faster: it changes the speed, not the model."""
+    key = (model, device, data_root, steps)
     if key not in _TRAINED:
-        from .engine import fit
-
-        cfg = base_config(model, device, data_root).with_(epochs=1)
-        _TRAINED[key] = {k: v.detach().cpu().clone() for k, v in fit(cfg).model.state_dict().items()}
+        cfg = base_config(model, device, data_root).with_(epochs=1, channels_last=None)
+        training = build_training(cfg)
+        seed_everything(cfg.seed)
+        training.train_epoch(max_steps=steps)
+        _TRAINED[key] = {k: v.detach().cpu().clone() for k, v in training.model.state_dict().items()}
     return _TRAINED[key]
 
 
 class InferenceCase:
     """Forward passes of one batch of real test images under ``torch.inference_mode``.
 
-    The model carries trained weights (``trained_state``); ``predictions`` gives its classes for
-    the whole test set, compared with ``reference_predictions`` (eager fp32) in the row.
+    The model carries trained weights (``trained_state``, ``weight_steps`` steps); ``predictions``
+    gives its classes for the first ``agree_images`` test images, compared with
+    ``reference_predictions`` (eager fp32) in the row. A precision or memory format left to
+    ``auto`` is resolved by measuring forward passes at this batch size.
     """
 
-    def __init__(self, cfg: RunConfig, batch_size: int, variant: Variant | None = None) -> None:
-        self.cfg, self.batch_size = cfg, batch_size
+    def __init__(self, cfg: RunConfig, batch_size: int, variant: Variant | None = None,
+                 weight_steps: int = WEIGHT_STEPS) -> None:
+        self.cfg, self.batch_size, self.weight_steps = cfg, batch_size, weight_steps
         weights_bf16, freeze = (variant.weights_bf16, variant.freeze) if variant else (False, False)
-        self.rt = Runtime.from_config(cfg)
+        self.rt = Runtime.from_config(cfg.with_(batch_size=batch_size), workload="inference")
         breaks = _reset_compiler(cfg)
         model = get_model(cfg.model)
-        model.load_state_dict(trained_state(cfg.model, self.rt.device.type, cfg.data_root))
+        model.load_state_dict(trained_state(cfg.model, self.rt.device.type, cfg.data_root, weight_steps))
         self.model = self.rt.prepare_inference(model, weights_bf16, freeze)
         self.input_dtype = torch.bfloat16 if weights_bf16 else torch.float32
-        self.precision = "bf16" if weights_bf16 else cfg.precision  # what the matmuls run in
+        self.precision = "bf16" if weights_bf16 else self.rt.precision  # what the matmuls run in
         images, labels = load_split("test", cfg.data_root)
         index = torch.arange(batch_size) % len(labels)  # repeat the test set for large batches
         x = self._inputs(images[index])
@@ -185,7 +220,10 @@ class InferenceCase:
             fn(x)
         self.forward, self.x = fn, x
         self.compile_s = max(0.0, first.seconds - steady.seconds)
+        self.step_s = steady.seconds  # one steady forward pass: what the budget plans with
         self.graph_breaks = sum(breaks.values())
+        self.agree_images = agree_images_nominal(batch_size)
+        self.cut = ""
 
     def _inputs(self, images: torch.Tensor) -> torch.Tensor:
         return self.rt.images_to_device(images.unsqueeze(1).float().div_(255)).to(self.input_dtype)
@@ -195,10 +233,11 @@ class InferenceCase:
         self.forward(self.x)
         self.rt.synchronize()
 
-    def predictions(self) -> torch.Tensor:
-        """Predicted classes for the whole test set, in batches of this case's size (the last
-        one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
+    def predictions(self, limit: int | None = None) -> torch.Tensor:
+        """Predicted classes for the first ``limit`` test images (all by default), in batches of this
+        case's size (the last one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
         images, _ = load_split("test", self.cfg.data_root)
+        images = images[:limit]
         out = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start:start + self.batch_size]
@@ -208,15 +247,16 @@ class InferenceCase:
         return torch.cat(out)
 
 
-_REFERENCE: dict[tuple[str, str, str | None], torch.Tensor] = {}
+TEST_IMAGES = 10_000
+_REFERENCE: dict[tuple[str, str, str | None, int], torch.Tensor] = {}
 
 
-def reference_predictions(cfg: RunConfig) -> torch.Tensor:
-    """Eager fp32 predictions of the trained model on the test set (cached per model and device)."""
-    key = (cfg.model, Runtime.from_config(cfg).device.type, cfg.data_root)
+def reference_predictions(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
+    """Eager fp32 predictions of the trained model on the test set (cached per model, device and weights)."""
+    key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, weight_steps)
     if key not in _REFERENCE:
         eager = base_config(cfg.model, cfg.device, cfg.data_root)
-        _REFERENCE[key] = InferenceCase(eager, 1000).predictions()
+        _REFERENCE[key] = InferenceCase(eager, 1000, weight_steps=weight_steps).predictions()
     return _REFERENCE[key]
 
 
@@ -242,9 +282,23 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
         "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
         "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
         "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
-        "test_loss": metrics["test_loss"], "seed": case.cfg.seed,
-        **roofline(case.cfg.precision, case.rt.device, flops, images / stats["median_s"]),
+        "test_loss": metrics["test_loss"], "seed": case.cfg.seed, **_resolved(case.rt, case.cut),
+        **roofline(case.rt.precision, case.rt.device, flops, images / stats["median_s"]),
+        **_reference_columns(case.reference),
     }
+
+
+def _resolved(rt: Runtime, cut: str) -> dict[str, Any]:
+    """What the case ran in (auto settings resolved, with the reason) and what the budget cut."""
+    return {"precision": rt.precision, "channels_last": rt.channels_last, "auto_reason": rt.auto_reason, "cut": cut}
+
+
+def _reference_columns(reference: list[float]) -> dict[str, float]:
+    """Eager's accuracy at a cut case's step count (its own seed first, then the band seeds)."""
+    if not reference:
+        return {}
+    return {"ref_acc_pct": reference[0], "ref_band_min_acc_pct": min(reference),
+            "ref_band_max_acc_pct": max(reference), "ref_band_n": len(reference)}
 
 
 def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
@@ -253,15 +307,194 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     from .stats import latency_ms, time_stats
 
     stats = time_stats(times)
-    agree = (case.predictions() == reference_predictions(case.cfg)).double().mean().item()
+    reference = reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
+    agree = (case.predictions(case.agree_images) == reference).double().mean().item()
     return {
         "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
+        "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
+        "precision": case.precision,
         **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
                    case.batch_size / stats["median_s"]),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The time budget (budget.py): each case's weight when the session is collected, and its plan
+# (how much of its work it runs) once it has measured its own step, before the timed rounds.
+
+# Compilation that no cut can shorten, allowed on top of a compiled case's work. Measured on 2 CPU
+# cores: compiling a training step took about 1 s plus 1,000 eager steps' worth (v0 1 s, v2 and
+# fastnet 5–7 s), a forward pass about 0.3 s plus 250 training steps' worth, per batch size.
+COMPILE_ALLOWANCE = {"train": (1.0, 1000), "inference": (0.3, 250)}  # (seconds, eager training steps)
+# One evaluation of the 10,000 test images (a forward pass is about a third of a training step)
+# costs at most this many training steps of batch 32.
+EVAL_STEP_EQUIV = 100
+CASE_OVERHEAD_S = 0.15  # building the case, the memory pass's bookkeeping, the row
+CALL_OVERHEAD_S = 60e-6  # Python work around each forward pass of the agreement pass
+LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (seed-loader variant)
+MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
+MIN_INFERENCE_ROUNDS = 5
+MIN_AGREE_IMAGES = 1000
+# Time to accuracy: a seed reaches 99% after about 0.8 of an epoch of fastnet (375 steps) plus
+# three evaluations; its process also starts Python and imports torch.
+TTA_STEPS_EXPECTED = 455
+TTA_MIN_SEEDS = 3  # the olympic mean's minimum: a cut never runs fewer
+_EAGER_STEPS: dict[tuple[str, str], int | None] = {}
+_WEIGHT_STEPS: dict[tuple[str, str], int] = {}
+
+
+def eager_unit_s(model: str, device: str, batch_size: int, workload: str) -> float:
+    """Seconds of one eager fp32 NCHW step (training) or forward pass (inference) here: the unit
+    the budget's weights are counted in (``runtime.probe_step_seconds``, cached)."""
+    return probe_step_seconds(model, torch.device(device), "fp32", False, batch_size, workload)
+
+
+def _compiles(variant: Variant) -> bool:
+    return dict(variant.changes).get("compile", "none") != "none"
+
+
+def _compile_allowance(phase: str, model: str, device: str, variant: Variant) -> float:
+    if not _compiles(variant):
+        return 0.0
+    seconds, steps = COMPILE_ALLOWANCE[phase]
+    return seconds + steps * eager_unit_s(model, device, base_config(model, device).batch_size, "train")
+
+
+def train_weight(model: str, device: str, variant: Variant, profile: Profile) -> tuple[float, float]:
+    """A training case's expected seconds at eager speed, as (what a cut can shorten, what it cannot):
+    the warm-up, timed and memory rounds (and eager's band retraining, and the notebook's loader) scale
+    with the steps; set-up, the evaluations and compilation do not."""
+    batch = base_config(model, device).batch_size
+    u = eager_unit_s(model, device, batch, "train")
+    steps = profile.train_steps or WEIGHT_STEPS
+    rounds = profile.warmup_rounds + profile.train_rounds
+    work, fixed = (rounds + 1) * steps * u, CASE_OVERHEAD_S + EVAL_STEP_EQUIV * u
+    if variant.name == BASELINE:
+        work += len(BAND_SEEDS) * rounds * steps * u
+        fixed += len(BAND_SEEDS) * EVAL_STEP_EQUIV * u
+    if dict(variant.changes).get("loader") == "seed":
+        work += LOADER_S_PER_IMAGE * (rounds + 1) * steps * batch
+        fixed += LOADER_S_PER_IMAGE * TEST_IMAGES
+    return work, fixed + _compile_allowance("train", model, device, variant)
+
+
+def agree_images_nominal(batch_size: int) -> int:
+    """Test images the agreement pass covers when nothing is cut: all 10,000, or 2,000 at batch 1,
+    where 10,000 one-image passes cost far more than the timing itself (0.05-point resolution)."""
+    return TEST_IMAGES if batch_size > 1 else 2_000
+
+
+def inference_weight(model: str, device: str, variant: Variant, batch_size: int,
+                     profile: Profile) -> tuple[float, float]:
+    """An inference case's expected seconds at eager speed, as (what a cut can shorten: the rounds
+    and the agreement pass; what it cannot: set-up and compilation)."""
+    u = eager_unit_s(model, device, batch_size, "inference")
+    calls = math.ceil(agree_images_nominal(batch_size) / batch_size)
+    work = (profile.warmup_rounds + profile.inference_rounds + 1 + calls) * u + calls * CALL_OVERHEAD_S
+    return work, CASE_OVERHEAD_S + _compile_allowance("inference", model, device, variant)
+
+
+def weights_weight(model: str, device: str) -> float:
+    """Training the inference weights (one epoch) at eager speed."""
+    return WEIGHT_STEPS * eager_unit_s(model, device, base_config(model, device).batch_size, "train")
+
+
+def tta_seed_estimate_s(device: str, startup_s: float, precision: str = "fp32", channels_last: bool = True) -> float:
+    """One time-to-accuracy seed's expected seconds: process start-up plus the expected steps."""
+    from .tta import TTA_BATCH
+
+    step = probe_step_seconds(TTA_MODEL, torch.device(device), precision, channels_last, TTA_BATCH)
+    return startup_s + TTA_STEPS_EXPECTED * step
+
+
+def plan_weight_steps(budget: Budget, model: str, device: str) -> int:
+    """Steps of the inference weights' training (one epoch unless the budget cuts it; decided once
+    per model and device, the first time an inference case of it runs)."""
+    key = (model, device)
+    if key not in _WEIGHT_STEPS:
+        task = weights_task(model, device)
+        u = eager_unit_s(model, device, base_config(model, device).batch_size, "train")
+        steps = pick(levels(WEIGHT_STEPS, minimum=200), lambda n: n * u, budget.allowance(task))
+        if steps < WEIGHT_STEPS:
+            budget.cut(task, cut_reason("steps", WEIGHT_STEPS, steps, u, None, "", budget))
+        _WEIGHT_STEPS[key] = steps
+    return _WEIGHT_STEPS[key]
+
+
+def weights_task(model: str, device: str) -> str:
+    return f"inference weights {model} {device}"
+
+
+def _slow_note(precision: str, device: torch.device) -> str:
+    from .machine import bf16_note
+
+    return bf16_note(device.type) if precision == "bf16" else ""
+
+
+def plan_train(budget: Budget, case_id: str, case: TrainCase, variant: Variant, profile: Profile) -> None:
+    """Cut ``case``'s steps per round to its allowance when the budget needs it (sets ``case.steps``
+    and ``case.cut``). A cut case is later compared with eager retrained to the same steps."""
+    model, device = case.cfg.model, case.rt.device.type
+    key = (model, device)
+    nominal = case.steps or len(case.training.train_loader)
+    allowance = budget.allowance(case_id)
+    u, ue = case.step_s, eager_unit_s(model, device, case.cfg.batch_size, "train")
+    rounds = profile.warmup_rounds + profile.train_rounds
+    eager = variant.name == BASELINE
+
+    def cost(steps: int) -> float:
+        work = (rounds + 1) * steps * u + EVAL_STEP_EQUIV * u
+        if eager:
+            work += len(BAND_SEEDS) * (rounds * steps * u + EVAL_STEP_EQUIV * u)
+        elif ((steps if steps < nominal else None) != _EAGER_STEPS.get(key)
+              and (model, device, case.cfg.data_root, steps, rounds) not in _REFERENCES):
+            work += (1 + len(BAND_SEEDS)) * (rounds * steps * ue + EVAL_STEP_EQUIV * ue)  # eager at these steps
+        return work
+
+    steps = pick(levels(nominal, minimum=min(nominal, MIN_TRAIN_STEPS)), cost, allowance)
+    if eager:
+        _EAGER_STEPS[key] = steps if steps < nominal else None
+    if steps < nominal:
+        case.steps = steps
+        case.cut = cut_reason("steps/round", nominal, steps, u, ue, _slow_note(case.rt.precision, case.rt.device),
+                              budget)
+        budget.cut(case_id, case.cut)
+
+
+def needs_reference(case: TrainCase, variant: Variant) -> bool:
+    """Whether a case ran a different number of steps per round than eager's row (after a cut)."""
+    own = case.steps if case.cut else None
+    return variant.name != BASELINE and own != _EAGER_STEPS.get((case.cfg.model, case.rt.device.type))
+
+
+def plan_inference(budget: Budget, case_id: str, case: InferenceCase, variant: Variant, profile: Profile) -> int:
+    """Timed rounds for ``case`` (the profile's unless the budget cuts them; the agreement pass is cut
+    in proportion, to ``case.agree_images``)."""
+    nominal = profile.inference_rounds
+    allowance = budget.allowance(case_id)
+    u = case.step_s
+    ue = eager_unit_s(case.cfg.model, case.rt.device.type, case.batch_size, "inference")
+
+    full = agree_images_nominal(case.batch_size)
+
+    def agree(rounds: int) -> int:
+        return max(min(full, MIN_AGREE_IMAGES), min(full, round(full * rounds / nominal)))
+
+    def cost(rounds: int) -> float:
+        calls = math.ceil(agree(rounds) / case.batch_size)
+        return (profile.warmup_rounds + rounds + 1 + calls) * u + calls * CALL_OVERHEAD_S
+
+    rounds = pick(levels(nominal, minimum=min(nominal, MIN_INFERENCE_ROUNDS)), cost, allowance)
+    if rounds < nominal:
+        case.agree_images = agree(rounds)
+        note = _slow_note(case.precision, case.rt.device)
+        case.cut = cut_reason("rounds", nominal, rounds, u, ue, note, budget) + \
+            f"; agreement over the first {case.agree_images:,} test images"
+        budget.cut(case_id, case.cut)
+    return rounds
 
 
 def run_pedantic(benchmark: Any, fn: Any, rounds: int, warmup_rounds: int) -> tuple[list[float], Any]:
@@ -288,7 +521,8 @@ def run_pedantic(benchmark: Any, fn: Any, rounds: int, warmup_rounds: int) -> tu
     return (times if benchmark.disabled else times[warmup_rounds:]), contention
 
 
-ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "torch_threads", "git_commit")
+ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_capability", "cpu_isa", "bf16_native", "machine_kind",
+                   "torch_threads", "git_commit")
 
 
 def finish_row(row: dict[str, Any], contention: Any, memory: dict[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # pandas is imported where used: the per-seed process never needs it
     import pandas as pd
+
+    from .config import RunConfig
 
 # Training recipe for time to accuracy (the registry model decides the architecture). Chosen by
 # a search on 2 CPU cores with fastnet in bf16 (seeds 0–4): with label smoothing 0.1 every seed
@@ -52,34 +54,79 @@ def process_age_s() -> float:
 
 @dataclass(frozen=True)
 class TTASettings:
-    """One time-to-accuracy run (one seed)."""
+    """One time-to-accuracy run (one seed). ``precision="auto"`` and ``channels_last=None`` are
+    resolved once by ``resolve`` before the seeds run, so each seed's process gets concrete values."""
 
     model: str = "fastnet"
     target_pct: float = 99.0
     seed: int = 0
     device: str = "auto"
-    precision: str = "bf16"
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: measured (NHWC or NCHW, whichever steps faster here)
     max_epochs: int = TTA_MAX_EPOCHS
     eval_every: int = TTA_EVAL_EVERY
     eval_from: float = TTA_EVAL_FROM  # fraction of the budget before the first evaluation
     data_root: str | None = None
 
 
+def run_config(settings: TTASettings) -> "RunConfig":
+    """The RunConfig of the recipe for ``settings`` (validated)."""
+    from .config import RunConfig
+
+    return RunConfig(model=settings.model, device=settings.device, precision=settings.precision, loader="fast",
+                     channels_last=settings.channels_last, batch_size=TTA_BATCH, eval_batch_size=TTA_EVAL_BATCH,
+                     lr=TTA_MAX_LR, optimizer="adam", label_smoothing=TTA_LABEL_SMOOTHING, epochs=settings.max_epochs,
+                     seed=settings.seed, data_root=settings.data_root)
+
+
+def resolve(settings: TTASettings) -> tuple[TTASettings, dict[str, Any]]:
+    """Resolve the automatic choices once, in this process, for every seed to come.
+
+    Returns the settings with a concrete precision and memory format, and what to add to each
+    seed's row: ``precision_requested``, ``auto_reason`` (the probe's figures) and ``auto_probe_s``
+    (the probe's time, spent before the seeds and outside their clocks).
+    """
+    from .runtime import Runtime
+
+    start = time.perf_counter()
+    rt = Runtime.from_config(run_config(settings))
+    probe_s = time.perf_counter() - start
+    resolved = replace(settings, device=rt.device.type, precision=rt.precision, channels_last=rt.channels_last)
+    return resolved, {"precision_requested": settings.precision, "auto_reason": rt.auto_reason,
+                      "auto_probe_s": probe_s if rt.auto_reason else 0.0}
+
+
 def run_one(settings: TTASettings) -> dict[str, Any]:
-    """Train one seed until the target or the budget; the row of times and accuracies."""
+    """Train one seed until the target or the budget; the row of times, accuracies and start-up phases.
+
+    Start-up is split by clock readings from process start: ``startup_python_s`` (interpreter and
+    this package's CLI), then the torch import, the ``torch._dynamo`` import (which constructing
+    a torch optimiser pulls in), data loading and verification, and the model and optimiser build.
+    """
+    phases = {"startup_python_s": process_age_s()}  # /proc clock ticks: 10 ms resolution
+    last = time.perf_counter()
+
+    def mark(name: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        phases[name], last = now - last, now
+
     import torch
 
-    from .config import RunConfig
+    mark("startup_torch_import_s")
+    import torch._dynamo  # noqa: F401 - imported by torch.optim's constructor anyway; timed apart here
+
+    mark("startup_dynamo_import_s")
+    from .data import load_split
     from .engine import build_training
 
-    # NHWC is pinned rather than probed: the probe costs about a second of the clock, and the
-    # bench suite measures fastnet faster in channels_last on the CPU (and NHWC suits CUDA too).
-    cfg = RunConfig(model=settings.model, device=settings.device, precision=settings.precision, loader="fast",
-                    channels_last=True, batch_size=TTA_BATCH, eval_batch_size=TTA_EVAL_BATCH, lr=TTA_MAX_LR,
-                    optimizer="adam", label_smoothing=TTA_LABEL_SMOOTHING, epochs=settings.max_epochs,
-                    seed=settings.seed, data_root=settings.data_root)
+    cfg = run_config(settings)
+    load_split("train", cfg.data_root)
+    load_split("test", cfg.data_root)
+    mark("startup_data_s")
     training = build_training(cfg)
     training.capture()
+    mark("startup_model_s")
     steps_per_epoch = len(training.train_loader)
     total_steps = steps_per_epoch * settings.max_epochs
     schedule = torch.optim.lr_scheduler.OneCycleLR(training.optimizer, max_lr=TTA_MAX_LR, total_steps=total_steps)
@@ -110,11 +157,11 @@ def run_one(settings: TTASettings) -> dict[str, Any]:
         "reached": reached is not None,
         "from_start_s": from_start_at_first_step + reached if reached is not None else float("nan"),
         "from_first_step_s": reached if reached is not None else float("nan"),
-        "setup_s": from_start_at_first_step, "steps": step, "epochs": step / steps_per_epoch,
+        "setup_s": from_start_at_first_step, **phases, "steps": step, "epochs": step / steps_per_epoch,
         "evaluations": evaluations, "test_acc_pct": accuracy, "batch_size": TTA_BATCH, "max_lr": TTA_MAX_LR,
-        "label_smoothing": TTA_LABEL_SMOOTHING,
-        "eval_every": settings.eval_every, "eval_from": settings.eval_from, "max_epochs": settings.max_epochs, "precision": settings.precision,
-        "device": str(rt.device), "channels_last": rt.channels_last,
+        "label_smoothing": TTA_LABEL_SMOOTHING, "eval_every": settings.eval_every, "eval_from": settings.eval_from,
+        "max_epochs": settings.max_epochs, "precision": rt.precision, "device": str(rt.device),
+        "channels_last": rt.channels_last,
     }
 
 
@@ -144,8 +191,14 @@ def olympic_mean(values: Sequence[float]) -> float:
     return sum(data) / len(data) if data else float("nan")
 
 
+STARTUP_PHASES = {"startup_python_s": "interpreter + CLI", "startup_torch_import_s": "import torch",
+                  "startup_dynamo_import_s": "import torch._dynamo", "startup_data_s": "data load + SHA-256",
+                  "startup_model_s": "model + optimiser build"}
+
+
 def summarize(rows: pd.DataFrame) -> dict[str, Any]:
-    """MLPerf-style figures over the seeds that reached the target, and the failures."""
+    """MLPerf-style figures over the seeds that reached the target, the failures, and the median of
+    each start-up phase over all seeds (``startup``, where the rows have them)."""
     import pandas as pd
 
     ok = rows[rows["reached"]]
@@ -156,13 +209,24 @@ def summarize(rows: pd.DataFrame) -> dict[str, Any]:
         out[clock] = {"olympic_mean": olympic_mean(values),
                       "median": float(pd.Series(values).median()) if values else float("nan"),
                       "min": min(values, default=float("nan")), "max": max(values, default=float("nan"))}
+    out["startup"] = {phase: float(rows[phase].median()) for phase in STARTUP_PHASES if phase in rows}
     return out
+
+
+def _precision_text(first: Any) -> str:
+    """How the precision and memory format were chosen (rows from before auto existed say nothing)."""
+    requested = first.get("precision_requested")
+    reason = first.get("auto_reason")
+    if not isinstance(reason, str) or not reason:
+        return ""
+    return (f"Precision {requested} and memory format resolved once before the seeds, by measuring "
+            f"(in {first['auto_probe_s']:.2f} s, outside the seeds' clocks): {reason}.")
 
 
 def report_markdown(rows: pd.DataFrame, summary: dict[str, Any], env: dict[str, Any], run_id: str,
                     heading: str = "###") -> str:
-    """The Markdown report: the MLPerf-style summary, one row per seed, and how it was measured
-    (``heading``: the Markdown level of its title)."""
+    """The Markdown report: the MLPerf-style summary, one row per seed, where start-up goes, and how
+    it was measured (``heading``: the Markdown level of its title)."""
     import pandas as pd
 
     from .results import machine_tag, markdown_table
@@ -176,12 +240,21 @@ def report_markdown(rows: pd.DataFrame, summary: dict[str, Any], env: dict[str, 
     for column in ("from_start_s", "from_first_step_s", "epochs", "test_acc_pct"):
         per_seed[column] = per_seed[column].map(lambda v: "" if v != v else f"{v:.2f}")
     failed = ", ".join(str(s) for s in summary["failed_seeds"]) or "none"
+    startup = summary.get("startup") or {}
+    startup_lines = []
+    if startup:
+        parts = ", ".join(f"{STARTUP_PHASES[k]} {v:.2f} s" for k, v in startup.items())
+        startup_lines = [f"Start-up, median over the seeds: {parts} (total {sum(startup.values()):.2f} s to the "
+                         "first step).", ""]
+    precision = f"{first['precision']}, auto" if first.get("precision_requested") == "auto" else first["precision"]
+    auto = _precision_text(first)
     return "\n".join([
         f"{heading} Time to {first['target_pct']:g}% test accuracy ({first['model']}, {first['device']}, "
-        f"{first['precision']})", "",
+        f"{precision})", "",
         f"{summary['n_reached']} of {summary['n_seeds']} seeds reached the target; failed seeds: {failed}. "
         "Seconds over the seeds that reached it:", "",
-        markdown_table(figures), "", markdown_table(per_seed), "",
+        markdown_table(figures), "", markdown_table(per_seed), "", *startup_lines,
+        *([auto, ""] if auto else []),
         f"Machine: {machine_tag(env)}, torch {env['torch']}, {env['torch_threads']} threads. Run `{run_id}`.", "",
         f"Each seed runs in its own process. Recipe: batch {TTA_BATCH}, Adam (fused) with a one-cycle "
         f"schedule (peak lr {TTA_MAX_LR:g}) over a {first['max_epochs']}-epoch budget, label smoothing "

@@ -55,6 +55,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("bf16", "bfloat16 autocast", (("precision", "bf16"),)),
     Variant("bf16+channels_last", "bfloat16 autocast, NHWC", (("precision", "bf16"), ("channels_last", True))),
     Variant("fp16", "float16 autocast + GradScaler", (("precision", "fp16"),), cuda_only=True),
+    Variant("auto", "precision and memory format chosen by measuring here (runtime.resolve_auto): what "
+            "--precision auto picks", (("precision", "auto"), ("channels_last", None))),
     Variant("compile", "torch.compile, default mode", (("compile", "default"),)),
     Variant("compile-max-autotune", "torch.compile, max-autotune mode", (("compile", "max-autotune"),)),
     Variant("compile-reduce-overhead", "torch.compile, reduce-overhead mode (CUDA graphs)",

@@ -92,7 +92,47 @@ def test_write_bench_run_makes_folder_and_moves_latest(tmp_path):
     assert (first / "summary.md").read_text() == "# a\n"
 
 
-def test_bench_run_id_names_the_machine():
+def test_bench_run_id_names_the_machine_kind():
     run_id = bench_run_id({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "x", "cpu_count": 16})
     assert run_id.endswith("-gpu-nvidia-h100-80gb-hbm3")
-    assert bench_run_id({"gpu": None, "cpu": "Intel(R) Xeon(R)", "cpu_count": 2}).endswith("-cpu-intel-r-xeon-r-2c")
+    amx = {"gpu": None, "cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2, "cpu_vendor": "GenuineIntel",
+           "cpu_isa": "avx2,avx512f,avx512_bf16,amx_bf16"}
+    assert bench_run_id(amx).endswith("-cpu-intel-amx-2c")
+    # Two EPYCs with the same model name but different ISAs get different ids.
+    epyc = {"gpu": None, "cpu": "AMD EPYC", "cpu_count": 2, "cpu_vendor": "AuthenticAMD"}
+    assert bench_run_id({**epyc, "cpu_isa": "avx2,fma"}).endswith("-cpu-amd-avx2-2c")
+    assert bench_run_id({**epyc, "cpu_isa": "avx2,avx512f,avx512_bf16"}).endswith("-cpu-amd-avx512-bf16-2c")
+
+
+def test_cut_cases_compare_with_eager_at_their_own_steps_and_are_flagged():
+
+    base = {"phase": "train", "model": "v2", "device": "cpu", "median_s": 1.0, "noisy": False, "cut": "",
+            "precision": "fp32", "channels_last": False, "images_per_round": 3200, "n": 3}
+    eager = {**base, "variant": "eager", "test_acc_pct": 95.0, "band_min_acc_pct": 94.5, "band_max_acc_pct": 95.5}
+    cut = {**base, "variant": "bf16", "precision": "bf16", "median_s": 2.0, "test_acc_pct": 80.0,
+           "cut": "steps/round 100→10: step 20.0× eager's (bf16 emulated on this CPU: no avx512_bf16/amx_bf16)",
+           "ref_acc_pct": 80.5, "ref_band_min_acc_pct": 79.0, "ref_band_max_acc_pct": 81.0}
+    full = {**base, "variant": "channels_last", "test_acc_pct": 94.0}
+    train, _ = bench_frames([eager, cut, full], [])
+    rows = train.set_index("variant")
+    assert rows.loc["bf16", "acc_delta_vs_eager_pct"] == pytest.approx(-0.5)  # vs eager at 10 steps, not 95.0
+    assert rows.loc["bf16", "acc_band"] == ""  # 80.0 is inside eager's band at the same steps
+    assert rows.loc["channels_last", "acc_band"] == "below eager band"  # full case: eager's own band
+    env = {**environment(), "bf16_native": False, "gpu": None}
+    budget = {"budget_s": 300.0, "session_s": 297.0, "cuts": [("bench/test_train.py::test_train[v2-cpu-bf16]",
+                                                                  cut["cut"])], "inductor_warmup_s": 9.5}
+    text = bench_summary(train, pd.DataFrame(), [], env, "quick", "RUN", budget=budget)
+    assert "Time budget: 300 s for the session; it took 297 s from process start; 1 cases were cut" in text
+    assert "| train v2-cpu-bf16 | steps/round 100→10" in text and "## Cut to keep the time budget" in text
+    assert "cut, bf16 emulated |" in text and "inductor start-up, 9.5 s" in text
+
+
+def test_auto_variant_shows_what_it_resolved_to():
+
+    base = {"phase": "inference", "model": "v2", "device": "cpu", "batch_size": 256, "median_s": 0.01,
+            "noisy": False, "cut": "", "n": 30}
+    rows = [{**base, "variant": "eager", "precision": "fp32", "channels_last": False},
+            {**base, "variant": "auto", "precision": "bf16", "channels_last": True, "median_s": 0.005}]
+    _, inference = bench_frames([], rows)
+    text = bench_summary(pd.DataFrame(), inference, [], environment(), "quick", "RUN")
+    assert "| auto → bf16, NHWC | 256 |" in text

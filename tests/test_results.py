@@ -212,7 +212,13 @@ def test_environment_describes_this_process() -> None:
         assert results.machine_tag(env) == env["gpu"]
     else:
         assert env["gpu"] is None and env["cuda"] is None
-        assert results.machine_tag(env) == f"{env['cpu']} ({env['cpu_count']} cores)"
+        tag = results.machine_tag(env)
+        assert tag.startswith(f"{env['cpu']} ({env['cpu_count']} cores; ")
+        assert ("bf16 native" if env["bf16_native"] else "bf16 emulated") in tag
+        assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert env["machine_kind"].startswith("cpu-")
+    # Rows written before capabilities were recorded still get a tag.
+    assert results.machine_tag({"gpu": None, "cpu": "Old CPU", "cpu_count": 2}) == "Old CPU (2 cores)"
     json.loads(results.to_json(env))  # serialisable as it is
 
 
@@ -303,3 +309,30 @@ def test_check_writable_refuses_a_runs_file_that_cannot_be_appended(tmp_path):
 def test_check_writable_does_not_create_runs_file(tmp_path):
     check_writable(tmp_path)
     assert not (tmp_path / RUNS_FILE).exists()
+
+
+def test_splice_by_machine_kind_keeps_other_machines_blocks(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    amx = "<!-- t@cpu-intel-amx:start -->\nAMX figures\n<!-- t@cpu-intel-amx:end -->"
+    readme.write_text(f"# R\n<!-- t:start -->\n{amx}\n<!-- t:end -->\ntail\n", encoding="utf-8")
+    assert splice_marked(readme, "t", "AVX2 figures", kind="cpu-amd-avx2") is True
+    text = readme.read_text(encoding="utf-8")
+    assert amx in text and "<!-- t@cpu-amd-avx2:start -->\nAVX2 figures\n<!-- t@cpu-amd-avx2:end -->" in text
+    assert text.index("AMX figures") < text.index("AVX2 figures") < text.index("<!-- t:end -->")
+    assert splice_marked(readme, "t", "AVX2 again", kind="cpu-amd-avx2") is True  # replaced, not added
+    text = readme.read_text(encoding="utf-8")
+    assert "AVX2 figures" not in text and text.count("AVX2 again") == 1 and amx in text
+    assert text.endswith("<!-- t:end -->\ntail\n")
+
+
+def test_machine_block_is_titled_with_the_machine_and_date(tmp_path: Path) -> None:
+    from mnist_models.results import splice_machine_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- t:start -->\n<!-- t:end -->\n", encoding="utf-8")
+    env = environment()
+    assert splice_machine_block(readme, "t", "### Table\n\n| a |\n|---|", env) is True
+    text = readme.read_text(encoding="utf-8")
+    assert f"<!-- t@{env['machine_kind']}:start -->\n**{results.machine_tag(env)}** · kind `{env['machine_kind']}`" \
+           f" · measured 20" in text
+    assert "\n#### Table\n" in text  # headings go one level down, under the title line

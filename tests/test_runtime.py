@@ -234,29 +234,90 @@ def test_matmul_peak_is_measured_once_and_reported():
     assert measured_peaks()["cpu/fp32"] == first
 
 
-def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
+def fake_probe(monkeypatch, step_ms: dict[tuple[str, bool], float]) -> list[tuple]:
+    """Replace the step-time probe by fixed (precision, channels_last) → ms figures; returns the calls."""
     from mnist_models import runtime
 
-    assert Runtime.from_config(RunConfig(device="cpu", loader="seed")).channels_last is False
     calls = []
 
-    def fake_measure(model, device, precision, batch):
-        calls.append((model, device.type, precision, batch))
-        return True
+    def probe(model, device, precision, channels_last, batch, workload="train"):
+        calls.append((model, device.type, precision, channels_last, batch, workload))
+        return step_ms[precision, channels_last] / 1000
 
-    monkeypatch.setattr(runtime, "faster_in_channels_last", fake_measure)
-    assert Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64)).channels_last
-    assert calls == [("v2", "cpu", "fp32", 64)]
+    monkeypatch.setattr(runtime, "probe_step_seconds", probe)
+    return calls
+
+
+def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
+    calls = fake_probe(monkeypatch, {("fp32", False): 4.0, ("fp32", True): 3.0})
+    rt = Runtime.from_config(RunConfig(device="cpu", loader="seed"))
+    assert rt.channels_last is False and rt.auto_reason == "" and calls == []
+    rt = Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64))
+    assert rt.channels_last is True and rt.precision == "fp32"
+    assert calls == [("v2", "cpu", "fp32", False, 64, "train"), ("v2", "cpu", "fp32", True, 64, "train")]
+    assert "memory format auto → NHWC (3.00 ms NHWC vs 4.00 ms NCHW)" in rt.auto_reason
     assert Runtime.from_config(RunConfig(device="cpu", loader="fast", channels_last=False)).channels_last is False
-    assert len(calls) == 1  # an explicit choice is not measured
+    assert len(calls) == 2  # an explicit choice is not measured
 
 
-def test_memory_format_measurement_is_cached_and_keeps_the_rng() -> None:
-    from mnist_models.runtime import faster_in_channels_last
+@pytest.mark.parametrize("fp32_ms, bf16_ms, expected", [
+    (10.0, 5.0, "bf16"),   # native bf16 (AMX): twice as fast
+    (10.0, 9.5, "fp32"),   # 1.05×: within BF16_MIN_GAIN, not worth bf16's accuracy cost
+    (10.0, 90.0, "fp32"),  # emulated bf16 (AVX2-only CPU): far slower
+])
+def test_auto_precision_takes_bf16_only_when_clearly_faster(monkeypatch, fp32_ms, bf16_ms, expected) -> None:
+    calls = fake_probe(monkeypatch, {("fp32", True): fp32_ms, ("bf16", True): bf16_ms})
+    rt = Runtime.from_config(RunConfig(model="fastnet", device="cpu", loader="fast", precision="auto",
+                                       channels_last=True, batch_size=128))
+    assert rt.precision == expected and rt.channels_last is True
+    assert {c[2] for c in calls} == {"fp32", "bf16"}
+    assert rt.auto_reason.startswith(f"precision auto → {expected}: bf16 training step {fp32_ms / bf16_ms:.2f}×")
+    if expected == "fp32" and bf16_ms < fp32_ms:
+        assert "costs accuracy" in rt.auto_reason
+    assert rt.describe()["precision"] == expected and rt.describe()["auto_reason"] == rt.auto_reason
+
+
+def test_auto_precision_and_format_are_chosen_together(monkeypatch) -> None:
+    # bf16 wins only in NHWC; the format is then the faster one for the chosen precision.
+    fake_probe(monkeypatch, {("fp32", False): 10.0, ("fp32", True): 8.0, ("bf16", False): 12.0, ("bf16", True): 5.0})
+    rt = Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", precision="auto"))
+    assert (rt.precision, rt.channels_last) == ("bf16", True)
+    assert "1.60×" in rt.auto_reason and "NHWC" in rt.auto_reason
+
+
+def test_auto_precision_for_inference_probes_forward_passes(monkeypatch) -> None:
+    calls = fake_probe(monkeypatch, {("fp32", False): 1.0, ("bf16", False): 2.0})
+    rt = Runtime.from_config(RunConfig(model="v0", device="cpu", loader="fast", precision="auto", channels_last=False,
+                                       batch_size=256), workload="inference")
+    assert rt.precision == "fp32" and {c[-1] for c in calls} == {"inference"}
+    assert "forward pass" in rt.auto_reason
+    with pytest.raises(ConfigError):
+        Runtime.from_config(RunConfig(model="v0", device="cpu", precision="auto"), workload="sideways")
+
+
+def test_step_probe_is_cached_keeps_the_rng_and_is_bounded() -> None:
+    from mnist_models.runtime import PROBE_MAX_STEPS, probe_step_seconds
 
     torch.manual_seed(3)
     expected = torch.rand(3)
     torch.manual_seed(3)
-    first = faster_in_channels_last("v2", torch.device("cpu"), "fp32", 8)
+    start = time.perf_counter()
+    first = probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8)
     assert torch.equal(torch.rand(3), expected)
-    assert faster_in_channels_last("v2", torch.device("cpu"), "fp32", 8) is first
+    assert probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8) is first
+    assert 0 < first < time.perf_counter() - start
+    forward = probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8, "inference")
+    assert 0 < forward and PROBE_MAX_STEPS >= 3
+
+
+def test_matmul_peak_of_a_slow_dtype_shrinks_its_size(monkeypatch) -> None:
+    """A dtype whose 256-wide matmul shows the full size would take long (emulated) is measured smaller."""
+    from mnist_models import runtime
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(runtime, "_PEAK_CACHE", {})
+    assert runtime.matmul_peak_gflops(cpu, "fp32") > 1.0
+    assert runtime.measured_peak_sizes()["cpu/fp32"] in (256, 512, 1024)
+    monkeypatch.setattr(runtime, "PEAK_CALL_SECONDS", 1e-9)  # every size is "too slow": shrink to the floor
+    assert runtime.matmul_peak_gflops(cpu, "bf16") > 0
+    assert runtime.measured_peak_sizes()["cpu/bf16"] == 256

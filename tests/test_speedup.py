@@ -10,8 +10,15 @@ from mnist_models.results import environment
 from mnist_models.speedup import BASELINE, make_cases, report_markdown, summarize
 
 
-def test_cases_interleave_the_three_paths_per_seed():
+def test_default_paths_are_the_notebook_and_the_fast_path_in_auto_precision():
     cases = make_cases("v2", [0, 1], device="cpu")
+    assert [(c.label, c.config.seed) for c in cases] == [("notebook", 0), ("fast auto", 0), ("notebook", 1),
+                                                          ("fast auto", 1)]
+    assert (cases[0].config.precision, cases[1].config.precision) == ("fp32", "auto")
+
+
+def test_cases_interleave_the_paths_per_seed():
+    cases = make_cases("v2", [0, 1], ["fp32", "bf16"], device="cpu")
     assert [(c.label, c.config.seed) for c in cases] == [
         ("notebook", 0), ("fast fp32", 0), ("fast bf16", 0), ("notebook", 1), ("fast fp32", 1), ("fast bf16", 1)]
     notebook, fast, bf16 = cases[:3]
@@ -24,10 +31,12 @@ def test_cases_interleave_the_three_paths_per_seed():
 
 
 def fake_rows(label, seed, epoch_s, acc):
-    case = next(c for c in make_cases("v2", [seed]) if c.label == label)
+    case = next(c for c in make_cases("v2", [seed], ["fp32", "bf16"]) if c.label == label)
     epochs = [{"train_s": epoch_s, "train_img_per_s": 60000 / epoch_s, "test_acc_pct": acc, "test_loss": 0.05,
                "train_acc_pct": acc, "train_loss": 0.05, "eval_s": 0.5} for _ in range(3)]
-    return {**case_row(case, epochs), "wall_s": 3 * epoch_s + 2, "channels_last": label != BASELINE}
+    reason = "precision auto → bf16: measured" if label == "fast bf16" else ""
+    return {**case_row(case, epochs), "wall_s": 3 * epoch_s + 2, "channels_last": label != BASELINE,
+            "precision": "bf16" if label == "fast bf16" else "fp32", "auto_reason": reason}
 
 
 def test_speedup_is_the_per_seed_ratio_to_the_notebook():
@@ -43,3 +52,4 @@ def test_speedup_is_the_per_seed_ratio_to_the_notebook():
     assert summary.loc["fast bf16", "test acc % mean"] == pytest.approx(98.05)
     text = report_markdown(summarize(frame), frame, environment(), "RUN")
     assert "| fast fp32 | 2 |" in text and "interleaved" in text and "n = 2 per path" in text
+    assert "Auto choice: precision auto → bf16: measured." in text  # the reason an auto choice was made

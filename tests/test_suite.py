@@ -144,3 +144,73 @@ def test_cuda_peak_memory_and_graph_inference(mnist_root):
     assert torch.allclose(case.forward(case.x).float(), eager.forward(eager.x).float(), atol=1e-4)
     memory = peak_memory(case.run, torch.device("cuda"))
     assert memory["peak_allocated_mib"] > 0 and memory["peak_reserved_mib"] >= memory["peak_allocated_mib"]
+
+
+# --------------------------------------------------------------------------------------------
+# The time budget's plans, on real cases
+
+
+def tight_budget(case_id: str, seconds_left: float):
+    """A budget that needs cutting: one registered case, ``seconds_left`` before the reserve."""
+    import time
+
+    from mnist_models.budget import RESERVE_S, Budget
+
+    budget = Budget(seconds_left + RESERVE_S, started=time.perf_counter())
+    budget.add(case_id, 1.0)
+    return budget
+
+
+def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
+    from mnist_models import suite
+    from mnist_models.suite import needs_reference, plan_train
+
+    monkeypatch.setattr(suite, "_EAGER_STEPS", {})
+    # eager's references at every cut level already trained: cutting costs nothing extra
+    monkeypatch.setattr(suite, "_REFERENCES", {("v2", "cpu", str(mnist_root), steps, 4): [90.0, 89.0, 91.0, 90.5]
+                                               for steps in (50, 20, 10)})
+    variant = VARIANTS["bf16"]
+    case = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
+    budget = tight_budget("c", 0.0)  # nothing left: the smallest level
+    plan_train(budget, "c", case, variant, PROFILES["quick"])
+    assert case.steps == 10 and case.cut.startswith("steps/round 100→10: ")
+    assert budget.cuts == [("c", case.cut)] and needs_reference(case, variant)
+    roomy = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
+    plan_train(tight_budget("d", 1e6), "d", roomy, variant, PROFILES["quick"])
+    assert roomy.steps == 100 and roomy.cut == "" and not needs_reference(roomy, variant)
+
+
+def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_root):
+    from mnist_models.suite import plan_inference
+
+    cfg = base_config("v2", "cpu", str(mnist_root))
+    case = InferenceCase(cfg, 64, VARIANTS["eager"], weight_steps=200)
+    rounds = plan_inference(tight_budget("i", 0.0), "i", case, VARIANTS["eager"], PROFILES["quick"])
+    assert rounds == 5 and case.agree_images == 1667 and "rounds 30→5" in case.cut
+    times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=rounds, warmup_rounds=1)
+    row = inference_row(VARIANTS["eager"], case, PROFILES["quick"], times)
+    assert row["n"] == 5 and row["agree_images"] == 1667 and row["agree_with_eager_pct"] == 100.0
+    assert row["weight_steps"] == 200 and row["cut"] == case.cut and row["precision"] == "fp32"
+
+
+def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root, monkeypatch):
+    from mnist_models import suite
+
+    monkeypatch.setattr(suite, "_EAGER_STEPS", {})
+    monkeypatch.setattr(suite, "_REFERENCES", {})
+    case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
+    suite.plan_train(tight_budget("e", 0.0), "e", case, VARIANTS["channels_last"], PROFILES["quick"])
+    assert case.steps == 100 and case.cut == ""  # v0's whole case costs well under MIN_SAVING_S
+
+
+def test_weights_of_the_budget_follow_the_eager_probe():
+    from mnist_models.suite import inference_weight, train_weight
+
+    quick = PROFILES["quick"]
+    small, big = (sum(train_weight(m, "cpu", VARIANTS["eager"], quick)) for m in ("v0", "v2"))
+    assert 0 < small < big  # v2's step costs more than v0's
+    compiled, bf16 = train_weight("v2", "cpu", VARIANTS["compile"], quick), train_weight("v2", "cpu", VARIANTS["bf16"], quick)
+    assert compiled[0] == bf16[0] and compiled[1] > bf16[1]  # compilation: more that no cut can shorten
+    assert sum(train_weight("v2", "cpu", VARIANTS["eager"], quick)) > sum(bf16)  # eager retrains the band
+    work, fixed = inference_weight("v2", "cpu", VARIANTS["eager"], 1024, quick)
+    assert work > 0 and fixed > 0

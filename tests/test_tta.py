@@ -48,6 +48,20 @@ def test_summary_counts_failures_apart():
     text = report_markdown(frame, summary, environment(), "RUN")
     assert "4 of 5 seeds reached the target; failed seeds: 1" in text
     assert "| from process start | 11.50 | 11.50 | 10.00 | 30.00 |" in text
+    assert summary["startup"] == {} and "Start-up" not in text  # rows from before the split say nothing
+
+
+def test_report_gives_start_up_phases_and_the_auto_choice():
+    frame = rows((0, True, 10.0), (1, True, 12.0)).assign(
+        startup_python_s=[0.1, 0.3], startup_torch_import_s=[1.0, 2.0], startup_dynamo_import_s=0.8,
+        startup_data_s=0.1, startup_model_s=0.05, precision_requested="auto", auto_probe_s=0.6,
+        auto_reason="precision auto → fp32: bf16 training step 0.13× the speed of fp32")
+    summary = summarize(frame)
+    assert summary["startup"]["startup_torch_import_s"] == pytest.approx(1.5)
+    text = report_markdown(frame, summary, environment(), "RUN")
+    assert "(fastnet, cpu, fp32, auto)" in text
+    assert "import torch 1.50 s, import torch._dynamo 0.80 s" in text and "(total 2.65 s to the first step)" in text
+    assert "in 0.60 s, outside the seeds' clocks): precision auto → fp32: bf16 training step 0.13×" in text
 
 
 @pytest.mark.slow
@@ -57,6 +71,10 @@ def test_run_one_reaches_an_easy_target(mnist_root):
     assert row["reached"] and row["test_acc_pct"] >= 90.0
     assert row["steps"] % 50 == 0 and row["evaluations"] == row["steps"] // 50
     assert row["from_start_s"] > row["from_first_step_s"] > 0
+    phases = [row[k] for k in ("startup_python_s", "startup_torch_import_s", "startup_dynamo_import_s",
+                               "startup_data_s", "startup_model_s")]
+    assert all(p >= 0 for p in phases) and sum(phases) == pytest.approx(row["setup_s"], abs=0.05)
+    assert row["precision"] in ("fp32", "bf16")  # auto resolved in the process (no parent here)
 
 
 @pytest.mark.slow
@@ -72,6 +90,7 @@ def test_run_one_reports_a_miss_as_a_failure(mnist_root, monkeypatch):
     from mnist_models import data
 
     images, labels = data.load_split("train", mnist_root)
+    data.load_split("test", mnist_root)  # cached: the patched loader below serves it from the cache
     monkeypatch.setattr(data, "load_split", lambda split, root=None: (images[:512], labels[:512])
                         if split == "train" else data._SPLIT_CACHE[(data.raw_dir(mnist_root).resolve(), "test")])
     row = run_one(TTASettings(target_pct=100.0, device="cpu", max_epochs=1, eval_every=2, data_root=str(mnist_root)))
@@ -89,6 +108,10 @@ def test_tta_command_end_to_end(tmp_path, mnist_root):
     assert summary["from_start_s"]["min"] <= summary["from_start_s"]["median"] <= summary["from_start_s"]["max"]
     table = pd.read_csv(tmp_path / "tta.csv")
     assert table["seed"].tolist() == [0, 1] and table["reached"].all()
+    # auto: resolved once in the parent (the probe's figures in every row), concrete in each seed
+    assert table["precision_requested"].eq("auto").all() and table["precision"].isin(["fp32", "bf16"]).all()
+    assert table["auto_reason"].str.startswith("precision auto → ").all() and table["auto_probe_s"].gt(0).all()
+    assert table["startup_torch_import_s"].gt(0).all()  # torch is imported after the clock's first reading
     assert "Time to 95% test accuracy" in (tmp_path / "tta.md").read_text()
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
 

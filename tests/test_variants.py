@@ -8,7 +8,7 @@ from mnist_models.config import ConfigError, RunConfig
 from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
 
 ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
-                  "compile-reduce-overhead", "cudagraph", "seed-loader", "compile-freeze-bf16"}
+                  "compile-reduce-overhead", "cudagraph", "seed-loader", "compile-freeze-bf16", "auto"}
 
 
 def test_every_named_variant_is_registered_and_eager_is_the_baseline():

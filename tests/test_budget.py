@@ -1,0 +1,86 @@
+"""The suite's time budget: levels, allowances, and what a cut says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mnist_models.budget import RESERVE_S, Budget, cut_reason, levels, pick
+
+
+def test_levels_are_fractions_of_the_nominal_work_never_below_the_minimum():
+    assert levels(100) == [100, 50, 20, 10]
+    assert levels(100, minimum=25) == [100, 50, 25]
+    assert levels(30, minimum=5) == [30, 15, 6, 5]
+    assert levels(3, minimum=3) == [3]  # nothing to cut
+
+
+def test_pick_takes_the_largest_option_that_fits():
+    cost = lambda n: 1.0 + 0.1 * n  # noqa: E731 - fixed second plus 0.1 s per unit
+    assert pick([100, 50, 20, 10], cost, None) == 100  # no allowance: the whole work
+    assert pick([100, 50, 20, 10], cost, 11.0) == 100
+    assert pick([100, 50, 20, 10], cost, 6.5) == 50
+    assert pick([100, 50, 20, 10], cost, 0.5) == 10  # nothing fits: the smallest
+    tiny = lambda n: 0.001 * n  # noqa: E731 - the whole case costs 0.1 s
+    assert pick([100, 50, 20, 10], tiny, 0.0) == 100  # cutting would save < MIN_SAVING_S: not worth it
+
+
+def clock_budget(seconds, monkeypatch, now=0.0):
+    """A budget whose clock is under the test's control."""
+    from mnist_models import budget as module
+
+    clock = {"now": now}
+    monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
+    return Budget(seconds, started=0.0), clock
+
+
+def test_no_budget_never_cuts(monkeypatch):
+    budget, _ = clock_budget(None, monkeypatch)
+    budget.add("a", 5.0)
+    assert budget.allowance("a") is None and budget.left() == math.inf
+
+
+def test_allowance_is_the_weight_share_of_the_time_left(monkeypatch):
+    budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
+    for case, weight in (("a", 1.0), ("b", 3.0)):
+        budget.add(case, weight)
+    assert budget.allowance("a") == pytest.approx(25.0)  # nothing done yet: the share
+    clock["now"] = 20.0
+    budget.finish("a", 20.0)  # a took 20 s for weight 1: b (weight 3) projects 60 s, 80 s are left
+    assert budget.allowance("b") is None
+    budget.add("c", 3.0)  # now 120 s projected for 80 s left: b gets its share
+    assert budget.allowance("b") == pytest.approx(40.0)
+
+
+def test_sub_tasks_are_not_counted_twice(monkeypatch):
+    budget, _ = clock_budget(100.0, monkeypatch)
+    budget.add("case", 1.0)
+    budget.add("weights", 1.0)
+    budget.finish_task("weights", 6.0)
+    budget.finish("case", 10.0)  # 10 s in all, 6 of them the sub-task
+    assert budget.done_seconds == pytest.approx(10.0) and budget.done_weight == pytest.approx(2.0)
+
+
+def test_cut_reason_names_the_cut_the_slowness_and_the_budget(monkeypatch):
+    budget, clock = clock_budget(300.0, monkeypatch)
+    budget.add("x", 1.0)
+    clock["now"] = 100.0
+    text = cut_reason("steps/round", 100, 10, 0.041, 0.001, "bf16 emulated on this CPU: no avx512_bf16/amx_bf16",
+                      budget)
+    assert text.startswith("steps/round 100→10: step 41.0× eager's (bf16 emulated on this CPU")
+    assert f"{300 - RESERVE_S - 100:.0f} s of the budget left for 1 cases" in text
+    plain = cut_reason("rounds", 30, 15, 0.002, 0.001, "", budget)  # 2× eager: not called slow
+    assert plain.startswith("rounds 30→15: ") and "eager's" not in plain
+
+
+def test_fixed_costs_of_the_cases_left_are_set_aside_first(monkeypatch):
+    budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
+    budget.add("a", 10.0, fixed_s=5.0)
+    budget.add("b", 30.0, fixed_s=45.0)  # b cannot be cut below 45 s
+    assert budget.allowance("a") == pytest.approx(5.0 + (100 - 50) * 10 / 40)
+    budget.start("a")
+    clock["now"] = 4.0  # a spent 4 s on set-up (compilation, say): that comes out of its allowance
+    assert budget.allowance("a") == pytest.approx(17.5 - 4.0)
+    clock["now"] = 30.0
+    assert budget.allowance("a") == 0.0  # overspent: nothing left, never negative
