@@ -5,8 +5,9 @@ rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised
 iterations=1); compilation/capture time is reported apart; peak memory is measured in a
 pass of its own after the accuracy is taken. The eager case also retrains, untimed, from
 ``suite.BAND_SEEDS``: the spread of those accuracies is the band each variant is checked against.
-When the session's budget cuts a case's steps per round, eager is retrained (untimed) to the same
-steps, and the cut case is compared with that instead.
+When the session's budget cuts a case's steps per round (and, in proportion, the test images it is
+scored on), eager is retrained (untimed) to the same steps and scored on the same images, and the
+cut case is compared with that instead.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def test_train(benchmark, bench_state, train_spec, request):
         case.reference = eager_reference(model, device, bench_state.data_root, case.steps, rounds=len(case.rows))
     row = train_row(variant, case, profile, times, metrics)
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
-        band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, rounds=len(case.rows))]
+        band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, len(case.rows), case.eval_images)]
         row |= {"band_min_acc_pct": min(band), "band_max_acc_pct": max(band), "band_n": len(band)}
     row = finish_row(row, contention, peak_memory(case.run, case.rt.device))
     benchmark.extra_info.update(row)

@@ -13,10 +13,10 @@ How much a case may spend: each case is registered when the session is collected
 expected cost *at eager fp32 speed on this machine* (``Budget.add``; the suite estimates it from a
 short probe of each model's eager step), split into the work a cut can shorten and the part no
 cut can (compilation, evaluations, the minimum seeds). When a case starts its allowance is fixed:
-while the cases finished so far project a finish within the budget, nothing is cut (allowance
-None); otherwise the fixed parts of all remaining cases are set aside and the case gets its own
-fixed part plus its weight's share of the rest. A case that runs far slower than eager (emulated
-bf16, say) exceeds its share and is cut to fit it, and its row says what was cut and why.
+the fixed parts of all remaining cases are set aside and the case gets its own fixed part plus
+its weight's share of the rest; while the cases finished so far project a finish within the
+budget, it may take up to ``SLOW_RATIO`` times its own estimate instead, so only a case far slower
+than eager (emulated bf16, say) is cut. Its row says what was cut and why.
 
 ``pick`` takes the largest of a few fixed levels (1, ½, ⅕, ⅒ of the nominal work) that fits, so
 cut cases of one model share step counts and their eager references can be reused.
@@ -101,12 +101,12 @@ class Budget:
         return len(self.weights)
 
     def _plan(self, case: str) -> float | None:
-        """The whole allowance of ``case`` from now, or None when nothing needs cutting.
+        """The whole allowance of ``case`` from now (None: no budget).
 
-        None when there is no budget, or when the cases done so far, at their observed seconds
-        per unit of (weight + fixed), project the remaining ones to finish within it. Otherwise
-        every remaining case's fixed part is set aside first, and the case gets its fixed part
-        plus its weight's share of the rest.
+        Every remaining case's fixed part is set aside first (scaled by how much slower than
+        estimated the cases done so far ran), and the case gets its fixed part plus its weight's
+        share of the rest. While the cases done so far project the remaining ones to finish within
+        the budget, a case may instead take up to ``SLOW_RATIO`` times its own estimate.
         """
         if self.seconds is None:
             return None
@@ -114,9 +114,15 @@ class Budget:
         total_weight = sum(w for w, _ in self.weights.values()) or 1.0
         total_fixed = sum(f for _, f in self.weights.values())
         left = self.left()
-        if self.done_weight > 0 and self.done_seconds / self.done_weight * (total_weight + total_fixed) <= left:
-            return None
-        return fixed + max(0.0, left - total_fixed) * weight / total_weight
+        rate = self.done_seconds / self.done_weight if self.done_weight > 0 else None
+        # Fixed parts are estimates at eager speed too: scale them by how far off the estimates ran.
+        scale = max(1.0, rate or 1.0)
+        share = scale * fixed + max(0.0, left - scale * total_fixed) * weight / total_weight
+        if rate is not None and rate * (total_weight + total_fixed) <= left:
+            # On pace: a case may take up to SLOW_RATIO times its estimate (or its share, if more);
+            # only one far slower than eager is cut, so one case cannot spend the others' time.
+            return max(share, SLOW_RATIO * scale * (weight + fixed))
+        return share
 
     def start(self, case: str) -> None:
         """A case begins: fix its allowance (the time it then spends on set-up counts against it)."""

@@ -333,6 +333,11 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     cfg = _train_config(args)
     results_dir = _prepare_run(cfg, args.results)
+    from .runtime import Runtime
+
+    reason = Runtime.from_config(cfg).auto_reason  # measured once; cached for the run itself
+    if reason:
+        err.print(reason, highlight=False, soft_wrap=True)
     run_id = new_run_id()
     result = _run_fit(cfg, cfg.model, err)
     append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows, result.runtime))
@@ -352,7 +357,8 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.file.write(to_json(summary) + "\n")
         out.file.flush()
     else:
-        out.print(f"{cfg.model}: test accuracy {last['test_acc_pct']:.2f}%, test loss {last['test_loss']:.4f}, "
+        ran = f"{result.runtime['precision']}, {'NHWC' if result.runtime['channels_last'] else 'NCHW'}"
+        out.print(f"{cfg.model} ({ran}): test accuracy {last['test_acc_pct']:.2f}%, test loss {last['test_loss']:.4f}, "
                   f"{summary['seconds_per_epoch']:.2f} s/epoch (median of {len(result.rows)}), "
                   f"{summary['images_per_s']:,.0f} img/s; rows appended to {results_dir / 'runs.jsonl'}",
                   highlight=False, soft_wrap=True)

@@ -30,7 +30,7 @@ def run_bench(tmp_path: Path, mnist_root: Path, *args: str) -> subprocess.Comple
 @pytest.mark.slow
 def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     variants = "eager,channels_last,bf16,bf16+channels_last,fp16,compile,compile-max-autotune," \
-               "compile-reduce-overhead,cudagraph,seed-loader,compile-freeze-bf16"
+               "compile-reduce-overhead,cudagraph,seed-loader,compile-freeze-bf16,auto"
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v0", "--bench-variants", variants)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants",
@@ -44,11 +44,16 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json"}
     train = pd.read_csv(first / "train.csv")
     cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
-                    "seed-loader"}
+                    "seed-loader", "auto"}
     assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}  # freezing: inference only
     assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
     assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
     assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
+    # every row says what it ran in and on what machine; auto resolved to a concrete precision
+    assert train["precision"].isin(["fp32", "bf16"]).all() and train["cut"].isna().all()
+    auto = train[train["variant"] == "auto"].iloc[0]
+    assert auto["auto_reason"].startswith("precision auto → ") and auto["machine_kind"].startswith("cpu-")
+    assert {"cpu_capability", "cpu_isa", "bf16_native"} <= set(train.columns)
     eager = train[train["variant"] == "eager"].iloc[0]  # the band: eager's own seed and 3 more
     assert eager["band_n"] == 4 and eager["band_min_acc_pct"] <= eager["test_acc_pct"] <= eager["band_max_acc_pct"]
     assert eager["band_min_acc_pct"] < eager["band_max_acc_pct"]  # different seeds, different models
@@ -64,9 +69,11 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
         assert reason in summary
     machine = json.loads((first / "machine.json").read_text())
     assert machine["profile"] == "smoke" and machine["torch_threads"] >= 1
+    assert set(machine["matmul_peak_gflop_per_s"]) >= {"cpu/fp32", "cpu/bf16"} and machine["budget_s"] is None
+    assert machine["capabilities"]["machine_kind"] == machine["machine_kind"] and first.name.endswith(
+        f"-{machine['machine_kind']}-{machine['cpu_count']}c")
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, mnist_root):
     done = run_bench(tmp_path, mnist_root, "--bench-models", "fastnet", "--bench-variants", "eager",
@@ -80,9 +87,25 @@ def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, m
     assert "Time to 90% test accuracy (fastnet, cpu, bf16)" in (run / "summary.md").read_text()
 
 
+@pytest.mark.slow
+def test_bench_suite_keeps_a_tight_budget_by_cutting_and_says_what_it_cut(tmp_path, mnist_root):
+    done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants", "eager", "--bench-device",
+                     "cpu", "--bench-budget", "1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "results" / "latest"
+    inference = pd.read_csv(run / "inference.csv")
+    assert inference["weight_steps"].eq(200).all()  # one epoch (1,875 steps) cut to the smallest level
+    machine = json.loads((run / "machine.json").read_text())
+    assert machine["budget_s"] == 1.0 and machine["session_s"] > 1.0
+    assert machine["cuts"] and machine["cuts"][0][0] == "inference weights v2 cpu"
+    summary = (run / "summary.md").read_text()
+    assert "Time budget: 1 s for the session" in summary and "## Cut to keep the time budget" in summary
+    assert "| inference weights v2 cpu | steps 1875→200: " in summary
+
+
 def test_bench_rejects_unknown_names_with_exit_2(tmp_path, mnist_root):
     for args in (["--bench-models", "v9"], ["--bench-variants", "turbo"], ["--bench-profile", "huge"],
-                 ["--bench-device", "tpu"]):
+                 ["--bench-device", "tpu"], ["--bench-budget", "soon"], ["--bench-budget", "-5"]):
         done = run_bench(tmp_path, mnist_root, *args)
         assert done.returncode == 2, args
         assert "mnist-bench: error:" in done.stdout + done.stderr and "Traceback" not in done.stderr

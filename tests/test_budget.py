@@ -38,6 +38,7 @@ def clock_budget(seconds, monkeypatch, now=0.0):
 def test_no_budget_never_cuts(monkeypatch):
     budget, _ = clock_budget(None, monkeypatch)
     budget.add("a", 5.0)
+    budget.start("a")
     assert budget.allowance("a") is None and budget.left() == math.inf
 
 
@@ -48,7 +49,7 @@ def test_allowance_is_the_weight_share_of_the_time_left(monkeypatch):
     assert budget.allowance("a") == pytest.approx(25.0)  # nothing done yet: the share
     clock["now"] = 20.0
     budget.finish("a", 20.0)  # a took 20 s for weight 1: b (weight 3) projects 60 s, 80 s are left
-    assert budget.allowance("b") is None
+    assert budget.allowance("b") == pytest.approx(3 * 20 * 3.0)  # on pace: up to SLOW_RATIO × its estimate
     budget.add("c", 3.0)  # now 120 s projected for 80 s left: b gets its share
     assert budget.allowance("b") == pytest.approx(40.0)
 

@@ -167,6 +167,7 @@ def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
 
     monkeypatch.setattr(budget, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
     monkeypatch.setattr(suite, "_EAGER_STEPS", {})
+    monkeypatch.setattr(suite, "_EVAL_IMAGES", {})
     # eager's references at every cut level already trained: cutting costs nothing extra
     monkeypatch.setattr(suite, "_REFERENCES", {("v2", "cpu", str(mnist_root), steps, 4): [90.0, 89.0, 91.0, 90.5]
                                                for steps in (50, 20, 10)})
@@ -175,6 +176,8 @@ def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
     budget = tight_budget("c", 0.0)  # nothing left: the smallest level
     plan_train(budget, "c", case, variant, PROFILES["quick"])
     assert case.steps == 10 and case.cut.startswith("steps/round 100→10: ")
+    assert case.eval_images == 2000 and case.cut.endswith("accuracy on the first 2,000 test images")
+    assert case.evaluate()["test_acc_pct"] * 20 == pytest.approx(round(case.evaluate()["test_acc_pct"] * 20))
     assert budget.cuts == [("c", case.cut)] and needs_reference(case, variant)
     roomy = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
     plan_train(tight_budget("d", 1e6), "d", roomy, variant, PROFILES["quick"])
