@@ -195,16 +195,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         params = item.callspec.params
         if "train_spec" in params:
             model, device, variant, _ = params["train_spec"]
-            state.budget.add(item.nodeid, *train_weight(model, device, variant, profile))
+            state.budget.add(item.nodeid, *train_weight(model, device, variant, profile), kind="train")
         elif "inference_spec" in params:
             model, device, variant, batch = params["inference_spec"]
-            state.budget.add(item.nodeid, *inference_weight(model, device, variant, batch, profile))
+            state.budget.add(item.nodeid, *inference_weight(model, device, variant, batch, profile),
+                             kind="inference")
             if weights_task(model, device) not in state.budget.weights:
-                state.budget.add(weights_task(model, device), weights_weight(model, device))
+                state.budget.add(weights_task(model, device), weights_weight(model, device), kind="weights")
         elif "tta_device" in params:  # at least TTA_MIN_SEEDS seeds run whatever the budget
             seed_s = tta_seed_estimate_s(params["tta_device"], state.startup_s)
             least = min(TTA_MIN_SEEDS, len(profile.tta_seeds))
-            state.budget.add(item.nodeid, (len(profile.tta_seeds) - least) * seed_s, least * seed_s)
+            state.budget.add(item.nodeid, (len(profile.tta_seeds) - least) * seed_s, least * seed_s, kind="tta")
 
 
 @pytest.fixture(autouse=True)

@@ -78,17 +78,17 @@ class Budget:
 
     seconds: float | None
     started: float = field(default_factory=time.perf_counter)
-    weights: dict[str, tuple[float, float]] = field(default_factory=dict)  # not finished: (weight, fixed_s)
-    done_weight: float = 0.0
-    done_seconds: float = 0.0
+    weights: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # not finished: (weight, fixed, kind)
+    done: dict[str, list[float]] = field(default_factory=dict)  # kind → [estimated s, actual s] of finished cases
     cuts: list[tuple[str, str]] = field(default_factory=list)  # (case, what was cut and why)
     _nested: float = 0.0  # seconds of sub-tasks inside the running case
     _running: dict[str, tuple[float, float | None]] = field(default_factory=dict)  # case → (start, allowance)
 
-    def add(self, case: str, weight: float, fixed_s: float = 0.0) -> None:
-        """Register a case (or a sub-task such as a model's inference weights)."""
-        old_weight, old_fixed = self.weights.get(case, (0.0, 0.0))
-        self.weights[case] = (old_weight + max(weight, 1e-6), old_fixed + max(fixed_s, 0.0))
+    def add(self, case: str, weight: float, fixed_s: float = 0.0, kind: str = "") -> None:
+        """Register a case (or a sub-task such as a model's inference weights). ``kind`` groups cases
+        whose estimates err alike (training, inference, …): each kind's pace is tracked apart."""
+        old_weight, old_fixed, _ = self.weights.get(case, (0.0, 0.0, kind))
+        self.weights[case] = (old_weight + max(weight, 1e-6), old_fixed + max(fixed_s, 0.0), kind)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -100,29 +100,35 @@ class Budget:
     def cases_left(self) -> int:
         return len(self.weights)
 
+    def pace(self, kind: str) -> float:
+        """Actual ÷ estimated seconds of the finished cases of ``kind`` (of all kinds while none of
+        this one has finished; 1 before any has); at least 0.25."""
+        estimated, actual = self.done.get(kind) or [sum(d[0] for d in self.done.values()),
+                                                     sum(d[1] for d in self.done.values())]
+        return max(0.25, actual / estimated) if estimated > 0 else 1.0
+
     def _plan(self, case: str) -> float | None:
         """The whole allowance of ``case`` from now (None: no budget).
 
-        Every remaining case's fixed part is set aside first (scaled by how much slower than
-        estimated the cases done so far ran), and the case gets its fixed part plus its weight's
-        share of the rest. While the cases done so far project the remaining ones to finish within
-        the budget, a case may instead take up to ``SLOW_RATIO`` times its own estimate.
+        Estimates are scaled by each kind's pace so far. While the time left covers the cases left
+        at those paces, a case may take its scaled estimate times the slack (time left ÷ time
+        needed), at most ``SLOW_RATIO`` times. Otherwise every remaining case's fixed part is set
+        aside first, and the case gets its fixed part plus its weight's share of the rest.
         """
         if self.seconds is None:
             return None
-        weight, fixed = self.weights.get(case, (0.0, 0.0))
-        total_weight = sum(w for w, _ in self.weights.values()) or 1.0
-        total_fixed = sum(f for _, f in self.weights.values())
+        weight, fixed, kind = self.weights.get(case, (0.0, 0.0, ""))
+        paces = {k: self.pace(k) for _, _, k in self.weights.values()} | {kind: self.pace(kind)}
+        need_weight = sum(paces[k] * w for w, _, k in self.weights.values())
+        need_fixed = sum(paces[k] * f for _, f, k in self.weights.values())
         left = self.left()
-        rate = self.done_seconds / self.done_weight if self.done_weight > 0 else None
-        # Fixed parts are estimates at eager speed too: scale them by how far off the estimates ran.
-        scale = max(1.0, rate or 1.0)
-        share = scale * fixed + max(0.0, left - scale * total_fixed) * weight / total_weight
-        if rate is not None and rate * (total_weight + total_fixed) <= left:
-            # On pace: a case may take up to SLOW_RATIO times its estimate (or its share, if more);
-            # only one far slower than eager is cut, so one case cannot spend the others' time.
-            return max(share, SLOW_RATIO * scale * (weight + fixed))
-        return share
+        slack = left / (need_weight + need_fixed) if need_weight + need_fixed > 0 else math.inf
+        own = paces[kind]
+        if slack >= 1:
+            # On pace: a case may take its estimate times the slack, up to SLOW_RATIO times it, so
+            # only one far slower than eager is cut and no case spends the others' time.
+            return own * (weight + fixed) * min(SLOW_RATIO, slack)
+        return own * fixed + max(0.0, left - need_fixed) * own * weight / (need_weight or 1.0)
 
     def start(self, case: str) -> None:
         """A case begins: fix its allowance (the time it then spends on set-up counts against it)."""
@@ -135,20 +141,22 @@ class Budget:
         began, planned = self._running[case]
         return None if planned is None else max(0.0, planned - (time.perf_counter() - began))
 
+    def _record(self, case: str, seconds: float) -> None:
+        weight, fixed, kind = self.weights.pop(case, (0.0, 0.0, ""))
+        done = self.done.setdefault(kind, [0.0, 0.0])
+        done[0] += weight + fixed
+        done[1] += seconds
+
     def finish(self, case: str, seconds: float) -> None:
         """Record that ``case`` ran for ``seconds``; its weight leaves the remaining work. Time spent
         in sub-tasks finished during the case (``finish_task``) is not counted twice."""
-        weight, fixed = self.weights.pop(case, (0.0, 0.0))
         self._running.pop(case, None)
-        self.done_weight += weight + fixed
-        self.done_seconds += max(0.0, seconds - self._nested)
+        self._record(case, max(0.0, seconds - self._nested))
         self._nested = 0.0
 
     def finish_task(self, task: str, seconds: float) -> None:
         """Record a sub-task run inside the current case (e.g. training a model's inference weights)."""
-        weight, fixed = self.weights.pop(task, (0.0, 0.0))
-        self.done_weight += weight + fixed
-        self.done_seconds += seconds
+        self._record(task, seconds)
         self._nested += seconds
 
     def cut(self, case: str, reason: str) -> None:

@@ -91,6 +91,19 @@ def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
     return counters["graph_break"]
 
 
+STEADY_CALLS = 3
+
+
+def _steady_seconds(call: Any, rt: Runtime) -> float:
+    """Median seconds of ``STEADY_CALLS`` calls, device synchronised."""
+    times = []
+    for _ in range(STEADY_CALLS):
+        with Timer(rt.synchronize) as timer:
+            call()
+        times.append(timer.seconds)
+    return sorted(times)[len(times) // 2]
+
+
 class TrainCase:
     """A training benchmark case, built and warmed outside the clock."""
 
@@ -99,16 +112,16 @@ class TrainCase:
         breaks = _reset_compiler(cfg)
         self.training = build_training(cfg)
         self.rt = self.training.rt
-        # First call vs a steady call: the difference is compilation / capture / first-touch cost.
+        # First call vs a steady call (the median of STEADY_CALLS): the difference is compilation /
+        # capture / first-touch cost; one steady call alone was seen to run 100× slow after a compile.
         self.training.model.train()
         batch = self.rt.to_device(*first_batch(self.training.train_loader))
         with Timer(self.rt.synchronize) as first:
             self.training.capture()
             self.training.step(*batch)
-        with Timer(self.rt.synchronize) as steady:
-            self.training.step(*batch)
-        self.compile_s = max(0.0, first.seconds - steady.seconds)
-        self.step_s = steady.seconds  # one steady training step: what the budget plans with
+        steady = _steady_seconds(lambda: self.training.step(*batch), self.rt)
+        self.compile_s = max(0.0, first.seconds - steady)
+        self.step_s = steady  # one steady training step: what the budget plans with
         self.graph_breaks = sum(breaks.values())
         self.rows: list[dict[str, float]] = []
         self.cut = ""  # what the budget cut, and why ("" when the case ran in full)
@@ -229,11 +242,10 @@ class InferenceCase:
         with Timer(self.rt.synchronize) as first:
             fn = self.rt.capture(forward, x) if cfg.cuda_graph else forward
             fn(x)
-        with Timer(self.rt.synchronize) as steady:
-            fn(x)
+        steady = _steady_seconds(lambda: fn(x), self.rt)
         self.forward, self.x = fn, x
-        self.compile_s = max(0.0, first.seconds - steady.seconds)
-        self.step_s = steady.seconds  # one steady forward pass: what the budget plans with
+        self.compile_s = max(0.0, first.seconds - steady)
+        self.step_s = steady  # one steady forward pass: what the budget plans with
         self.graph_breaks = sum(breaks.values())
         self.agree_images = agree_images_nominal(batch_size)
         self.cut = ""
@@ -341,8 +353,8 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
 
 # Compilation that no cut can shorten, allowed on top of a compiled case's work. Measured on 2 CPU
 # cores: compiling a training step took 1–2 s plus up to 1,500 eager steps' worth (v0 1 s, v2 and
-# fastnet 5–13 s), a forward pass about 0.3 s plus 250 training steps' worth, per batch size.
-COMPILE_ALLOWANCE = {"train": (1.5, 1500), "inference": (0.3, 250)}  # (seconds, eager training steps)
+# fastnet 5–13 s), a forward pass 0.5 s plus up to 400 training steps' worth, per batch size.
+COMPILE_ALLOWANCE = {"train": (1.5, 1500), "inference": (0.5, 400)}  # (seconds, eager training steps)
 # One evaluation of the 10,000 test images (a forward pass is about a third of a training step)
 # costs at most this many training steps of batch 32.
 EVAL_STEP_EQUIV = 100

@@ -46,10 +46,10 @@ def test_allowance_is_the_weight_share_of_the_time_left(monkeypatch):
     budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
     for case, weight in (("a", 1.0), ("b", 3.0)):
         budget.add(case, weight)
-    assert budget.allowance("a") == pytest.approx(25.0)  # nothing done yet: the share
+    assert budget.allowance("a") == pytest.approx(3.0)  # 25× slack: up to SLOW_RATIO × its estimate
     clock["now"] = 20.0
     budget.finish("a", 20.0)  # a took 20 s for weight 1: b (weight 3) projects 60 s, 80 s are left
-    assert budget.allowance("b") == pytest.approx(3 * 20 * 3.0)  # on pace: up to SLOW_RATIO × its estimate
+    assert budget.allowance("b") == pytest.approx(80.0)  # on pace: its estimate (60 s) × the slack (80 / 60)
     budget.add("c", 3.0)  # now 120 s projected for 80 s left: b gets its share
     assert budget.allowance("b") == pytest.approx(40.0)
 
@@ -60,7 +60,7 @@ def test_sub_tasks_are_not_counted_twice(monkeypatch):
     budget.add("weights", 1.0)
     budget.finish_task("weights", 6.0)
     budget.finish("case", 10.0)  # 10 s in all, 6 of them the sub-task
-    assert budget.done_seconds == pytest.approx(10.0) and budget.done_weight == pytest.approx(2.0)
+    assert budget.done[""] == pytest.approx([2.0, 10.0])  # estimated 2 s in all, took 10 s in all
 
 
 def test_cut_reason_names_the_cut_the_slowness_and_the_budget(monkeypatch):
@@ -76,12 +76,40 @@ def test_cut_reason_names_the_cut_the_slowness_and_the_budget(monkeypatch):
 
 
 def test_fixed_costs_of_the_cases_left_are_set_aside_first(monkeypatch):
-    budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
+    budget, clock = clock_budget(60 + RESERVE_S, monkeypatch)
     budget.add("a", 10.0, fixed_s=5.0)
-    budget.add("b", 30.0, fixed_s=45.0)  # b cannot be cut below 45 s
-    assert budget.allowance("a") == pytest.approx(5.0 + (100 - 50) * 10 / 40)
+    budget.add("b", 30.0, fixed_s=45.0)  # b cannot be cut below 45 s; 90 s of work for 60 s
+    assert budget.allowance("a") == pytest.approx(5.0 + (60 - 50) * 10 / 40)
     budget.start("a")
     clock["now"] = 4.0  # a spent 4 s on set-up (compilation, say): that comes out of its allowance
-    assert budget.allowance("a") == pytest.approx(17.5 - 4.0)
+    assert budget.allowance("a") == pytest.approx(7.5 - 4.0)
     clock["now"] = 30.0
     assert budget.allowance("a") == 0.0  # overspent: nothing left, never negative
+
+
+def test_on_pace_a_case_may_take_at_most_slow_ratio_times_its_estimate(monkeypatch):
+    from mnist_models.budget import SLOW_RATIO
+
+    budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
+    budget.add("a", 1.0)
+    budget.add("b", 2.0)
+    clock["now"] = 1.0
+    budget.finish("a", 1.0)  # as estimated: 99 s left for 2 s of work
+    assert budget.allowance("b") == pytest.approx(SLOW_RATIO * 2.0)  # a case 10× slower than eager is cut
+
+
+def test_each_kind_of_case_keeps_its_own_pace(monkeypatch):
+    budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
+    budget.add("t1", 1.0, kind="train")
+    budget.add("t2", 1.0, kind="train")
+    budget.add("i1", 1.0, kind="inference")
+    budget.add("i2", 1.0, kind="inference")
+    assert budget.pace("train") == 1.0  # nothing finished: estimates as they are
+    clock["now"] = 4.0
+    budget.finish("t1", 4.0)  # training runs 4× its estimates
+    assert budget.pace("train") == 4.0 and budget.pace("inference") == 4.0  # no inference yet: the overall pace
+    clock["now"] = 4.5
+    budget.finish("i1", 0.5)  # inference runs at half its estimates
+    assert budget.pace("inference") == 0.5 and budget.pace("train") == 4.0
+    # left 95.5 s for t2 (4 s at its pace) and i2 (0.5 s): plenty of slack, each may take 3× its own pace's estimate
+    assert budget.allowance("t2") == pytest.approx(12.0) and budget.allowance("i2") == pytest.approx(1.5)

@@ -150,14 +150,15 @@ def test_cuda_peak_memory_and_graph_inference(mnist_root):
 # The time budget's plans, on real cases
 
 
-def tight_budget(case_id: str, seconds_left: float):
-    """A budget that needs cutting: one registered case, ``seconds_left`` before the reserve."""
+def tight_budget(case_id: str, seconds_left: float, weight: float = 1.0):
+    """A budget with one registered case of ``weight`` estimated seconds and ``seconds_left`` before
+    the reserve."""
     import time
 
     from mnist_models.budget import RESERVE_S, Budget
 
     budget = Budget(seconds_left + RESERVE_S, started=time.perf_counter())
-    budget.add(case_id, 1.0)
+    budget.add(case_id, weight, kind="test")
     return budget
 
 
@@ -180,7 +181,7 @@ def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
     assert case.evaluate()["test_acc_pct"] * 20 == pytest.approx(round(case.evaluate()["test_acc_pct"] * 20))
     assert budget.cuts == [("c", case.cut)] and needs_reference(case, variant)
     roomy = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
-    plan_train(tight_budget("d", 1e6), "d", roomy, variant, PROFILES["quick"])
+    plan_train(tight_budget("d", 1e6, weight=1e5), "d", roomy, variant, PROFILES["quick"])
     assert roomy.steps == 100 and roomy.cut == "" and not needs_reference(roomy, variant)
 
 
