@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 # Seconds kept back from the budget for what runs after the last case (writing the run folder,
 # the summary, pytest's exit) and before the session (`make bench` checks the install and
 # verifies the data in a process of its own, which imports torch: 1–4 s).
-RESERVE_S = 20.0
+RESERVE_S = 25.0
 # Fractions of the nominal work a cut case may run, largest first.
 LEVELS = (1.0, 0.5, 0.2, 0.1)
 # A case whose step takes this many times eager's is called out as "far slower than eager".

@@ -363,7 +363,7 @@ CALL_OVERHEAD_S = 60e-6  # Python work around each forward pass of the agreement
 LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (seed-loader variant)
 MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
 MIN_EVAL_IMAGES = 2000  # a cut training case is scored on at least this many test images
-MIN_INFERENCE_ROUNDS = 5
+MIN_INFERENCE_ROUNDS = 3
 MIN_AGREE_IMAGES = 1000
 # Time to accuracy: a seed reaches 99% after about 0.8 of an epoch of fastnet (375 steps) plus
 # three evaluations; its process also starts Python and imports torch.

@@ -194,10 +194,10 @@ def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_
     cfg = base_config("v2", "cpu", str(mnist_root))
     case = InferenceCase(cfg, 64, VARIANTS["eager"], weight_steps=200)
     rounds = plan_inference(tight_budget("i", 0.0), "i", case, VARIANTS["eager"], PROFILES["quick"])
-    assert rounds == 5 and case.agree_images == 1667 and "rounds 30→5" in case.cut
+    assert rounds == 3 and case.agree_images == 1000 and "rounds 30→3" in case.cut
     times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=rounds, warmup_rounds=1)
     row = inference_row(VARIANTS["eager"], case, PROFILES["quick"], times)
-    assert row["n"] == 5 and row["agree_images"] == 1667 and row["agree_with_eager_pct"] == 100.0
+    assert row["n"] == 3 and row["agree_images"] == 1000 and row["agree_with_eager_pct"] == 100.0
     assert row["weight_steps"] == 200 and row["cut"] == case.cut and row["precision"] == "fp32"
 
 
