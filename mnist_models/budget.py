@@ -39,7 +39,7 @@ LEVELS = (1.0, 0.5, 0.2, 0.1)
 SLOW_RATIO = 3.0
 # A cut must save at least this much, or the case runs in full: cutting a case that costs a
 # fraction of a second loses its figures and gains nothing.
-MIN_SAVING_S = 0.5
+MIN_SAVING_S = 1.0
 
 
 def levels(nominal: int, minimum: int = 1) -> list[int]:
