@@ -510,15 +510,21 @@ COMMANDS = {"data": cmd_data, "machine": cmd_machine, "models": cmd_models, "tra
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "tta-seed":  # its clock starts at process start: import nothing heavy first
+            return cmd_tta_seed(args, out, err)
+    except UsageError as exc:
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from .data import DataError
     from .engine import TrainingError
     from .models import UnknownModelError
     from .results import ResultsError
 
-    out = Console(soft_wrap=True)
-    err = Console(stderr=True)
     try:
-        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args, out, err)
     except (UsageError, C.ConfigError, DataError, UnknownModelError, ResultsError, TrainingError) as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)

@@ -318,7 +318,7 @@ def _proc_status_kib(key: str) -> float | None:
 # inputs, device synchronised. It stops timing after PROBE_SECONDS (with at least PROBE_MIN_STEPS
 # timed), so a precision that is emulated on this CPU (an AVX2-only EPYC ran a bf16 matmul at
 # 0.3 GFLOP/s against 121 in fp32) costs about a second to rule out, not minutes.
-PROBE_WARMUP_STEPS = 2
+PROBE_WARMUP_STEPS = 3
 PROBE_MAX_STEPS = 8
 PROBE_MIN_STEPS = 3
 PROBE_SECONDS = 0.5
@@ -328,51 +328,76 @@ PROBE_SECONDS = 0.5
 # does not pay for it.
 BF16_MIN_GAIN = 1.10
 WORKLOADS = ("train", "inference")
-_STEP_CACHE: dict[tuple[str, str, str, bool, int, str], float] = {}
+_STEP_CACHE: dict[tuple[str, str, str, bool, int, str], float] = {}  # see probe_steps
+
+
+ProbeKey = tuple[str, str, str, bool, int, str]
+
+
+def _stepper(key: ProbeKey) -> tuple[Callable[[], None], Runtime]:
+    """One step of the probe for ``key`` (model, device, precision, channels_last, batch, workload)."""
+    from .models import IMAGE_SHAPE, get_model
+
+    model_name, device_name, precision, channels_last, batch_size, workload = key
+    rt = Runtime(torch.device(device_name), precision, "none", channels_last)
+    model = rt.prepare_model(get_model(model_name))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    x, y = rt.to_device(torch.rand(batch_size, *IMAGE_SHAPE), torch.randint(0, 10, (batch_size,)))
+    if workload == "inference":
+        model.eval()
+
+    def step() -> None:
+        if workload == "inference":
+            with torch.inference_mode(), rt.autocast():
+                model(x)
+            return
+        with rt.autocast():
+            loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step, rt
+
+
+def probe_steps(keys: list[ProbeKey]) -> dict[ProbeKey, float]:
+    """Median seconds of one step for each probe key, measured interleaved (cached per process).
+
+    ``workload`` "train": forward under autocast, cross-entropy, backward and an SGD update;
+    "inference": one forward pass under ``torch.inference_mode``. Random inputs of ``batch``
+    images in the given memory format. Each candidate gets ``PROBE_WARMUP_STEPS`` untimed steps;
+    then the candidates take timed steps in turn (A B A B …, so drift hits all of them alike), up
+    to ``PROBE_MAX_STEPS`` each, fewer once each has ``PROBE_MIN_STEPS`` and ``PROBE_SECONDS`` have
+    passed per candidate. The global RNG state is left as it was.
+    """
+    todo = [k for k in dict.fromkeys(keys) if k not in _STEP_CACHE]
+    if todo:
+        devices = sorted({k[1] for k in todo if k[1].startswith("cuda")})
+        with torch.random.fork_rng(devices=devices):
+            steppers = {k: _stepper(k) for k in todo}
+            for step, _ in steppers.values():
+                for _ in range(PROBE_WARMUP_STEPS):
+                    step()
+            times: dict[ProbeKey, list[float]] = {k: [] for k in todo}
+            spent = 0.0
+            for i in range(PROBE_MAX_STEPS):
+                if i >= PROBE_MIN_STEPS and spent >= PROBE_SECONDS * len(todo):
+                    break
+                for k, (step, rt) in steppers.items():
+                    with Timer(rt.synchronize) as timer:
+                        step()
+                    times[k].append(timer.seconds)
+                    spent += timer.seconds
+        for k, values in times.items():
+            _STEP_CACHE[k] = sorted(values)[len(values) // 2]
+    return {k: _STEP_CACHE[k] for k in keys}
 
 
 def probe_step_seconds(model_name: str, device: torch.device, precision: str, channels_last: bool,
                        batch_size: int, workload: str = "train") -> float:
-    """Median seconds of one step of ``model_name`` here (measured, cached per process).
-
-    ``workload`` "train": forward under autocast, cross-entropy, backward and an SGD update;
-    "inference": one forward pass under ``torch.inference_mode``. Random inputs of
-    ``batch_size`` images in the given memory format; ``PROBE_WARMUP_STEPS`` untimed steps, then up
-    to ``PROBE_MAX_STEPS`` timed ones (fewer once ``PROBE_SECONDS`` have passed). The global RNG
-    state is left as it was.
-    """
+    """Median seconds of one step of ``model_name`` here (``probe_steps`` for one candidate)."""
     key = (model_name, str(device), precision, channels_last, batch_size, workload)
-    if key not in _STEP_CACHE:
-        from .models import IMAGE_SHAPE, get_model
-
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            rt = Runtime(device, precision, "none", channels_last)
-            model = rt.prepare_model(get_model(model_name))
-            optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-            x, y = rt.to_device(torch.rand(batch_size, *IMAGE_SHAPE), torch.randint(0, 10, (batch_size,)))
-
-            def step() -> None:
-                if workload == "inference":
-                    with torch.inference_mode(), rt.autocast():
-                        model(x)
-                    return
-                with rt.autocast():
-                    loss = nn.functional.cross_entropy(model(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-
-            if workload == "inference":
-                model.eval()
-            for _ in range(PROBE_WARMUP_STEPS):
-                step()
-            times: list[float] = []
-            while len(times) < PROBE_MAX_STEPS and (len(times) < PROBE_MIN_STEPS or sum(times) < PROBE_SECONDS):
-                with Timer(rt.synchronize) as timer:
-                    step()
-                times.append(timer.seconds)
-        _STEP_CACHE[key] = sorted(times)[len(times) // 2]
-    return _STEP_CACHE[key]
+    return probe_steps([key])[key]
 
 
 @dataclass(frozen=True)
@@ -404,8 +429,9 @@ def resolve_auto(model_name: str, device: torch.device, precision: str, channels
     formats = [channels_last] if channels_last is not None else ([False] if loader == "seed" else [False, True])
     if len(precisions) == 1 and len(formats) == 1:
         return AutoChoice(precisions[0], bool(formats[0]))
-    times = {(p, f): probe_step_seconds(model_name, device, p, f, batch_size, workload)
-             for p in precisions for f in formats}
+    keys = {(p, f): (model_name, str(device), p, f, batch_size, workload) for p in precisions for f in formats}
+    measured = probe_steps(list(keys.values()))
+    times = {combo: measured[key] for combo, key in keys.items()}
     best = {p: min(formats, key=lambda f, p=p: times[p, f]) for p in precisions}
     what = "training step" if workload == "train" else "forward pass"
     reasons = []

@@ -240,11 +240,11 @@ def fake_probe(monkeypatch, step_ms: dict[tuple[str, bool], float]) -> list[tupl
 
     calls = []
 
-    def probe(model, device, precision, channels_last, batch, workload="train"):
-        calls.append((model, device.type, precision, channels_last, batch, workload))
-        return step_ms[precision, channels_last] / 1000
+    def probe(keys):
+        calls.extend(keys)
+        return {key: step_ms[key[2], key[3]] / 1000 for key in keys}
 
-    monkeypatch.setattr(runtime, "probe_step_seconds", probe)
+    monkeypatch.setattr(runtime, "probe_steps", probe)
     return calls
 
 
