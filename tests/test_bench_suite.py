@@ -84,7 +84,11 @@ def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, m
     assert len(tta) == 1 and tta["model"].tolist() == ["fastnet"] and tta["target_pct"].tolist() == [90.0]
     assert tta["reached"].all() and (tta["test_acc_pct"] >= 90.0).all()
     assert (tta["from_start_s"] > tta["from_first_step_s"]).all() and (tta["setup_s"] > 0).all()
-    assert "Time to 90% test accuracy (fastnet, cpu, bf16)" in (run / "summary.md").read_text()
+    summary = (run / "summary.md").read_text()
+    precision = tta["precision"].iloc[0]  # auto, resolved by measuring before the seeds
+    assert precision in ("fp32", "bf16") and tta["precision_requested"].eq("auto").all()
+    assert f"Time to 90% test accuracy (fastnet, cpu, {precision}, auto)" in summary
+    assert "Start-up, median over the seeds: interpreter + CLI" in summary and tta["startup_torch_import_s"].gt(0).all()
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ import torch
 from mnist_models import cli, data
 from mnist_models.config import COMPILE_MODES, DEVICES, PRECISIONS
 from mnist_models.reproduce import SEED_TABLE
+from mnist_models.results import environment, machine_tag
 
 # The seed notebook's architectures (hidden_units=10): parameters and forward FLOPs
 # (2 per multiply-add), worked out by hand:
@@ -428,6 +429,10 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert records[-1]["test_acc_pct"] == pytest.approx(acc)
 
     spliced = readme.read_text(encoding="utf-8")
-    assert spliced == f"{head}<!-- seed-table:start -->\n{markdown.strip()}\n<!-- seed-table:end -->{tail}"
-    assert "-->old<!--" not in spliced
+    kind = environment()["machine_kind"]
+    assert spliced.startswith(f"{head}<!-- seed-table:start -->old")  # other machines' text is kept
+    assert spliced.endswith(f"<!-- seed-table@{kind}:end -->\n<!-- seed-table:end -->{tail}")
+    block = spliced.split(f"<!-- seed-table@{kind}:start -->\n", 1)[1]
+    assert block.startswith(f"**{machine_tag()}** · kind `{kind}` · measured ")  # which machine, when
+    assert "#" + markdown.strip().splitlines()[0] in block and markdown.strip().splitlines()[2] in block
     assert markdown.strip() in out
