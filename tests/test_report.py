@@ -106,10 +106,11 @@ def test_bench_run_id_names_the_machine_kind():
 
 def test_cut_cases_compare_with_eager_at_their_own_steps_and_are_flagged():
 
-    base = {"phase": "train", "model": "v2", "device": "cpu", "median_s": 1.0, "noisy": False, "cut": "",
+    base = {"phase": "train", "model": "v2", "device": "cpu", "median_s": 1.0, "img_per_s": 3200.0, "noisy": False,
+            "cut": "",
             "precision": "fp32", "channels_last": False, "images_per_round": 3200, "n": 3}
     eager = {**base, "variant": "eager", "test_acc_pct": 95.0, "band_min_acc_pct": 94.5, "band_max_acc_pct": 95.5}
-    cut = {**base, "variant": "bf16", "precision": "bf16", "median_s": 2.0, "test_acc_pct": 80.0,
+    cut = {**base, "variant": "bf16", "precision": "bf16", "median_s": 2.0, "img_per_s": 160.0, "test_acc_pct": 80.0,
            "cut": "steps/round 100→10: step 20.0× eager's (bf16 emulated on this CPU: no avx512_bf16/amx_bf16)",
            "ref_acc_pct": 80.5, "ref_band_min_acc_pct": 79.0, "ref_band_max_acc_pct": 81.0}
     full = {**base, "variant": "channels_last", "test_acc_pct": 94.0}
@@ -136,3 +137,11 @@ def test_auto_variant_shows_what_it_resolved_to():
     _, inference = bench_frames([], rows)
     text = bench_summary(pd.DataFrame(), inference, [], environment(), "quick", "RUN")
     assert "| auto → bf16, NHWC | 256 |" in text
+
+
+def test_speed_up_is_throughput_so_cut_cases_compare_fairly():
+    base = {"phase": "train", "model": "v2", "device": "cpu", "noisy": False, "test_acc_pct": 90.0}
+    eager = {**base, "variant": "eager", "median_s": 1.0, "img_per_s": 1600.0}  # 50 steps of 32 per round
+    cut = {**base, "variant": "bf16", "median_s": 0.5, "img_per_s": 640.0}  # 10 steps per round, slower per image
+    train, _ = bench_frames([eager, cut], [])
+    assert train.set_index("variant").loc["bf16", "speedup_vs_eager"] == pytest.approx(0.4)
