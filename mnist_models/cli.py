@@ -316,12 +316,13 @@ def _run_fit(cfg: C.RunConfig, label: str, err: Console):  # noqa: ANN202
 
 
 def _prepare_run(cfg: C.RunConfig, results_dir: str) -> Path:
-    """Validate everything that can fail fast before training: device, data, results folder."""
+    """Validate everything that can fail fast before training: device, data, results folder (before
+    any automatic choice is measured)."""
     from .data import prepare
     from .results import check_writable
     from .runtime import Runtime
 
-    Runtime.from_config(cfg)
+    Runtime.check(cfg)
     prepare(cfg.data_root)
     return check_writable(results_dir)
 
@@ -335,7 +336,7 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     results_dir = _prepare_run(cfg, args.results)
     from .runtime import Runtime
 
-    reason = Runtime.from_config(cfg).auto_reason  # measured once; cached for the run itself
+    reason = Runtime.from_config(cfg).auto_reason  # measured here, before the progress bar; cached for fit
     if reason:
         err.print(reason, highlight=False, soft_wrap=True)
     run_id = new_run_id()
@@ -449,15 +450,7 @@ def cmd_tta(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.readme and not has_markers(args.readme, "tta-table"):
         raise UsageError(f"--readme {args.readme}: no such file, or no <!-- tta-table:start --> / "
                          "<!-- tta-table:end --> markers in it")
-    from .data import prepare
-    from .results import check_writable
-    from .runtime import resolve_device
-
-    tta.run_config(base)  # validates the model and precision names before anything runs
-    resolve_device(base.device)
-
-    prepare(base.data_root)
-    results_dir = check_writable(args.results)
+    results_dir = _prepare_run(tta.run_config(base), args.results)
     base, auto = tta.resolve(base)
     if auto["auto_reason"]:
         err.print(f"{auto['auto_reason']} (probe {auto['auto_probe_s']:.2f} s, before the seeds)", highlight=False)

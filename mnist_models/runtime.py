@@ -111,16 +111,23 @@ class Runtime:
         """Resolve ``cfg`` on this machine. ``precision="auto"`` and ``channels_last=None`` are
         measured with ``resolve_auto`` (for ``workload`` "train" or "inference", at
         ``cfg.batch_size``); impossible combinations raise ConfigError before anything runs."""
-        device = resolve_device(cfg.device)
+        device = cls.check(cfg)
         tune_host_allocator()
+        choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size,
+                              workload)
+        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph, choice.reason)
+
+    @staticmethod
+    def check(cfg: RunConfig) -> torch.device:
+        """The config's device, once it is known to be able to run the config (no measuring):
+        ConfigError for a missing GPU, fp16 or a CUDA graph on the CPU."""
+        device = resolve_device(cfg.device)
         if cfg.precision == "fp16" and device.type != "cuda":
             raise ConfigError("fp16 (autocast + GradScaler) runs on CUDA only; "
                               "fix: use --precision bf16, fp32 or auto on the CPU")
         if cfg.cuda_graph and device.type != "cuda":
             raise ConfigError("--cuda-graph needs a CUDA device; fix: drop it on the CPU")
-        choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size,
-                              workload)
-        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph, choice.reason)
+        return device
 
     def describe(self) -> dict[str, Any]:
         """What the run used, for result rows: device, precision, memory format, and why (auto)."""
@@ -328,14 +335,12 @@ PROBE_SECONDS = 0.5
 # does not pay for it.
 BF16_MIN_GAIN = 1.10
 WORKLOADS = ("train", "inference")
-_STEP_CACHE: dict[tuple[str, str, str, bool, int, str], float] = {}  # see probe_steps
-
-
-ProbeKey = tuple[str, str, str, bool, int, str]
+ProbeKey = tuple[str, str, str, bool, int, str]  # model, device, precision, channels_last, batch, workload
+_STEP_CACHE: dict[ProbeKey, float] = {}  # see probe_steps
 
 
 def _stepper(key: ProbeKey) -> tuple[Callable[[], None], Runtime]:
-    """One step of the probe for ``key`` (model, device, precision, channels_last, batch, workload)."""
+    """One step of the probe for ``key``, and the runtime it runs in."""
     from .models import IMAGE_SHAPE, get_model
 
     model_name, device_name, precision, channels_last, batch_size, workload = key

@@ -388,12 +388,8 @@ def eager_unit_s(model: str, device: str, batch_size: int, workload: str) -> flo
     return probe_step_seconds(model, torch.device(device), "fp32", False, batch_size, workload)
 
 
-def _compiles(variant: Variant) -> bool:
-    return dict(variant.changes).get("compile", "none") != "none"
-
-
 def _compile_allowance(phase: str, model: str, device: str, variant: Variant) -> float:
-    if not _compiles(variant):
+    if not variant.compiles:
         return 0.0
     seconds, steps = COMPILE_ALLOWANCE[phase]
     return seconds + steps * eager_unit_s(model, device, base_config(model, device).batch_size, "train")

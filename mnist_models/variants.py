@@ -34,6 +34,11 @@ class Variant:
     weights_bf16: bool = False
     freeze: bool = False
 
+    @property
+    def compiles(self) -> bool:
+        """Whether the variant runs through ``torch.compile``."""
+        return dict(self.changes).get("compile", "none") != "none"
+
     def apply(self, cfg: RunConfig) -> RunConfig:
         """``cfg`` with this variant's changes (validated by RunConfig)."""
         return cfg.with_(**dict(self.changes))
