@@ -322,13 +322,15 @@ def _proc_status_kib(key: str) -> float | None:
 
 
 # The step-time probe behind the automatic choices: a few real steps of the model on random
-# inputs, device synchronised. It stops timing after PROBE_SECONDS (with at least PROBE_MIN_STEPS
-# timed), so a precision that is emulated on this CPU (an AVX2-only EPYC ran a bf16 matmul at
-# 0.3 GFLOP/s against 121 in fp32) costs about a second to rule out, not minutes.
+# inputs, device synchronised. It stops timing after PROBE_SECONDS per candidate (with at least
+# PROBE_MIN_STEPS timed), so a precision that is emulated on this CPU (an AVX2-only EPYC ran a bf16
+# matmul at 0.3 GFLOP/s against 121 in fp32) costs about a second to rule out, not minutes. Up to
+# 30 steps for fast models: with 8, v2's bf16 gain on the AVX-512 EPYC (1.27× over whole epochs)
+# read 1.13–1.28× in six probes and once fell under BF16_MIN_GAIN; with 30, 1.17–1.28×.
 PROBE_WARMUP_STEPS = 3
-PROBE_MAX_STEPS = 8
+PROBE_MAX_STEPS = 30
 PROBE_MIN_STEPS = 3
-PROBE_SECONDS = 0.5
+PROBE_SECONDS = 0.25
 # bf16 is chosen only when its step is at least this much faster than fp32's: bf16 autocast
 # costs accuracy on these models (in the quick suite on the AMX Xeon, 100 SGD steps in bf16 ended
 # 0.04 points below fp32 for v2 and 0.44 below for fastnet), so a gain within probe noise
