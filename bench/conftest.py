@@ -6,11 +6,11 @@
 
 Cases are models × devices × variants (training) and × batch sizes (inference). A case that
 cannot run (a CUDA-only variant on the CPU, no CUDA device) is collected and skipped with its
-reason, and listed in the run's summary. The session keeps a time budget (``mnist_models.budget``;
+reason, and listed in the run's summary. The session keeps a time budget (``experiments/budget.py``;
 300 s for the quick profile): each case's weight is set at collection from a short probe of its
 model's eager step, and a case that would overrun its share runs less work, says so in its row,
 and is listed in the summary. At the end of the session the collected rows are written once,
-through ``mnist_models.results.write_bench_run``, to ``DIR/<run-id>/``.
+through the one publish path (``report.publish.publish_run``), to ``DIR/<run-id>/``.
 """
 
 from __future__ import annotations
@@ -27,16 +27,21 @@ import pytest
 import torch
 
 from mnist_models import data
-from mnist_models.budget import Budget
-from mnist_models.machine import capabilities
+from mnist_models.experiments.budget import Budget
+from mnist_models.experiments.plans import (TTA_MIN_SEEDS, inference_weight, train_weight, tta_seed_estimate_s,
+                                            weights_task, weights_weight)
+from mnist_models.experiments.suite import PROFILES, Profile, inference_batch_sizes
+from mnist_models.experiments.tta import TTA_MODEL
+from mnist_models.experiments.variants import VARIANTS, Variant
+from mnist_models.measure.machine import capabilities
+from mnist_models.measure.probes import matmul_peak_gflops, measured_peak_sizes, measured_peaks
+from mnist_models.measure.timing import process_age_s
 from mnist_models.models import list_models
-from mnist_models.report import bench_frames, bench_summary
-from mnist_models.results import bench_run_id, environment, has_markers, splice_machine_block, write_bench_run
-from mnist_models.runtime import matmul_peak_gflops, measured_peak_sizes, measured_peaks, peak_precisions
-from mnist_models.suite import (PROFILES, TTA_MIN_SEEDS, TTA_MODEL, Profile, inference_batch_sizes, inference_weight,
-                                train_weight, tta_seed_estimate_s, weights_task, weights_weight)
-from mnist_models.tta import process_age_s
-from mnist_models.variants import VARIANTS, Variant
+from mnist_models.report import bench
+from mnist_models.report.publish import publish_run
+from mnist_models.report.readme import has_markers
+from mnist_models.results.provenance import bench_run_id, environment
+from mnist_models.train.device import peak_precisions
 
 DEVICES = ("cpu", "cuda")
 README_BATCH = 256  # the inference batch size the README's compact summary shows
@@ -267,23 +272,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not (state.train_rows or state.inference_rows or state.tta_rows):
         return
     env = environment()
-    run_id = state.run_id
-    train, inference = bench_frames(state.train_rows, state.inference_rows)
+    train, inference = bench.bench_frames(state.train_rows, state.inference_rows)
     tta = pd.DataFrame(state.tta_rows)
     budget = {"budget_s": state.budget.seconds, "session_s": state.budget.elapsed(), "cuts": state.budget.cuts,
               "inductor_warmup_s": state.inductor_warmup_s}
-    summary = bench_summary(train, inference, state.skips, env, state.profile.name, run_id, peaks=measured_peaks(),
-                            tta=tta, budget=budget)
+    run = bench.BenchRun(train, inference, state.profile.name, tta=tta, skips=state.skips, budget=budget,
+                         peaks=measured_peaks())
     machine = {**env, "capabilities": capabilities(), "profile": state.profile.name, "devices": state.devices,
                "models": state.models, "variants": [v.name for v in state.variants],
                "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(), **budget}
-    folder = write_bench_run(state.results, run_id, train, inference, summary, machine,
-                             _benchmark_json(session.config), tta=tta)
-    if state.readme:
-        compact = bench_summary(train, inference, state.skips, env, state.profile.name, run_id,
-                                inference_batch=README_BATCH, heading="###", peaks=measured_peaks(), tta=tta,
-                                budget=budget)
-        splice_machine_block(state.readme, "bench-summary", compact, env)
+    files = {"train.csv": train, "inference.csv": inference, "tta.csv": tta if not tta.empty else None,
+             "summary.md": bench.render(run, env, state.run_id), "machine.json": machine,
+             "benchmark.json": _benchmark_json(session.config)}
+    compact = bench.render(run.compact(README_BATCH), env, state.run_id, heading="###")
+    folder = publish_run(state.results, state.run_id, files, state.readme, ("bench-summary", compact), env)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         cut = f"; {len(state.budget.cuts)} cases cut to keep the budget" if state.budget.cuts else ""

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 
-from mnist_models.runtime import peak_memory
-from mnist_models.suite import (InferenceCase, base_config, finish_row, inference_row, plan_inference,
-                                plan_weight_steps, run_pedantic, trained_state, weights_task)
+from mnist_models.experiments.plans import plan_inference, plan_weight_steps, weights_task
+from mnist_models.experiments.suite import InferenceCase, base_config, finish_row, inference_row, trained_state
+from mnist_models.measure.probes import peak_memory
+from mnist_models.measure.timing import run_pedantic
 
 
 def test_inference(benchmark, bench_state, inference_spec, request):
@@ -27,7 +28,7 @@ def test_inference(benchmark, bench_state, inference_spec, request):
         trained_state(model, device, bench_state.data_root, steps)
         budget.finish_task(weights_task(model, device), time.perf_counter() - start)
     cfg = variant.apply(base_config(model, device, bench_state.data_root))
-    case = InferenceCase(cfg, batch_size, variant, weight_steps=steps)
+    case = InferenceCase(cfg, batch_size, weight_steps=steps)
     rounds = plan_inference(budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"inference {model} {device} batch {batch_size}"
     times, contention = run_pedantic(benchmark, case.run, rounds, profile.warmup_rounds)

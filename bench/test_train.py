@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 
-from mnist_models.runtime import peak_memory
-from mnist_models.suite import (TrainCase, accuracy_band, base_config, eager_reference, finish_row, needs_reference,
-                                plan_train, run_pedantic, train_row)
-from mnist_models.variants import BASELINE
+from mnist_models.experiments.plans import needs_reference, plan_train
+from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config, eager_reference, finish_row, train_row
+from mnist_models.experiments.variants import BASELINE
+from mnist_models.measure.probes import peak_memory
+from mnist_models.measure.timing import run_pedantic
 
 
 def test_train(benchmark, bench_state, train_spec, request):
@@ -29,7 +30,8 @@ def test_train(benchmark, bench_state, train_spec, request):
     times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
     metrics = case.evaluate()
     if needs_reference(case, variant):
-        case.reference = eager_reference(model, device, bench_state.data_root, case.steps, rounds=len(case.rows))
+        case.reference = eager_reference(model, device, bench_state.data_root, case.steps, len(case.rows),
+                                         case.eval_images)
     row = train_row(variant, case, profile, times, metrics)
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
         band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, len(case.rows), case.eval_images)]

@@ -11,18 +11,18 @@ MLPerf-style figures. When the session's budget needs it, fewer seeds run (at le
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
-from mnist_models.budget import cut_reason, pick
-from mnist_models.suite import TTA_MIN_SEEDS, TTA_MODEL, run_pedantic, tta_seed_estimate_s
-from mnist_models.tta import TTASettings, resolve, run_in_process
+from mnist_models.experiments.budget import cut_reason, pick
+from mnist_models.experiments.plans import TTA_MIN_SEEDS, tta_seed_estimate_s
+from mnist_models.experiments.tta import TTA_MODEL, recipe, resolve, run_in_process
+from mnist_models.measure.timing import run_pedantic
 
 
 def test_time_to_accuracy(benchmark, bench_state, tta_device, request):
     profile = bench_state.profile
     budget = bench_state.budget
-    base, auto = resolve(TTASettings(model=TTA_MODEL, target_pct=profile.tta_target_pct, device=tta_device,
-                                     data_root=bench_state.data_root))
+    base, auto = resolve(recipe(TTA_MODEL, target_pct=profile.tta_target_pct, device=tta_device,
+                                data_root=bench_state.data_root))
     nominal = len(profile.tta_seeds)
     seed_s = tta_seed_estimate_s(tta_device, bench_state.startup_s, base.precision, base.channels_last)
     options = list(range(nominal, min(nominal, TTA_MIN_SEEDS) - 1, -1))
@@ -35,7 +35,7 @@ def test_time_to_accuracy(benchmark, bench_state, tta_device, request):
     rows = []
 
     def one_seed() -> None:
-        rows.append({**run_in_process(replace(base, seed=next(seeds))), **auto})
+        rows.append({**run_in_process(base.with_(seed=next(seeds))), **auto})
 
     benchmark.group = f"time to accuracy {TTA_MODEL} {tta_device}"
     run_pedantic(benchmark, one_seed, rounds=count, warmup_rounds=0)

@@ -6,8 +6,13 @@
 
 The command line is ``mnist-bench`` (or ``python -m mnist_models``); see README.md.
 
-The names below are imported on first use, so that ``import mnist_models`` (and the CLI's start,
-which time to accuracy counts from process start) does not import torch before it is needed.
+Where things live: ``config.py`` (RunConfig), ``data/``, ``models/``, ``train/`` (runtime, the
+one training loop), ``measure/`` (timing, probes, stats, machine), ``experiments/`` (reproduce,
+speedup, time to accuracy, the suite's cases and variants), ``results/`` (store, provenance),
+``report/`` (the one publish path and the renderers), ``cli/`` (one module per command).
+
+The names below are imported on first use, so that ``import mnist_models`` (which the
+time-to-accuracy worker does before its start-up clock sees the torch import) stays light.
 """
 
 from __future__ import annotations
@@ -18,10 +23,9 @@ from typing import Any
 _EXPORTS = {
     "ConfigError": "config",
     "RunConfig": "config",
-    "evaluate": "engine",
-    "fit": "engine",
-    "make_predictions": "engine",
-    "train_one_epoch": "engine",
+    "evaluate": "train.engine",
+    "fit": "train.engine",
+    "make_predictions": "train.engine",
     "count_parameters": "models",
     "forward_flops": "models",
     "get_model": "models",

@@ -1,8 +1,13 @@
 """RunConfig: every choice a training run makes, frozen, built once and logged whole.
 
 The CLI and the benchmarks build one ``RunConfig`` and pass it unchanged to the engine;
-``dataclasses.asdict(cfg)`` goes into every result row. Protocols are named bundles of
-defaults (``seed`` is the seed notebook's per-model settings); explicit values override them.
+``dataclasses.asdict(cfg)`` goes into every result row. Each field carries its own help, choices
+and unit (``dataclasses.field(metadata=...)``), from which the command line's flags are generated
+(``cli/flags.py``), so a new setting is added here once. Protocols are named bundles of defaults
+(``seed`` is the seed notebook's per-model settings); explicit values override them.
+
+This module imports no torch: the time-to-accuracy worker builds its config before the import
+that its start-up clock measures.
 
     >>> cfg = RunConfig.from_protocol("seed", model="v1")
     >>> cfg.lr, cfg.batch_size, cfg.epochs
@@ -11,14 +16,15 @@ defaults (``seed`` is the seed notebook's per-model settings); explicit values o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # the first three are train.device.PRECISIONS' rows
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 LOADERS = ("seed", "fast")
 OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "onecycle")
 PROTOCOLS = ("seed",)
 
 
@@ -31,6 +37,13 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def setting(default: Any, help: str, choices: tuple[str, ...] | None = None, unit: str | None = None,
+            flag: str | None = None) -> Any:
+    """A RunConfig field with its metadata: ``help`` (one phrase), ``choices``, ``unit`` and the CLI
+    ``flag`` when it is not ``--<field-name>``."""
+    return field(default=default, metadata={"help": help, "choices": choices, "unit": unit, "flag": flag})
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run, fully specified.
@@ -38,35 +51,49 @@ class RunConfig:
     Defaults are the seed notebook's settings for V0/V2; ``from_protocol`` applies per-model ones.
     """
 
-    model: str = "v2"  # registry name, see `mnist-bench models`
-    device: str = "auto"  # auto | cpu | cuda; auto picks cuda when available
-    # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only) | auto: the faster of fp32 and
-    # bf16 for this model on this machine, measured (bf16 only when clearly faster; see runtime)
-    precision: str = "fp32"
-    compile: str = "none"  # none | default | reduce-overhead | max-autotune (torch.compile mode)
-    # NHWC memory format for the model and its 4-D inputs; None = auto: NCHW with the seed
-    # loader (the notebook's way), and with the fast loader whichever format the runtime
-    # measures faster for this model, device, precision and batch size.
-    channels_last: bool | None = None
-    cuda_graph: bool = False  # capture the whole training step in one CUDA graph (CUDA, fp32/bf16)
-    loader: str = "seed"  # seed (torchvision DataLoader) | fast (whole split on the device)
-    batch_size: int = 32  # images per training step
-    eval_batch_size: int | None = None  # images per evaluation batch; None = batch_size (the notebook's way)
-    lr: float = 0.1  # learning rate
-    optimizer: str = "sgd"  # sgd (plain, no momentum) | adam
-    label_smoothing: float = 0.0  # training loss only: cross-entropy label smoothing in [0, 1)
-    epochs: int = 3  # passes over the 60,000 training images
-    seed: int = 42  # torch.manual_seed before the model is built
-    data_root: str | None = None  # None: $MNIST_BENCH_DATA or the per-user cache
-    protocol: str | None = None  # the protocol whose defaults were applied, for the record
+    model: str = setting("v2", "registry name (see `mnist-bench models`)")
+    device: str = setting("auto", "where to run; auto picks cuda when available", DEVICES)
+    precision: str = setting("fp32", "fp32, bf16 (autocast), fp16 (autocast + GradScaler, CUDA only) or auto: the "
+                                     "faster of fp32 and bf16 for this model here, measured", PRECISIONS)
+    compile: str = setting("none", "torch.compile mode", COMPILE_MODES)
+    # None = auto: NCHW with the seed loader (the notebook's way), and with the fast loader whichever
+    # format the runtime measures faster for this model, device, precision and batch size.
+    channels_last: bool | None = setting(None, "NHWC (--channels-last) or NCHW (--no-channels-last); default auto: "
+                                               "NCHW with the seed loader, the measured faster one with the fast loader")
+    cuda_graph: bool = setting(False, "capture the whole training step in one CUDA graph (CUDA, fp32/bf16)")
+    loader: str = setting("seed", "seed (torchvision DataLoader) or fast (whole split on the device)", LOADERS)
+    batch_size: int = setting(32, "training batch size", unit="images per step")
+    eval_batch_size: int | None = setting(None, "evaluation batch size (default: the training batch size, the "
+                                                "notebook's way)", unit="images per batch")
+    lr: float = setting(0.1, "learning rate (the one-cycle schedule's peak)")
+    optimizer: str = setting("sgd", "sgd (plain, no momentum) or adam (fused)", OPTIMIZERS)
+    lr_schedule: str = setting("constant", "learning-rate schedule over the run's steps", LR_SCHEDULES)
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing of the training loss, in [0, 1)")
+    epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)",
+                          unit="epochs")
+    seed: int = setting(42, "torch.manual_seed before the model is built")
+    data_root: str | None = setting(None, "MNIST root (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)",
+                                    flag="--data-root")
+    # Time to accuracy: evaluate every eval_every steps from eval_from of the budget on, stop at the
+    # first evaluation at or above target_pct.
+    target_pct: float | None = setting(None, "stop at the first evaluation at or above this test accuracy",
+                                       unit="percent", flag="--target")
+    eval_every: int | None = setting(None, "steps between evaluations on the full test set (default: once "
+                                           "an epoch)", unit="steps")
+    eval_from: float = setting(0.0, "fraction of the budget before the first evaluation, in [0, 1)")
+    # Inference only (the benchmark suite's variants): cast weights and inputs to bfloat16 (no
+    # autocast); let inductor fold the weights into constants (needs compile mode default).
+    weights_bf16: bool = setting(False, "inference: bfloat16 weights and inputs")
+    freeze: bool = setting(False, "inference: inductor freezing (weights folded into constants)")
+    protocol: str | None = setting(None, "apply a protocol's defaults first: seed (the notebook's settings)",
+                                   PROTOCOLS)
 
     def __post_init__(self) -> None:
-        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS),
-                              ("compile", COMPILE_MODES), ("loader", LOADERS),
-                              ("optimizer", OPTIMIZERS)):
+        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("compile", COMPILE_MODES),
+                              ("loader", LOADERS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES)):
             value = getattr(self, name)
             if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+                raise ConfigError(f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {', '.join(allowed)}")
         if self.protocol is not None and self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
         if not _positive_int(self.batch_size):
@@ -77,21 +104,31 @@ class RunConfig:
             raise ConfigError(f"epochs must be an integer ≥ 1, got {self.epochs!r}")
         if self.channels_last not in (True, False, None):
             raise ConfigError(f"channels_last must be true, false or None (auto), got {self.channels_last!r}")
+        self._check_combinations()
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")
+        if self.target_pct is not None and not 0 < self.target_pct <= 100:
+            raise ConfigError(f"--target is a test accuracy in percent (0, 100], got {self.target_pct:g}")
+        if self.eval_every is not None and not _positive_int(self.eval_every):
+            raise ConfigError(f"--eval-every must be ≥ 1, got {self.eval_every}")
+        if not 0 <= self.eval_from < 1:
+            raise ConfigError(f"--eval-from is a fraction of the budget in [0, 1), got {self.eval_from:g}")
+        from .models import MODELS, list_models  # the registry imports torch: only when a config is built
+
+        if self.model not in MODELS:
+            raise ConfigError(f"unknown model {self.model!r}; known models: {', '.join(list_models())}")
+
+    def _check_combinations(self) -> None:
         if self.cuda_graph and self.precision == "fp16":
             raise ConfigError("cuda_graph cannot capture fp16's GradScaler (it syncs with the host); "
                               "fix: use --precision bf16 or fp32 with --cuda-graph")
         if self.cuda_graph and self.compile != "none":
             raise ConfigError("cuda_graph and torch.compile both capture the step; fix: pick one "
                               "(compile mode reduce-overhead uses CUDA graphs itself)")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")
-        # Model names are checked against the registry, which lives in models.py.
-        from .models import MODELS, list_models
-
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; known models: {', '.join(list_models())}")
+        if self.freeze and self.compile != "default":
+            raise ConfigError("inductor freezing is applied with compile mode 'default' only")
 
     @classmethod
     def from_protocol(cls, protocol: str | None = None, **overrides: Any) -> RunConfig:
@@ -133,3 +170,12 @@ def seed_protocol(model: str) -> dict[str, Any]:
         "channels_last": None,
         "cuda_graph": False,
     }
+
+
+def protocol_notes(name: str) -> str:
+    """How the protocols change a field's default, for its help: ``"0.01 for v1 under --protocol seed"``
+    (empty when no protocol changes it)."""
+    if name == "lr":
+        return ", ".join(f"{lr:g} for {model}" for model, lr in SEED_LR.items() if lr != RunConfig.lr) + \
+            " under --protocol seed"
+    return ""

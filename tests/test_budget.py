@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mnist_models.budget import RESERVE_S, Budget, cut_reason, levels, pick
+from mnist_models.experiments.budget import RESERVE_S, Budget, cut_reason, levels, pick
 
 
 def test_levels_are_fractions_of_the_nominal_work_never_below_the_minimum():
@@ -28,7 +28,7 @@ def test_pick_takes_the_largest_option_that_fits():
 
 def clock_budget(seconds, monkeypatch, now=0.0):
     """A budget whose clock is under the test's control."""
-    from mnist_models import budget as module
+    from mnist_models.experiments import budget as module
 
     clock = {"now": now}
     monkeypatch.setattr(module.time, "perf_counter", lambda: clock["now"])
@@ -88,7 +88,7 @@ def test_fixed_costs_of_the_cases_left_are_set_aside_first(monkeypatch):
 
 
 def test_on_pace_a_case_may_take_at_most_slow_ratio_times_its_estimate(monkeypatch):
-    from mnist_models.budget import SLOW_RATIO
+    from mnist_models.experiments.budget import SLOW_RATIO
 
     budget, clock = clock_budget(100 + RESERVE_S, monkeypatch)
     budget.add("a", 1.0)

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_models import cli, data
+from mnist_models import data
+from mnist_models.cli import main as cli
 from mnist_models.config import COMPILE_MODES, DEVICES, PRECISIONS
-from mnist_models.reproduce import SEED_TABLE
-from mnist_models.results import environment, machine_tag
+from mnist_models.experiments.reproduce import SEED_TABLE
+from mnist_models.results.provenance import environment, machine_tag
 
 # The seed notebook's architectures (hidden_units=10): parameters and forward FLOPs
 # (2 per multiply-add), worked out by hand:

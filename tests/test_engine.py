@@ -9,13 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_models import data, engine
+from mnist_models import data
+from mnist_models.train import engine
 from mnist_models.config import RunConfig
 from mnist_models.data import load_split, make_loader
-from mnist_models.engine import (FitResult, TrainingError, build_training, evaluate, fit, make_optimizer,
-                                 make_predictions, train_one_epoch)
 from mnist_models.models import get_model
-from mnist_models.runtime import Runtime, seed_everything
+from mnist_models.train.engine import (FitResult, Training, TrainingError, build_training, evaluate, every, fit,
+                                       make_optimizer, make_predictions)
+from mnist_models.train.runtime import Runtime, seed_everything
+from mnist_models.train.step import make_train_step
 
 TRAIN_KEYS = {"train_loss", "train_acc_pct", "train_s", "train_images", "train_img_per_s"}
 EVAL_KEYS = {"test_loss", "test_acc_pct", "eval_s"}
@@ -38,6 +40,13 @@ def subset_tensors(mnist_root: Path, split: str, n: int) -> tuple[torch.Tensor, 
     return images[:n].unsqueeze(1).float() / 255, labels[:n]
 
 
+def train_pass(model: nn.Module, loader, optimizer: torch.optim.Optimizer, rt: Runtime, **hooks) -> dict:
+    """One pass of the engine's loop over ``loader`` for a hand-built model and optimiser."""
+    loss_fn = nn.CrossEntropyLoss()
+    step = make_train_step(model, optimizer, rt.autocast, rt.grad_scaler(), loss_fn)
+    return Training(RunConfig(device="cpu"), rt, loader, [], model, optimizer, loss_fn, step).train_epoch(**hooks)
+
+
 @pytest.fixture(scope="module")
 def trained_v0(mnist_root: Path) -> nn.Module:
     """V0 after one SGD epoch on 2,048 real images: good enough that per-batch losses differ."""
@@ -45,23 +54,21 @@ def trained_v0(mnist_root: Path) -> nn.Module:
     rt = cpu_runtime()
     model = rt.prepare_model(get_model("v0"))
     loader = subset_loader(mnist_root, "train", 2048, 32, shuffle=True)
-    train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt, rt.grad_scaler(),
-                    nn.CrossEntropyLoss())
+    train_pass(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt)
     model.eval()
     return model
 
 
 # --------------------------------------------------------------------------------------------
-# train_one_epoch
+# the training loop
 
 
-def test_train_one_epoch_returns_documented_keys(mnist_root: Path) -> None:
+def test_train_epoch_returns_documented_keys(mnist_root: Path) -> None:
     seed_everything(0)
     rt = cpu_runtime()
     model = rt.prepare_model(get_model("v0"))
     loader = subset_loader(mnist_root, "train", 2048, 64, shuffle=True)
-    row = train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt, rt.grad_scaler(),
-                          nn.CrossEntropyLoss())
+    row = train_pass(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt)
     assert set(row) == TRAIN_KEYS
     assert all(math.isfinite(v) for v in row.values())
     assert row["train_images"] == 2048
@@ -72,7 +79,7 @@ def test_train_one_epoch_returns_documented_keys(mnist_root: Path) -> None:
     assert model.training  # the loop leaves the model in training mode
 
 
-def test_train_one_epoch_is_sample_weighted(mnist_root: Path, trained_v0: nn.Module) -> None:
+def test_train_epoch_is_sample_weighted(mnist_root: Path, trained_v0: nn.Module) -> None:
     # With lr 0 the model does not change during the epoch, so the epoch's loss and accuracy
     # must equal the full-subset values, however the shuffled batches fall; 1,000 images at
     # batch 64 leave a last batch of 40.
@@ -85,9 +92,8 @@ def test_train_one_epoch_is_sample_weighted(mnist_root: Path, trained_v0: nn.Mod
     expected_acc = 100.0 * (logits.argmax(1) == y).sum().item() / n
 
     calls: list[tuple[str, int, int]] = []
-    row = train_one_epoch(trained_v0, subset_loader(mnist_root, "train", n, batch, shuffle=True),
-                          torch.optim.SGD(trained_v0.parameters(), lr=0.0), rt, rt.grad_scaler(),
-                          nn.CrossEntropyLoss(), on_batch=lambda *a: calls.append(a))
+    row = train_pass(trained_v0, subset_loader(mnist_root, "train", n, batch, shuffle=True),
+                     torch.optim.SGD(trained_v0.parameters(), lr=0.0), rt, on_batch=lambda *a: calls.append(a))
     trained_v0.eval()
     assert row["train_images"] == n
     assert row["train_loss"] == pytest.approx(expected_loss, rel=1e-5)
@@ -187,8 +193,7 @@ def run_v2_subset(mnist_root: Path, precision: str) -> tuple[list[dict], dict, l
     model.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
     optimizer = make_optimizer(cfg, model)
     train = subset_loader(mnist_root, "train", V2_SUBSET, V2_BATCH, shuffle=True)
-    rows = [train_one_epoch(model, train, optimizer, rt, rt.grad_scaler(), nn.CrossEntropyLoss())
-            for _ in range(V2_EPOCHS)]
+    rows = [train_pass(model, train, optimizer, rt) for _ in range(V2_EPOCHS)]
     final = evaluate(model, subset_loader(mnist_root, "test", 1000, 250, shuffle=False), rt,
                      nn.CrossEntropyLoss())
     return rows, final, dtypes

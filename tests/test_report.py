@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from mnist_models.report import bench_frames, bench_summary
-from mnist_models.results import bench_run_id, environment, write_bench_run
+from mnist_models.report.bench import BenchRun, bench_frames, render
+from mnist_models.report.publish import publish_run
+from mnist_models.results.provenance import bench_run_id, environment
 
 
 def train_row(variant, median, acc, model="v2", noisy=False):
@@ -47,7 +48,7 @@ def test_variants_outside_eager_seed_band_are_flagged():
     assert flags[("v2", "channels_last")] == "" and flags[("v2", "eager")] == ""  # the edge is inside
     assert flags[("v2", "compile")] == "above eager band"
     assert flags[("v0", "bf16")] == ""  # no band measured: no verdict
-    text = bench_summary(train, pd.DataFrame(), [], environment(), "quick", "RUN")
+    text = render(BenchRun(train, pd.DataFrame(), "quick"), environment(), "RUN")
     assert "| noisy, above eager band |" in text and "| below eager band |" in text
 
 
@@ -67,28 +68,33 @@ def test_variant_without_eager_row_has_no_speedup():
 def test_summary_lists_tables_and_skips():
     train, inference = bench_frames([train_row("eager", 2.0, 95.0), train_row("bf16", 0.5, 94.5, noisy=True)],
                                     [inference_row("eager", 64, 0.004)])
-    text = bench_summary(train, inference, [("train v2 cpu fp16", "fp16 runs on CUDA only")], environment(),
-                         "quick", "RUN")
+    text = render(BenchRun(train, inference, "quick", skips=[("train v2 cpu fp16", "fp16 runs on CUDA only")]),
+                  environment(), "RUN")
     assert "## Training" in text and "## Inference" in text and "## Skipped" in text
     assert "| v2 | cpu | bf16 | 94.50 | 0.1000 | -0.50 |" in text
     assert "4.00×" in text and "noisy" in text and "fp16 runs on CUDA only" in text
     assert "warm-up rounds excluded" in text
 
 
-def test_write_bench_run_makes_folder_and_moves_latest(tmp_path):
+def run_files(train, inference, summary, machine, benchmark):
+    return {"train.csv": train, "inference.csv": inference, "summary.md": summary, "machine.json": machine,
+            "benchmark.json": benchmark}
+
+
+def test_publish_run_makes_folder_and_moves_latest(tmp_path):
     train, inference = bench_frames([train_row("eager", 2.0, 95.0)], [inference_row("eager", 64, 0.004)])
-    first = write_bench_run(tmp_path, "run-a", train, inference, "# a\n", {"cpu": "x"}, {"benchmarks": []})
+    first = publish_run(tmp_path, "run-a", run_files(train, inference, "# a\n", {"cpu": "x"}, {"benchmarks": []}))
     assert sorted(p.name for p in first.iterdir()) == ["benchmark.json", "inference.csv", "machine.json",
                                                        "summary.md", "train.csv"]
     assert pd.read_csv(first / "train.csv")["variant"].tolist() == ["eager"]
     assert json.loads((first / "machine.json").read_text()) == {"cpu": "x"}
     assert (tmp_path / "latest").resolve() == first.resolve()
-    second = write_bench_run(tmp_path, "run-b", train, inference, "# b\n", {}, None)
+    second = publish_run(tmp_path, "run-b", run_files(train, inference, "# b\n", {}, None))
     assert (tmp_path / "latest").resolve() == second.resolve()
     assert (first / "summary.md").read_text() == "# a\n"  # the earlier run is untouched
     assert not (second / "benchmark.json").exists()
     with pytest.raises(FileExistsError):
-        write_bench_run(tmp_path, "run-a", train, inference, "# c\n", {}, None)
+        publish_run(tmp_path, "run-a", run_files(train, inference, "# c\n", {}, None))
     assert (first / "summary.md").read_text() == "# a\n"
 
 
@@ -122,7 +128,7 @@ def test_cut_cases_compare_with_eager_at_their_own_steps_and_are_flagged():
     env = {**environment(), "bf16_native": False, "gpu": None}
     budget = {"budget_s": 300.0, "session_s": 297.0, "cuts": [("bench/test_train.py::test_train[v2-cpu-bf16]",
                                                                   cut["cut"])], "inductor_warmup_s": 9.5}
-    text = bench_summary(train, pd.DataFrame(), [], env, "quick", "RUN", budget=budget)
+    text = render(BenchRun(train, pd.DataFrame(), "quick", budget=budget), env, "RUN")
     assert "Time budget: 300 s for the session; it took 297 s from process start; 1 cases were cut" in text
     assert "| train v2-cpu-bf16 | steps/round 100→10" in text and "## Cut to keep the time budget" in text
     assert "cut, bf16 emulated |" in text and "inductor start-up, 9.5 s" in text
@@ -135,7 +141,7 @@ def test_auto_variant_shows_what_it_resolved_to():
     rows = [{**base, "variant": "eager", "precision": "fp32", "channels_last": False},
             {**base, "variant": "auto", "precision": "bf16", "channels_last": True, "median_s": 0.005}]
     _, inference = bench_frames([], rows)
-    text = bench_summary(pd.DataFrame(), inference, [], environment(), "quick", "RUN")
+    text = render(BenchRun(pd.DataFrame(), inference, "quick"), environment(), "RUN")
     assert "| auto → bf16, NHWC | 256 |" in text
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from mnist_models.config import RunConfig, seed_protocol
-from mnist_models.reproduce import Case, case_row, make_cases, report_markdown, summarize
+from mnist_models.experiments.reproduce import Case, case_row, make_cases
+from mnist_models.report.seed_table import render, summarize
 
 MODELS = ("v0", "v1", "v2")
 # The seed notebook's published test accuracies after 3 epochs (its results table).
@@ -113,9 +114,9 @@ def test_summarize_puts_the_notebook_figures_beside(case_frame: pd.DataFrame) ->
     assert math.isnan(summary.loc["v1 (lr 0.1)", "seed loss"])
 
 
-def test_report_markdown(case_frame: pd.DataFrame) -> None:
+def test_render(case_frame: pd.DataFrame) -> None:
     summary = summarize(case_frame)
-    text = report_markdown(summary, case_frame, ENV, "run-xyz")
+    text = render(case_frame, ENV, "run-xyz")
     lines = text.splitlines()
     header = "| " + " | ".join(summary.columns) + " |"
     assert header in lines
@@ -136,6 +137,6 @@ def test_report_markdown(case_frame: pd.DataFrame) -> None:
 
 def test_report_names_the_gpu_when_there_is_one(case_frame: pd.DataFrame) -> None:
     env = {**ENV, "gpu": "NVIDIA Test GPU"}
-    text = report_markdown(summarize(case_frame), case_frame, env, "run-1")
+    text = render(case_frame, env, "run-1")
     assert "Machine: NVIDIA Test GPU," in text
     assert "Test CPU Model" not in text

@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mnist_models import fileio, results
 from mnist_models.config import RunConfig
-from mnist_models.results import (RUNS_FILE, ResultsError, append_rows, check_writable, environment,
-                                  epoch_records, markdown_table, read_rows, splice_marked, write_text)
+from mnist_models.report.markdown import markdown_table
+from mnist_models.report.readme import splice_machine_block, splice_marked
+from mnist_models.results import provenance, store
+from mnist_models.results.provenance import environment, epoch_records
+from mnist_models.results.store import RUNS_FILE, ResultsError, append_rows, check_writable, read_rows, write_text
 
 
 def _epoch_row(epoch: int, acc: float) -> dict:
@@ -85,11 +87,11 @@ def test_read_rows_missing_file_is_empty_and_blank_lines_are_skipped(tmp_path: P
 
 
 def test_to_json_keeps_nan_and_rejects_unknown_types() -> None:
-    line = results.to_json({"x": float("nan")})
+    line = store.to_json({"x": float("nan")})
     assert "\n" not in line
     assert math.isnan(json.loads(line)["x"])
     with pytest.raises(TypeError, match="object"):
-        results.to_json({"x": object()})
+        store.to_json({"x": object()})
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def test_write_text_is_atomic_when_rename_fails(tmp_path: Path, monkeypatch: pyt
         assert Path(src).read_text(encoding="utf-8") == "new\n"
         raise exc
 
-    monkeypatch.setattr(fileio.os, "replace", failing_replace)
+    monkeypatch.setattr(store.os, "replace", failing_replace)
     with pytest.raises(type(exc)):
         write_text(target, "new\n")
 
@@ -134,7 +136,7 @@ def test_write_text_is_atomic_when_the_write_itself_fails(tmp_path: Path, monkey
     def failing_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fileio.os, "fsync", failing_fsync)
+    monkeypatch.setattr(store.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         write_text(target, "x" * 100_000)
     assert target.read_bytes() == b"previous table\n"
@@ -189,7 +191,7 @@ def test_epoch_records_carry_run_id_kind_config_and_environment() -> None:
         for key, value in row.items():
             assert record[key] == value
     # The records survive the JSON round trip unchanged.
-    assert [json.loads(results.to_json(r)) for r in records] == records
+    assert [json.loads(store.to_json(r)) for r in records] == records
 
 
 def test_epoch_records_accepts_a_plain_dict_config() -> None:
@@ -209,21 +211,21 @@ def test_environment_describes_this_process() -> None:
     assert isinstance(env["torch_threads"], int) and env["torch_threads"] >= 1
     if torch.cuda.is_available():
         assert env["gpu"] == torch.cuda.get_device_name(0)
-        assert results.machine_tag(env) == env["gpu"]
+        assert provenance.machine_tag(env) == env["gpu"]
     else:
         assert env["gpu"] is None and env["cuda"] is None
-        tag = results.machine_tag(env)
+        tag = provenance.machine_tag(env)
         assert tag.startswith(f"{env['cpu']} ({env['cpu_count']} cores; ")
         assert ("bf16 native" if env["bf16_native"] else "bf16 emulated") in tag
         assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         assert env["machine_kind"].startswith("cpu-")
     # Rows written before capabilities were recorded still get a tag.
-    assert results.machine_tag({"gpu": None, "cpu": "Old CPU", "cpu_count": 2}) == "Old CPU (2 cores)"
-    json.loads(results.to_json(env))  # serialisable as it is
+    assert provenance.machine_tag({"gpu": None, "cpu": "Old CPU", "cpu_count": 2}) == "Old CPU (2 cores)"
+    json.loads(store.to_json(env))  # serialisable as it is
 
 
 def test_new_run_id_format_and_uniqueness() -> None:
-    ids = {results.new_run_id() for _ in range(50)}
+    ids = {provenance.new_run_id() for _ in range(50)}
     assert len(ids) == 50
     for run_id in ids:
         assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run_id), run_id
@@ -326,13 +328,11 @@ def test_splice_by_machine_kind_keeps_other_machines_blocks(tmp_path: Path) -> N
 
 
 def test_machine_block_is_titled_with_the_machine_and_date(tmp_path: Path) -> None:
-    from mnist_models.results import splice_machine_block
-
     readme = tmp_path / "README.md"
     readme.write_text("<!-- t:start -->\n<!-- t:end -->\n", encoding="utf-8")
     env = environment()
     assert splice_machine_block(readme, "t", "### Table\n\n| a |\n|---|", env) is True
     text = readme.read_text(encoding="utf-8")
-    assert f"<!-- t@{env['machine_kind']}:start -->\n**{results.machine_tag(env)}** · kind `{env['machine_kind']}`" \
+    assert f"<!-- t@{env['machine_kind']}:start -->\n**{provenance.machine_tag(env)}** · kind `{env['machine_kind']}`" \
            f" · measured 20" in text
     assert "\n#### Table\n" in text  # headings go one level down, under the title line

@@ -13,8 +13,14 @@ import torch
 from conftest import requires_cuda
 from mnist_models.config import ConfigError, RunConfig
 from mnist_models.models import get_model
-from mnist_models.runtime import (Runtime, Timer, host_allocator, resolve_device, seed_everything,
-                                  tune_host_allocator)
+from mnist_models.measure import probes
+from mnist_models.measure.probes import PROBE_MAX_STEPS, matmul_peak_gflops, measured_peaks
+from mnist_models.measure.timing import Timer
+from mnist_models.train import auto
+from mnist_models.train.allocator import host_allocator, tune_host_allocator
+from mnist_models.train.auto import probe_step_seconds
+from mnist_models.train.device import resolve_device
+from mnist_models.train.runtime import Runtime, seed_everything
 
 CPU = RunConfig(device="cpu")
 
@@ -167,7 +173,7 @@ def test_to_device_channels_last_for_4d_inputs_only() -> None:
 
 
 def test_host_allocator_is_tuned_once_and_recorded() -> None:
-    from mnist_models.results import environment
+    from mnist_models.results.provenance import environment
 
     Runtime.from_config(CPU)
     state = host_allocator()
@@ -225,8 +231,6 @@ def test_timer_is_nan_until_used_and_times_on_exception() -> None:
 
 
 def test_matmul_peak_is_measured_once_and_reported():
-    from mnist_models.runtime import matmul_peak_gflops, measured_peaks
-
     cpu = torch.device("cpu")
     first = matmul_peak_gflops(cpu, "fp32")
     assert first > 1.0  # any CPU that runs torch multiplies faster than 1 GFLOP/s
@@ -236,15 +240,13 @@ def test_matmul_peak_is_measured_once_and_reported():
 
 def fake_probe(monkeypatch, step_ms: dict[tuple[str, bool], float]) -> list[tuple]:
     """Replace the step-time probe by fixed (precision, channels_last) → ms figures; returns the calls."""
-    from mnist_models import runtime
-
     calls = []
 
     def probe(keys):
         calls.extend(keys)
         return {key: step_ms[key[2], key[3]] / 1000 for key in keys}
 
-    monkeypatch.setattr(runtime, "probe_steps", probe)
+    monkeypatch.setattr(auto, "probe_steps", probe)
     return calls
 
 
@@ -296,8 +298,6 @@ def test_auto_precision_for_inference_probes_forward_passes(monkeypatch) -> None
 
 
 def test_step_probe_is_cached_keeps_the_rng_and_is_bounded() -> None:
-    from mnist_models.runtime import PROBE_MAX_STEPS, probe_step_seconds
-
     torch.manual_seed(3)
     expected = torch.rand(3)
     torch.manual_seed(3)
@@ -312,12 +312,10 @@ def test_step_probe_is_cached_keeps_the_rng_and_is_bounded() -> None:
 
 def test_matmul_peak_of_a_slow_dtype_shrinks_its_size(monkeypatch) -> None:
     """A dtype whose 256-wide matmul shows the full size would take long (emulated) is measured smaller."""
-    from mnist_models import runtime
-
     cpu = torch.device("cpu")
-    monkeypatch.setattr(runtime, "_PEAK_CACHE", {})
-    assert runtime.matmul_peak_gflops(cpu, "fp32") > 1.0
-    assert runtime.measured_peak_sizes()["cpu/fp32"] in (256, 512, 1024)
-    monkeypatch.setattr(runtime, "PEAK_CALL_SECONDS", 1e-9)  # every size is "too slow": shrink to the floor
-    assert runtime.matmul_peak_gflops(cpu, "bf16") > 0
-    assert runtime.measured_peak_sizes()["cpu/bf16"] == 256
+    monkeypatch.setattr(probes, "_PEAK_CACHE", {})
+    assert probes.matmul_peak_gflops(cpu, "fp32") > 1.0
+    assert probes.measured_peak_sizes()["cpu/fp32"] in (256, 512, 1024)
+    monkeypatch.setattr(probes, "PEAK_CALL_SECONDS", 1e-9)  # every size is "too slow": shrink to the floor
+    assert probes.matmul_peak_gflops(cpu, "bf16") > 0
+    assert probes.measured_peak_sizes()["cpu/bf16"] == 256

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mnist_models.reproduce import case_row
-from mnist_models.results import environment
-from mnist_models.speedup import BASELINE, make_cases, report_markdown, summarize
+from mnist_models.experiments.reproduce import case_row
+from mnist_models.results.provenance import environment
+from mnist_models.experiments.speedup import BASELINE, make_cases
+from mnist_models.report.speedup import render, summarize
 
 
 def test_default_paths_are_the_notebook_and_the_fast_path_in_auto_precision():
@@ -50,6 +51,6 @@ def test_speedup_is_the_per_seed_ratio_to_the_notebook():
     assert summary.loc["fast bf16", "speed-up mean"] == pytest.approx((10 / 2 + 12 / 3) / 2)
     assert summary.loc["fast bf16", "train s (3 epochs) mean"] == pytest.approx(7.5)
     assert summary.loc["fast bf16", "test acc % mean"] == pytest.approx(98.05)
-    text = report_markdown(summarize(frame), frame, environment(), "RUN")
+    text = render(frame, environment(), "RUN")
     assert "| fast fp32 | 2 |" in text and "interleaved" in text and "n = 2 per path" in text
     assert "Auto choice: precision auto → bf16: measured." in text  # the reason an auto choice was made

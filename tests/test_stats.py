@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from mnist_models.stats import Contention, is_noisy, latency_ms, quantile, time_stats
+from mnist_models.measure.stats import is_noisy, latency_ms, quantile, time_stats
+from mnist_models.measure.timing import Contention
 
 
 @pytest.mark.parametrize("q", [0.0, 0.25, 0.5, 0.9, 0.99, 1.0])

@@ -9,11 +9,16 @@ import pytest
 import torch
 
 from mnist_models import data
-from mnist_models.engine import train_one_epoch
-from mnist_models.runtime import Runtime, peak_memory
-from mnist_models.suite import (PROFILES, InferenceCase, TrainCase, base_config, finish_row, inference_row,
-                                reference_predictions, run_pedantic, train_row)
-from mnist_models.variants import VARIANTS
+from mnist_models.config import RunConfig
+from mnist_models.experiments import budget as budget_module
+from mnist_models.experiments import plans, suite
+from mnist_models.experiments.plans import inference_weight, needs_reference, plan_inference, plan_train, train_weight
+from mnist_models.experiments.suite import (PROFILES, InferenceCase, TrainCase, base_config, finish_row, inference_row,
+                                            reference_predictions, train_row)
+from mnist_models.measure.probes import peak_memory
+from mnist_models.measure.timing import run_pedantic
+from mnist_models.train.engine import build_training
+from mnist_models.experiments.variants import VARIANTS
 
 from conftest import requires_cuda
 
@@ -88,8 +93,8 @@ def test_inference_cases_carry_trained_weights(mnist_root):
 
 def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root):
     variant = VARIANTS["compile-freeze-bf16"]
-    cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none")  # no compile: fast
-    case = InferenceCase(cfg, batch_size=16, variant=variant)
+    cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none", freeze=False)  # no compile: fast
+    case = InferenceCase(cfg, batch_size=16)
     assert case.x.dtype == torch.bfloat16 and case.precision == "bf16"
     assert all(p.dtype == torch.bfloat16 for p in case.model.parameters())
     assert (case.predictions() == reference_predictions(cfg)).double().mean() >= 0.99
@@ -97,13 +102,12 @@ def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root):
 
 def test_max_steps_and_drop_last(mnist_root):
     images, labels = data.load_split("test", mnist_root)
-    rt = Runtime(torch.device("cpu"), "fp32", "none", False)
-    loader = data.FastLoader(images[:100], labels[:100], 32, shuffle=False, device=rt.device, drop_last=True)
+    loader = data.FastLoader(images[:100], labels[:100], 32, shuffle=False, device=torch.device("cpu"), drop_last=True)
     assert len(loader) == 3 and [len(y) for _, y in loader] == [32, 32, 32]
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-    row = train_one_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), rt, None,
-                          torch.nn.CrossEntropyLoss(), max_steps=2)
-    assert row["train_images"] == 64
+    training = build_training(RunConfig(model="v0", device="cpu", loader="fast", data_root=str(mnist_root)))
+    training.train_loader = loader
+    row = training.train_epoch(max_steps=2)
+    assert row["train_images"] == 64 and training.steps == 2
 
 
 def test_cpu_peak_memory_sees_an_allocation():
@@ -155,7 +159,7 @@ def tight_budget(case_id: str, seconds_left: float, weight: float = 1.0):
     the reserve."""
     import time
 
-    from mnist_models.budget import RESERVE_S, Budget
+    from mnist_models.experiments.budget import RESERVE_S, Budget
 
     budget = Budget(seconds_left + RESERVE_S, started=time.perf_counter())
     budget.add(case_id, weight, kind="test")
@@ -163,12 +167,8 @@ def tight_budget(case_id: str, seconds_left: float, weight: float = 1.0):
 
 
 def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
-    from mnist_models import budget, suite
-    from mnist_models.suite import needs_reference, plan_train
-
-    monkeypatch.setattr(budget, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
-    monkeypatch.setattr(suite, "_EAGER_STEPS", {})
-    monkeypatch.setattr(suite, "_EVAL_IMAGES", {})
+    monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
+    monkeypatch.setattr(plans, "_EAGER_STEPS", {})
     # eager's references at every cut level already trained: cutting costs nothing extra
     monkeypatch.setattr(suite, "_REFERENCES", {("v2", "cpu", str(mnist_root), steps, 4): [90.0, 89.0, 91.0, 90.5]
                                                for steps in (50, 20, 10)})
@@ -186,13 +186,10 @@ def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
 
 
 def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_root, monkeypatch):
-    from mnist_models import budget
-    from mnist_models.suite import plan_inference
-
-    monkeypatch.setattr(budget, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
+    monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
 
     cfg = base_config("v2", "cpu", str(mnist_root))
-    case = InferenceCase(cfg, 64, VARIANTS["eager"], weight_steps=200)
+    case = InferenceCase(cfg, 64, weight_steps=200)
     rounds = plan_inference(tight_budget("i", 0.0), "i", case, VARIANTS["eager"], PROFILES["quick"])
     assert rounds == 3 and case.agree_images == 1000 and "rounds 30→3" in case.cut
     times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=rounds, warmup_rounds=1)
@@ -202,18 +199,14 @@ def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_
 
 
 def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root, monkeypatch):
-    from mnist_models import suite
-
-    monkeypatch.setattr(suite, "_EAGER_STEPS", {})
+    monkeypatch.setattr(plans, "_EAGER_STEPS", {})
     monkeypatch.setattr(suite, "_REFERENCES", {})
     case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
-    suite.plan_train(tight_budget("e", 0.0), "e", case, VARIANTS["channels_last"], PROFILES["quick"])
+    plan_train(tight_budget("e", 0.0), "e", case, VARIANTS["channels_last"], PROFILES["quick"])
     assert case.steps == 100 and case.cut == ""  # v0's whole case costs well under MIN_SAVING_S
 
 
 def test_weights_of_the_budget_follow_the_eager_probe():
-    from mnist_models.suite import inference_weight, train_weight
-
     quick = PROFILES["quick"]
     small, big = (sum(train_weight(m, "cpu", VARIANTS["eager"], quick)) for m in ("v0", "v2"))
     assert 0 < small < big  # v2's step costs more than v0's

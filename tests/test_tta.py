@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import math
 import subprocess
 import sys
@@ -11,8 +12,15 @@ import time
 import pandas as pd
 import pytest
 
-from mnist_models.results import environment
-from mnist_models.tta import TTASettings, olympic_mean, process_age_s, report_markdown, run_one, summarize
+from mnist_models.results.provenance import environment
+from mnist_models.experiments.tta import olympic_mean, recipe, run_one
+from mnist_models.measure.timing import process_age_s
+from mnist_models.report.tta import figures, render
+
+
+def settings(**choices) -> dict:
+    """One seed's RunConfig fields, as the parent hands them to the worker process."""
+    return asdict(recipe(**choices))
 
 
 def test_olympic_mean_drops_fastest_and_slowest():
@@ -39,13 +47,13 @@ def rows(*entries):
 
 def test_summary_counts_failures_apart():
     frame = rows((0, True, 10.0), (1, False, 0.0), (2, True, 12.0), (3, True, 30.0), (4, True, 11.0))
-    summary = summarize(frame)
+    summary = figures(frame)
     assert summary["n_seeds"] == 5 and summary["n_reached"] == 4 and summary["failed_seeds"] == [1]
     assert summary["from_start_s"]["olympic_mean"] == pytest.approx(11.5)  # 10 and 30 dropped
     assert summary["from_start_s"]["median"] == pytest.approx(11.5)
     assert (summary["from_start_s"]["min"], summary["from_start_s"]["max"]) == (10.0, 30.0)
     assert summary["from_first_step_s"]["min"] == pytest.approx(8.0)
-    text = report_markdown(frame, summary, environment(), "RUN")
+    text = render(frame, environment(), "RUN")
     assert "4 of 5 seeds reached the target; failed seeds: 1" in text
     assert "| from process start | 11.50 | 11.50 | 10.00 | 30.00 |" in text
     assert summary["startup"] == {} and "Start-up" not in text  # rows from before the split say nothing
@@ -56,9 +64,9 @@ def test_report_gives_start_up_phases_and_the_auto_choice():
         startup_python_s=[0.1, 0.3], startup_torch_import_s=[1.0, 2.0], startup_dynamo_import_s=0.8,
         startup_data_s=0.1, startup_model_s=0.05, precision_requested="auto", auto_probe_s=0.6,
         auto_reason="precision auto → fp32: bf16 training step 0.13× the speed of fp32")
-    summary = summarize(frame)
+    summary = figures(frame)
     assert summary["startup"]["startup_torch_import_s"] == pytest.approx(1.5)
-    text = report_markdown(frame, summary, environment(), "RUN")
+    text = render(frame, environment(), "RUN")
     assert "(fastnet, cpu, fp32, auto)" in text
     assert "import torch 1.50 s, import torch._dynamo 0.80 s" in text and "(total 2.65 s to the first step)" in text
     assert "in 0.60 s, outside the seeds' clocks): precision auto → fp32: bf16 training step 0.13×" in text
@@ -66,7 +74,7 @@ def test_report_gives_start_up_phases_and_the_auto_choice():
 
 @pytest.mark.slow
 def test_run_one_reaches_an_easy_target(mnist_root):
-    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.0,
+    row = run_one(settings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.0,
                               data_root=str(mnist_root)))
     assert row["reached"] and row["test_acc_pct"] >= 90.0
     assert row["steps"] % 50 == 0 and row["evaluations"] == row["steps"] // 50
@@ -80,7 +88,7 @@ def test_run_one_reaches_an_easy_target(mnist_root):
 @pytest.mark.slow
 def test_evaluations_wait_for_eval_from(mnist_root):
     # 469 steps per epoch: with eval_from 0.5 the first evaluation is at step 250, not 50.
-    row = run_one(TTASettings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.5,
+    row = run_one(settings(target_pct=90.0, seed=0, device="cpu", max_epochs=1, eval_every=50, eval_from=0.5,
                               data_root=str(mnist_root)))
     assert row["reached"] and row["steps"] == 250 and row["evaluations"] == 1
 
@@ -88,12 +96,13 @@ def test_evaluations_wait_for_eval_from(mnist_root):
 def test_run_one_reports_a_miss_as_a_failure(mnist_root, monkeypatch):
     """An unreachable target within a tiny budget is a failure, with NaN times."""
     from mnist_models import data
+    from mnist_models.data import loaders, verify
 
     images, labels = data.load_split("train", mnist_root)
     data.load_split("test", mnist_root)  # cached: the patched loader below serves it from the cache
-    monkeypatch.setattr(data, "load_split", lambda split, root=None: (images[:512], labels[:512])
-                        if split == "train" else data._SPLIT_CACHE[(data.raw_dir(mnist_root).resolve(), "test")])
-    row = run_one(TTASettings(target_pct=100.0, device="cpu", max_epochs=1, eval_every=2, data_root=str(mnist_root)))
+    monkeypatch.setattr(loaders, "load_split", lambda split, root=None: (images[:512], labels[:512])
+                        if split == "train" else verify._SPLIT_CACHE[(data.raw_dir(mnist_root).resolve(), "test")])
+    row = run_one(settings(target_pct=100.0, device="cpu", max_epochs=1, eval_every=2, data_root=str(mnist_root)))
     assert not row["reached"] and math.isnan(row["from_start_s"]) and row["steps"] == 4
 
 
@@ -120,7 +129,7 @@ def test_tta_command_end_to_end(tmp_path, mnist_root):
                                          (["--seeds", "x"], "--seeds"), (["--eval-every", "0"], "--eval-every"),
                                          (["--eval-from", "1"], "--eval-from")])
 def test_tta_bad_input_exits_2(tmp_path, mnist_root, capsys, args, words):
-    from mnist_models import cli
+    from mnist_models.cli import main as cli
 
     code = cli.main(["tta", "--data-root", str(mnist_root), "--results", str(tmp_path), *args])
     err = capsys.readouterr().err.strip().splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_models.config import ConfigError, RunConfig
-from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
+from mnist_models.experiments.variants import BASELINE, VARIANTS, get_variant, list_variants
 
 ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
                   "compile-reduce-overhead", "cudagraph", "seed-loader", "compile-freeze-bf16", "auto"}
@@ -38,7 +38,8 @@ def test_cpu_skips_name_a_reason():
 def test_freezing_variant_skips_training_only():
     variant = VARIANTS["compile-freeze-bf16"]
     assert "inference only" in variant.skip_reason("cpu", "train")
-    assert variant.skip_reason("cpu", "inference") is None and variant.weights_bf16 and variant.freeze
+    assert variant.skip_reason("cpu", "inference") is None
+    assert dict(variant.changes)["weights_bf16"] and dict(variant.changes)["freeze"]
 
 
 def test_loader_variant_skips_inference_only():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .config import RunConfig
+from ..config import RunConfig
 
 BASELINE = "eager"
 
@@ -29,10 +29,6 @@ class Variant:
     cuda_only: bool = False
     train_only: bool = False
     inference_only: bool = False
-    # Inference-only choices, applied by Runtime.prepare_inference: cast weights and inputs to
-    # bfloat16 (no autocast), and let inductor fold the weights into constants (freezing).
-    weights_bf16: bool = False
-    freeze: bool = False
 
     @property
     def compiles(self) -> bool:
@@ -60,7 +56,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("bf16", "bfloat16 autocast", (("precision", "bf16"),)),
     Variant("bf16+channels_last", "bfloat16 autocast, NHWC", (("precision", "bf16"), ("channels_last", True))),
     Variant("fp16", "float16 autocast + GradScaler", (("precision", "fp16"),), cuda_only=True),
-    Variant("auto", "precision and memory format chosen by measuring here (runtime.resolve_auto): what "
+    Variant("auto", "precision and memory format chosen by measuring here (train.auto.resolve_auto): what "
             "--precision auto picks", (("precision", "auto"), ("channels_last", None))),
     Variant("compile", "torch.compile, default mode", (("compile", "default"),)),
     Variant("compile-max-autotune", "torch.compile, max-autotune mode", (("compile", "max-autotune"),)),
@@ -68,8 +64,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             (("compile", "reduce-overhead"),), cuda_only=True),
     Variant("cudagraph", "whole step captured with torch.cuda.graph", (("cuda_graph", True),), cuda_only=True),
     Variant("compile-freeze-bf16", "bf16 weights and inputs, NHWC, torch.compile with inductor freezing",
-            (("channels_last", True), ("compile", "default")), inference_only=True, weights_bf16=True,
-            freeze=True),
+            (("channels_last", True), ("compile", "default"), ("weights_bf16", True), ("freeze", True)),
+            inference_only=True),
     Variant("seed-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "seed"),),
             train_only=True),
 )}

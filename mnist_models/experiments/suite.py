@@ -12,6 +12,10 @@ Profiles:
   CPU suite runs in minutes on 2 cores.
 - ``full``: training rounds of one whole epoch, more rounds, more inference rounds.
 - ``smoke``: three steps, one round: runs every code path in seconds, for the tests.
+
+A profile is not a run's config: it is how much of the suite's work each case does (its rounds
+and steps); the cases' own choices are RunConfigs (``base_config`` + a variant's changes).
+What each case may cut under the session's time budget: ``plans.py``.
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ from typing import Any
 
 import torch
 
-from .config import RunConfig
-from .data import load_split
-from .engine import build_training, first_batch
-from .models import get_model, model_flops
-from .budget import Budget, cut_reason, levels, pick
-from .runtime import Runtime, Timer, matmul_peak_gflops, probe_step_seconds, resolve_device, seed_everything
-from .variants import BASELINE, Variant
+from ..config import RunConfig
+from ..data import FastLoader, load_split
+from ..measure.probes import matmul_peak_gflops
+from ..measure.stats import is_noisy, latency_ms, time_stats
+from ..measure.timing import Contention, Timer, steady_seconds
+from ..models import get_model, model_flops
+from ..results.provenance import environment
+from ..train.device import resolve_device
+from ..train.engine import build_training, evaluate, first_batch
+from ..train.runtime import Runtime, seed_everything
+from .tta import TTA_MODEL  # noqa: F401 - the suite's time-to-accuracy model, named here for bench/
+from .variants import Variant
 
 QUICK_TRAIN_STEPS = 100
+TEST_IMAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,9 +56,6 @@ class Profile:
     tta_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     tta_target_pct: float = 99.0
 
-
-# The model the time-to-accuracy case trains (its recipe is tuned for it, see tta.py).
-TTA_MODEL = "fastnet"
 
 PROFILES = {
     "quick": Profile("quick", QUICK_TRAIN_STEPS, train_rounds=3, inference_rounds=30),
@@ -91,19 +98,6 @@ def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
     return counters["graph_break"]
 
 
-STEADY_CALLS = 3
-
-
-def _steady_seconds(call: Any, rt: Runtime) -> float:
-    """Median seconds of ``STEADY_CALLS`` calls, device synchronised."""
-    times = []
-    for _ in range(STEADY_CALLS):
-        with Timer(rt.synchronize) as timer:
-            call()
-        times.append(timer.seconds)
-    return sorted(times)[len(times) // 2]
-
-
 class TrainCase:
     """A training benchmark case, built and warmed outside the clock."""
 
@@ -119,7 +113,7 @@ class TrainCase:
         with Timer(self.rt.synchronize) as first:
             self.training.capture()
             self.training.step(*batch)
-        steady = _steady_seconds(lambda: self.training.step(*batch), self.rt)
+        steady = steady_seconds(lambda: self.training.step(*batch), self.rt.synchronize)
         self.compile_s = max(0.0, first.seconds - steady)
         self.step_s = steady  # one steady training step: what the budget plans with
         self.graph_breaks = sum(breaks.values())
@@ -130,10 +124,9 @@ class TrainCase:
         seed_everything(cfg.seed)
 
     def run(self) -> dict[str, float]:
-        """One timed round: ``steps`` training steps (a whole epoch when None); returns its row."""
+        """One timed round: ``steps`` training steps (a whole epoch when None); returns its row (a
+        non-finite loss raises the engine's ``TrainingError``)."""
         row = self.training.train_epoch(max_steps=self.steps)
-        if not math.isfinite(row["train_loss"]):
-            raise FloatingPointError(f"non-finite training loss {row['train_loss']} in {self.cfg.model}")
         self.rows.append(row)
         return row
 
@@ -141,9 +134,6 @@ class TrainCase:
         """Test loss and accuracy on the first ``eval_images`` test images (all 10,000 unless the
         budget cut the case), after the timed rounds. The images go through the fast loader, which
         yields the same float32 values as the notebook's (so the seed-loader variant is scored alike)."""
-        from .engine import evaluate
-        from .data import FastLoader
-
         images, labels = load_split("test", self.cfg.data_root)
         loader = FastLoader(images[:self.eval_images], labels[:self.eval_images], EVAL_BATCH, shuffle=False,
                             device=self.rt.device)
@@ -175,7 +165,13 @@ def accuracy_band(cfg: RunConfig, steps: int | None, rounds: int, eval_images: i
 _REFERENCES: dict[tuple[str, str, str | None, int | None, int], list[float]] = {}
 
 
-def eager_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int) -> list[float]:
+def has_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int) -> bool:
+    """Whether ``eager_reference`` for these arguments is already trained (cached)."""
+    return (model, device, data_root, steps, rounds) in _REFERENCES
+
+
+def eager_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int,
+                    eval_images: int = 10_000) -> list[float]:
     """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the seed protocol's
     seed and from ``BAND_SEEDS`` (untimed, cached), scored on the same test images as a case cut
     to ``steps`` per round: what such a case is compared with, since eager's own row trained
@@ -184,7 +180,7 @@ def eager_reference(model: str, device: str, data_root: str | None, steps: int |
     if key not in _REFERENCES:
         cfg = base_config(model, device, data_root)
         case = TrainCase(cfg, steps)
-        case.eval_images = _EVAL_IMAGES.get((model, device, steps), TEST_IMAGES)
+        case.eval_images = eval_images
         for _ in range(rounds):
             case.run()
         _REFERENCES[key] = [case.evaluate()["test_acc_pct"], *accuracy_band(cfg, steps, rounds, case.eval_images)]
@@ -211,6 +207,12 @@ def trained_state(model: str, device: str, data_root: str | None, steps: int = W
     return _TRAINED[key]
 
 
+def agree_images_nominal(batch_size: int) -> int:
+    """Test images the agreement pass covers when nothing is cut: all 10,000, or 2,000 at batch 1,
+    where 10,000 one-image passes cost far more than the timing itself (0.05-point resolution)."""
+    return TEST_IMAGES if batch_size > 1 else 2_000
+
+
 class InferenceCase:
     """Forward passes of one batch of real test images under ``torch.inference_mode``.
 
@@ -220,17 +222,15 @@ class InferenceCase:
     ``auto`` is resolved by measuring forward passes at this batch size.
     """
 
-    def __init__(self, cfg: RunConfig, batch_size: int, variant: Variant | None = None,
-                 weight_steps: int = WEIGHT_STEPS) -> None:
+    def __init__(self, cfg: RunConfig, batch_size: int, weight_steps: int = WEIGHT_STEPS) -> None:
         self.cfg, self.batch_size, self.weight_steps = cfg, batch_size, weight_steps
-        weights_bf16, freeze = (variant.weights_bf16, variant.freeze) if variant else (False, False)
         self.rt = Runtime.from_config(cfg.with_(batch_size=batch_size), workload="inference")
         breaks = _reset_compiler(cfg)
         model = get_model(cfg.model)
         model.load_state_dict(trained_state(cfg.model, self.rt.device.type, cfg.data_root, weight_steps))
-        self.model = self.rt.prepare_inference(model, weights_bf16, freeze)
-        self.input_dtype = torch.bfloat16 if weights_bf16 else torch.float32
-        self.precision = "bf16" if weights_bf16 else self.rt.precision  # what the matmuls run in
+        self.model = self.rt.prepare_inference(model, cfg.weights_bf16, cfg.freeze)
+        self.input_dtype = torch.bfloat16 if cfg.weights_bf16 else torch.float32
+        self.precision = "bf16" if cfg.weights_bf16 else self.rt.precision  # what the matmuls run in
         images, labels = load_split("test", cfg.data_root)
         index = torch.arange(batch_size) % len(labels)  # repeat the test set for large batches
         x = self._inputs(images[index])
@@ -242,7 +242,7 @@ class InferenceCase:
         with Timer(self.rt.synchronize) as first:
             fn = self.rt.capture(forward, x) if cfg.cuda_graph else forward
             fn(x)
-        steady = _steady_seconds(lambda: fn(x), self.rt)
+        steady = steady_seconds(lambda: fn(x), self.rt.synchronize)
         self.forward, self.x = fn, x
         self.compile_s = max(0.0, first.seconds - steady)
         self.step_s = steady  # one steady forward pass: what the budget plans with
@@ -272,7 +272,6 @@ class InferenceCase:
         return torch.cat(out)
 
 
-TEST_IMAGES = 10_000
 _REFERENCE: dict[tuple[str, str, str | None, int], torch.Tensor] = {}
 
 
@@ -296,8 +295,6 @@ def roofline(precision: str, device: torch.device, flops_per_image: int, img_per
 def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],
               metrics: dict[str, float]) -> dict[str, Any]:
     """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
-    from .stats import time_stats
-
     images = case.rows[-1]["train_images"]
     stats = time_stats(times)
     flops = model_flops(case.cfg.model)["training"]
@@ -330,8 +327,6 @@ def _reference_columns(reference: list[float]) -> dict[str, float]:
 def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
     """The tidy row of an inference case: throughput, latency percentiles, and the share of test
     images whose predicted class equals eager fp32's (same trained weights)."""
-    from .stats import latency_ms, time_stats
-
     stats = time_stats(times)
     reference = reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
@@ -347,224 +342,13 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     }
 
 
-# --------------------------------------------------------------------------------------------
-# The time budget (budget.py): each case's weight when the session is collected, and its plan
-# (how much of its work it runs) once it has measured its own step, before the timed rounds.
-
-# Compilation that no cut can shorten, allowed on top of a compiled case's work. Measured on the
-# 2-core AVX-512 EPYC: compiling a training step took about 1 s plus 1,000 eager steps' worth (v0
-# 1 s, v2 and fastnet about 7 s), a forward pass about 0.5 s plus 250 training steps' worth, per
-# batch size. Where compiling runs slower, the budget's pace scales these up.
-COMPILE_ALLOWANCE = {"train": (1.0, 1000), "inference": (0.5, 250)}  # (seconds, eager training steps)
-# One evaluation of the 10,000 test images (a forward pass is about a third of a training step)
-# costs at most this many training steps of batch 32.
-EVAL_STEP_EQUIV = 100
-CASE_OVERHEAD_S = 0.15  # building the case, the memory pass's bookkeeping, the row
-CALL_OVERHEAD_S = 60e-6  # Python work around each forward pass of the agreement pass
-LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (seed-loader variant)
-MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
-MIN_EVAL_IMAGES = 2000  # a cut training case is scored on at least this many test images
-MIN_INFERENCE_ROUNDS = 3
-MIN_AGREE_IMAGES = 1000
-# Time to accuracy: a seed reaches 99% after about 0.8 of an epoch of fastnet (375 steps) plus
-# three evaluations; its process also starts Python and imports torch.
-TTA_STEPS_EXPECTED = 455
-TTA_MIN_SEEDS = 3  # the olympic mean's minimum: a cut never runs fewer
-_EAGER_STEPS: dict[tuple[str, str], int | None] = {}
-_WEIGHT_STEPS: dict[tuple[str, str], int] = {}
-_EVAL_IMAGES: dict[tuple[str, str, int], int] = {}  # (model, device, cut steps) → test images scored
-
-
-def eval_images_for(steps: int, nominal: int) -> int:
-    """Test images a case cut from ``nominal`` to ``steps`` steps per round is scored on: the same
-    fraction of the 10,000 as of the steps, at least ``MIN_EVAL_IMAGES``; eager's band and
-    references at those steps are scored on the same images."""
-    return TEST_IMAGES if steps >= nominal else max(MIN_EVAL_IMAGES, round(TEST_IMAGES * steps / nominal))
-
-
-def eager_unit_s(model: str, device: str, batch_size: int, workload: str) -> float:
-    """Seconds of one eager fp32 NCHW step (training) or forward pass (inference) here: the unit
-    the budget's weights are counted in (``runtime.probe_step_seconds``, cached)."""
-    return probe_step_seconds(model, torch.device(device), "fp32", False, batch_size, workload)
-
-
-def _compile_allowance(phase: str, model: str, device: str, variant: Variant) -> float:
-    if not variant.compiles:
-        return 0.0
-    seconds, steps = COMPILE_ALLOWANCE[phase]
-    return seconds + steps * eager_unit_s(model, device, base_config(model, device).batch_size, "train")
-
-
-def train_weight(model: str, device: str, variant: Variant, profile: Profile) -> tuple[float, float]:
-    """A training case's expected seconds at eager speed, as (what a cut can shorten, what it cannot):
-    the warm-up, timed and memory rounds (and eager's band retraining, and the notebook's loader) scale
-    with the steps; set-up, the evaluations and compilation do not."""
-    batch = base_config(model, device).batch_size
-    u = eager_unit_s(model, device, batch, "train")
-    steps = profile.train_steps or WEIGHT_STEPS
-    rounds = profile.warmup_rounds + profile.train_rounds
-    work, fixed = (rounds + 1) * steps * u, CASE_OVERHEAD_S + EVAL_STEP_EQUIV * u
-    if variant.name == BASELINE:
-        work += len(BAND_SEEDS) * rounds * steps * u
-        fixed += len(BAND_SEEDS) * EVAL_STEP_EQUIV * u
-    if dict(variant.changes).get("loader") == "seed":
-        work += LOADER_S_PER_IMAGE * (rounds + 1) * steps * batch
-        fixed += LOADER_S_PER_IMAGE * TEST_IMAGES
-    return work, fixed + _compile_allowance("train", model, device, variant)
-
-
-def agree_images_nominal(batch_size: int) -> int:
-    """Test images the agreement pass covers when nothing is cut: all 10,000, or 2,000 at batch 1,
-    where 10,000 one-image passes cost far more than the timing itself (0.05-point resolution)."""
-    return TEST_IMAGES if batch_size > 1 else 2_000
-
-
-def inference_weight(model: str, device: str, variant: Variant, batch_size: int,
-                     profile: Profile) -> tuple[float, float]:
-    """An inference case's expected seconds at eager speed, as (what a cut can shorten: the rounds
-    and the agreement pass; what it cannot: set-up and compilation)."""
-    u = eager_unit_s(model, device, batch_size, "inference")
-    calls = math.ceil(agree_images_nominal(batch_size) / batch_size)
-    work = (profile.warmup_rounds + profile.inference_rounds + 1 + calls) * u + calls * CALL_OVERHEAD_S
-    return work, CASE_OVERHEAD_S + _compile_allowance("inference", model, device, variant)
-
-
-def weights_weight(model: str, device: str) -> float:
-    """Training the inference weights (one epoch) at eager speed."""
-    return WEIGHT_STEPS * eager_unit_s(model, device, base_config(model, device).batch_size, "train")
-
-
-def tta_seed_estimate_s(device: str, startup_s: float, precision: str = "fp32", channels_last: bool = True) -> float:
-    """One time-to-accuracy seed's expected seconds: process start-up plus the expected steps."""
-    from .tta import TTA_BATCH
-
-    step = probe_step_seconds(TTA_MODEL, torch.device(device), precision, channels_last, TTA_BATCH)
-    return startup_s + TTA_STEPS_EXPECTED * step
-
-
-def plan_weight_steps(budget: Budget, model: str, device: str) -> int:
-    """Steps of the inference weights' training (one epoch unless the budget cuts it; decided once
-    per model and device, the first time an inference case of it runs)."""
-    key = (model, device)
-    if key not in _WEIGHT_STEPS:
-        task = weights_task(model, device)
-        u = eager_unit_s(model, device, base_config(model, device).batch_size, "train")
-        steps = pick(levels(WEIGHT_STEPS, minimum=200), lambda n: n * u, budget.allowance(task))
-        if steps < WEIGHT_STEPS:
-            budget.cut(task, cut_reason("steps", WEIGHT_STEPS, steps, u, None, "", budget))
-        _WEIGHT_STEPS[key] = steps
-    return _WEIGHT_STEPS[key]
-
-
-def weights_task(model: str, device: str) -> str:
-    return f"inference weights {model} {device}"
-
-
-def _slow_note(precision: str, device: torch.device) -> str:
-    from .machine import bf16_note
-
-    return bf16_note(device.type) if precision == "bf16" else ""
-
-
-def plan_train(budget: Budget, case_id: str, case: TrainCase, variant: Variant, profile: Profile) -> None:
-    """Cut ``case``'s steps per round to its allowance when the budget needs it (sets ``case.steps``
-    and ``case.cut``). A cut case is later compared with eager retrained to the same steps."""
-    model, device = case.cfg.model, case.rt.device.type
-    key = (model, device)
-    nominal = case.steps or len(case.training.train_loader)
-    allowance = budget.allowance(case_id)
-    u, ue = case.step_s, eager_unit_s(model, device, case.cfg.batch_size, "train")
-    rounds = profile.warmup_rounds + profile.train_rounds
-    eager = variant.name == BASELINE
-
-    def cost(steps: int) -> float:
-        evals = EVAL_STEP_EQUIV * eval_images_for(steps, nominal) / TEST_IMAGES
-        work = (rounds + 1) * steps * u + evals * u
-        if eager:
-            work += len(BAND_SEEDS) * (rounds * steps * u + evals * u)
-        elif ((steps if steps < nominal else None) != _EAGER_STEPS.get(key)
-              and (model, device, case.cfg.data_root, steps, rounds) not in _REFERENCES):
-            work += (1 + len(BAND_SEEDS)) * (rounds * steps * ue + evals * ue)  # eager at these steps
-        return work
-
-    steps = pick(levels(nominal, minimum=min(nominal, MIN_TRAIN_STEPS)), cost, allowance)
-    if eager:
-        _EAGER_STEPS[key] = steps if steps < nominal else None
-    if steps < nominal:
-        case.steps = steps
-        case.eval_images = _EVAL_IMAGES[(model, device, steps)] = eval_images_for(steps, nominal)
-        case.cut = cut_reason("steps/round", nominal, steps, u, ue, _slow_note(case.rt.precision, case.rt.device),
-                              budget) + f"; accuracy on the first {case.eval_images:,} test images"
-        budget.cut(case_id, case.cut)
-
-
-def needs_reference(case: TrainCase, variant: Variant) -> bool:
-    """Whether a case ran a different number of steps per round than eager's row (after a cut)."""
-    own = case.steps if case.cut else None
-    return variant.name != BASELINE and own != _EAGER_STEPS.get((case.cfg.model, case.rt.device.type))
-
-
-def plan_inference(budget: Budget, case_id: str, case: InferenceCase, variant: Variant, profile: Profile) -> int:
-    """Timed rounds for ``case`` (the profile's unless the budget cuts them; the agreement pass is cut
-    in proportion, to ``case.agree_images``)."""
-    nominal = profile.inference_rounds
-    allowance = budget.allowance(case_id)
-    u = case.step_s
-    ue = eager_unit_s(case.cfg.model, case.rt.device.type, case.batch_size, "inference")
-
-    full = agree_images_nominal(case.batch_size)
-
-    def agree(rounds: int) -> int:
-        return max(min(full, MIN_AGREE_IMAGES), min(full, round(full * rounds / nominal)))
-
-    def cost(rounds: int) -> float:
-        calls = math.ceil(agree(rounds) / case.batch_size)
-        return (profile.warmup_rounds + rounds + 1 + calls) * u + calls * CALL_OVERHEAD_S
-
-    rounds = pick(levels(nominal, minimum=min(nominal, MIN_INFERENCE_ROUNDS)), cost, allowance)
-    if rounds < nominal:
-        case.agree_images = agree(rounds)
-        note = _slow_note(case.precision, case.rt.device)
-        case.cut = cut_reason("rounds", nominal, rounds, u, ue, note, budget) + \
-            f"; agreement over the first {case.agree_images:,} test images"
-        budget.cut(case_id, case.cut)
-    return rounds
-
-
-def run_pedantic(benchmark: Any, fn: Any, rounds: int, warmup_rounds: int) -> tuple[list[float], Any]:
-    """Time ``fn`` through pytest-benchmark's ``pedantic`` (iterations=1) and our own clock.
-
-    Returns the per-round seconds of the timed rounds (warm-up rounds dropped) and the
-    ``Contention`` measured over them. ``fn`` must synchronise the device before returning.
-    With ``--benchmark-disable`` pytest-benchmark calls ``fn`` once: that single call is
-    returned (n = 1).
-    """
-    import time
-
-    from .stats import Contention
-
-    times: list[float] = []
-
-    def timed() -> None:
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-
-    with Contention() as contention:
-        benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
-    return (times if benchmark.disabled else times[warmup_rounds:]), contention
-
-
 ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_capability", "cpu_isa", "bf16_native", "machine_kind",
                    "torch_threads", "git_commit")
 
 
-def finish_row(row: dict[str, Any], contention: Any, memory: dict[str, Any]) -> dict[str, Any]:
+def finish_row(row: dict[str, Any], contention: Contention, memory: dict[str, Any]) -> dict[str, Any]:
     """Add the memory pass, the contention indicator, the noisy flag and the software/hardware
     it ran on (so each row stands on its own) to a row."""
-    from .results import environment
-    from .stats import is_noisy
-
     env = environment()
     return {**row, **memory, "process_cpu_util": contention.process_cpu_util,
             "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention),

@@ -1,0 +1,1 @@
+"""One module per ``mnist-bench`` command, each with ``add_parser(sub)`` and ``run(args, out, err)``."""

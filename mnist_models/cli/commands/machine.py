@@ -1,0 +1,83 @@
+"""``mnist-bench machine [--model M] [--batch-size N] [--device D] [--json]``: this machine's
+capabilities, its measured matmul peaks, and (with ``--model``) what precision auto picks here."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from ...measure.machine import bf16_note, capabilities
+from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
+from ...models import check_model
+from ...results.provenance import environment
+from ...results.store import to_json
+from ...train.auto import resolve_auto
+from ...train.device import peak_precisions, resolve_device
+from ..flags import UsageError, add_json, int_arg
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("machine", help="this machine's capabilities (ISA, native bf16, caches) and measured "
+                                       "matmul peaks; with --model, what precision auto picks for it")
+    p.add_argument("--model", help="also probe this registry model's training step: what auto resolves to")
+    p.add_argument("--batch-size", type=int_arg, default=None, help="batch size of that probe (default 32)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    add_json(p)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """The capabilities, the matmul peaks of every device here, and the auto choice for ``--model``."""
+    if args.model is not None:
+        check_model(args.model)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    device = resolve_device(args.device)
+    devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
+    peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
+    report: dict[str, Any] = {**capabilities(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                              "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes()}
+    if args.model is not None:
+        batch = args.batch_size or 32
+        choice = resolve_auto(args.model, device, "auto", None, "fast", batch)
+        report["auto"] = {"model": args.model, "device": device.type, "batch_size": batch,
+                          "precision": choice.precision, "channels_last": choice.channels_last,
+                          "reason": choice.reason, "probe_step_ms": dict(choice.step_ms)}
+    return report
+
+
+def table(report: dict[str, Any]) -> Table:
+    """The report as a two-column table for people."""
+    out = Table(title="This machine", title_justify="left", show_header=False)
+    out.add_column("what", style="bold")
+    out.add_column("value", overflow="fold")
+    caches = ", ".join(f"{k} {v:,} KiB" for k, v in report["cache_kib"].items()) or "unknown"
+    bf16 = "native (hardware bf16, oneDNN uses it)" if report["bf16_native"] else bf16_note("cpu")
+    for label, value in (("kind", report["machine_kind"]),
+                         ("CPU", f"{report['cpu']} ({report['cpu_vendor']}, {report['arch']}, "
+                                 f"{report['cpu_count']} cores)"),
+                         ("torch dispatch", str(report["cpu_capability"])), ("ISA flags", report["cpu_isa"] or "none"),
+                         ("bf16", bf16), ("caches (per core; L3 shared)", caches), ("GPU", report["gpu"] or "none"),
+                         ("torch", f"{report['torch']}, {report['torch_threads']} threads")):
+        out.add_row(label, value)
+    for key, value in report["matmul_peak_gflop_per_s"].items():
+        out.add_row(f"matmul peak {key}",
+                    f"{value:,.1f} GFLOP/s (square {report['matmul_peak_size'][key]}, best call)")
+    if "auto" in report:
+        auto = report["auto"]
+        out.add_row(f"auto for {auto['model']} (batch {auto['batch_size']})",
+                    f"{auto['precision']}, {'NHWC' if auto['channels_last'] else 'NCHW'}: {auto['reason']}")
+    return out
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    report = measure(args)
+    if args.json:
+        out.file.write(to_json({**report, "environment": environment()}) + "\n")
+        out.file.flush()
+    else:
+        out.print(table(report))
+    return 0

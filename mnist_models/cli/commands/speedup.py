@@ -1,0 +1,43 @@
+"""``mnist-bench speedup [--model v2] [--seeds 3] [--precision auto]``: the fast path against the
+notebook's way, interleaved per seed → ``speedup.{csv,md}``, README block ``speedup-table``."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from ...experiments.speedup import make_cases
+from ...report import speedup
+from ...report.publish import Report
+from ...results.provenance import environment
+from ..common import check_readme, prepare_run, publish_and_print, run_cases
+from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
+
+MARKER = "speedup-table"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")
+    add_config_flags(p, ["model"])
+    p.add_argument("--seeds", default="3", help="count (3 → 0,1,2, the default) or comma list")
+    p.add_argument("--precision", default="auto",
+                   help="comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (default auto: "
+                        "the faster here, measured); e.g. fp32,bf16")
+    add_config_flags(p, ["device", "data_root"])
+    add_readme(p, MARKER)
+    add_results(p)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    precisions = [p for p in args.precision.split(",") if p]
+    if not precisions or len(set(precisions)) != len(precisions):
+        raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
+    cases = make_cases(args.model or "v2", parse_seeds(args.seeds), precisions, device=args.device,
+                       data_root=args.data_root)
+    check_readme(args.readme, MARKER)
+    results_dir = prepare_run(cases[0].config, args.results)
+    run_id, rows = run_cases(cases, "speedup", results_dir, err)
+    report = Report("speedup", rows, speedup.render(rows, environment(), run_id), MARKER)
+    publish_and_print(report, results_dir, args.readme, out, err)
+    return 0

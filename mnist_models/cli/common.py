@@ -1,0 +1,66 @@
+"""What the training commands share: failing fast before any work, training configs with progress
+on stderr, and publishing what they wrote."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from ..config import RunConfig
+from ..data import prepare
+from ..experiments.reproduce import Case, case_row
+from ..report.publish import Report, publish
+from ..report.readme import has_markers
+from ..results.provenance import epoch_records, new_run_id
+from ..results.store import append_rows, check_writable
+from ..train.engine import FitResult, fit
+from ..train.runtime import Runtime
+from .flags import UsageError
+from .progress import EpochProgress
+
+
+def check_readme(readme: str | None, marker: str) -> None:
+    """Stop with one line, before any work, when ``--readme`` lacks the markers it would be spliced into."""
+    if readme and not has_markers(readme, marker):
+        raise UsageError(f"--readme {readme}: no such file, or no <!-- {marker}:start --> / "
+                         f"<!-- {marker}:end --> markers in it")
+
+
+def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
+    """Validate everything that can fail fast before training: device, data, results folder (before
+    any automatic choice is measured)."""
+    Runtime.check(cfg)
+    prepare(cfg.data_root)
+    return check_writable(results_dir)
+
+
+def run_fit(cfg: RunConfig, label: str, err: Console) -> FitResult:
+    """``fit(cfg)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``."""
+    with EpochProgress(err, label, cfg.epochs) as progress:
+        return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=progress.on_epoch)
+
+
+def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> tuple[str, pd.DataFrame]:
+    """Train the cases in order (each epoch appended to runs.jsonl with ``kind``); their run id and
+    one row per case (``reproduce.case_row`` + wall time and what the runtime resolved)."""
+    run_id = new_run_id()
+    rows = []
+    for i, case in enumerate(cases, start=1):
+        err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
+        start = time.perf_counter()
+        result = run_fit(case.config, case.label, err)
+        wall = time.perf_counter() - start
+        append_rows(results_dir, epoch_records(run_id, kind, case.config, result.rows, result.runtime))
+        rows.append({**case_row(case, result.rows), "wall_s": wall, "precision": result.runtime["precision"],
+                     "channels_last": result.runtime["channels_last"], "auto_reason": result.runtime["auto_reason"]})
+    return run_id, pd.DataFrame(rows)
+
+
+def publish_and_print(report: Report, results_dir: Path, readme: str | None, out: Console, err: Console) -> None:
+    """Publish a report (CSV, Markdown, README block) and print its Markdown."""
+    publish(report, results_dir, readme)
+    out.print(report.markdown, highlight=False, soft_wrap=True)
+    err.print(f"wrote {results_dir / report.stem}.md and .csv", highlight=False)

@@ -1,0 +1,111 @@
+"""Command-line flags: generated from RunConfig's field metadata (help, choices, unit), plus the
+shared ones (``--results``, ``--readme``, ``--json``, ``--seeds``) and the parsing that turns bad
+input into one line (``UsageError``, exit 2).
+
+A RunConfig field becomes ``--<field-name>`` (or its metadata's ``flag``) with its help, its
+choices and its default in the help text; the value is None unless given, so that a protocol's
+defaults apply underneath (``RunConfig.from_protocol`` ignores None).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+from typing import Any, Iterable
+
+from ..config import RunConfig, protocol_notes
+
+FIELDS = {f.name: f for f in fields(RunConfig)}
+
+
+class UsageError(Exception):
+    """Bad input from the user; reported as one line with exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def float_arg(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` → seeds 0–4; ``"42,0,1"`` → those seeds (a trailing comma makes one seed a list)."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise UsageError(f"--seeds takes a count (5 → seeds 0–4) or a comma list (42,0,1), got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds needs at least one seed and no repeats, got {text!r}")
+    return seeds
+
+
+def config_help(name: str, default: Any = MISSING, note: str = "") -> str:
+    """The help text of a RunConfig field: its phrase, choices, unit and default (``default`` overrides
+    the field's own, for commands whose recipe differs; ``note`` is added after it)."""
+    meta = FIELDS[name].metadata
+    text = meta["help"]
+    if meta["choices"]:
+        text += f"; one of: {', '.join(meta['choices'])}"
+    if meta["unit"]:
+        text += f" ({meta['unit']})"
+    default = FIELDS[name].default if default is MISSING else default
+    if default is not None and not isinstance(default, bool):
+        text += f"; default {default:g}" if isinstance(default, float) else f"; default {default}"
+    return text + (f"; {note}" if note else "")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str], defaults: dict[str, Any] | None = None,
+                     notes: dict[str, str] | None = None, flags: dict[str, str] | None = None) -> None:
+    """Add a flag for each named RunConfig field (value None unless given). ``defaults``: the defaults
+    this command's help states, where they are not the field's; ``notes``: extra help per field;
+    ``flags``: flag names other than ``--<field-name>``."""
+    defaults, notes, flags = defaults or {}, notes or {}, flags or {}
+    for name in names:
+        spec = FIELDS[name]
+        flag = flags.get(name) or spec.metadata["flag"] or "--" + name.replace("_", "-")
+        help_text = config_help(name, defaults.get(name, MISSING), notes.get(name) or protocol_notes(name))
+        kind = str(spec.type)
+        if "bool" in kind:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif "int" in kind:
+            parser.add_argument(flag, dest=name, type=int_arg, default=None, metavar="N", help=help_text)
+        elif "float" in kind:
+            parser.add_argument(flag, dest=name, type=float_arg, default=None, metavar="X", help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, metavar="DIR" if name == "data_root" else None,
+                                help=help_text)
+
+
+def config_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The RunConfig settings the user gave (None where not given)."""
+    return {name: getattr(args, name) for name in names}
+
+
+def add_results(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", metavar="DIR", default="results",
+                        help="results folder; epoch rows are appended to DIR/runs.jsonl (default: results)")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def add_readme(parser: argparse.ArgumentParser, marker: str) -> None:
+    parser.add_argument("--readme", metavar="FILE",
+                        help=f"also replace this machine kind's block between <!-- {marker}:start/end --> in FILE")

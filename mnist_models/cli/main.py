@@ -1,0 +1,59 @@
+"""``mnist-bench`` command line: the parser and the dispatch (each command lives in ``commands/``).
+
+    mnist-bench data [--data-root DIR] [--repair]     prepare and verify MNIST
+    mnist-bench machine [--model v2] [--json]          capabilities, matmul peaks, what auto picks
+    mnist-bench models [--json]                        registry: parameters, FLOPs per image
+    mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
+    mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
+    mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme README.md]
+    mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--precision auto] [--json] [--results DIR]
+
+Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
+Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
+``--json`` go to stdout, so the last line of stdout is the JSON object.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from rich.console import Console
+
+from ..config import ConfigError
+from ..data import DataError
+from ..models import UnknownModelError
+from ..results.store import ResultsError
+from ..train.engine import TrainingError
+from .commands import data, machine, models, reproduce, speedup, train, tta
+from .flags import Parser, UsageError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+COMMANDS = {"data": data, "machine": machine, "models": models, "train": train, "reproduce": reproduce,
+            "speedup": speedup, "tta": tta}
+# Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
+USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="mnist-bench", description="Benchmark harness for MNIST classifiers in PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for command in COMMANDS.values():
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command].run(args, out, err)
+    except USER_ERRORS as exc:
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mnist-bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

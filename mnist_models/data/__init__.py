@@ -1,0 +1,22 @@
+"""Real MNIST, verified by SHA-256, available offline, and the loaders that feed it.
+
+- ``datasets.py``: what a dataset is (``DatasetSpec``: files + SHA-256, shape, classes) and where
+  it lives (``resolve_root``);
+- ``verify.py``: ``prepare`` (present → offline rebuild → download; ``--repair``), the restricted
+  unpickler, ``load_split`` (verified uint8 tensors);
+- ``loaders.py``: ``seed`` (torchvision DataLoader, the notebook's way) and ``fast`` (whole split on
+  the device).
+
+Run ``mnist-bench data`` to prepare and verify the files from the command line.
+"""
+
+from __future__ import annotations
+
+from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
+from .loaders import FastLoader, draw_like_dataloader, make_loader, seed_loader
+from .verify import (INSTALL_HINT, DataError, FileStatus, RestrictedUnpickler, load_split, prepare,
+                     rebuild_from_pickle, restricted_loads, sha256_bytes, sha256_file)
+
+__all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader", "FileSpec",
+           "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split", "make_loader", "prepare", "raw_dir",
+           "rebuild_from_pickle", "resolve_root", "restricted_loads", "seed_loader", "sha256_bytes", "sha256_file"]

@@ -1,0 +1,102 @@
+"""The two loaders that feed training; both yield float32 images in [0, 1] shaped (B, 1, 28, 28)
+and int64 labels.
+
+- ``seed``: ``torchvision.datasets.MNIST`` + ``ToTensor()`` + ``DataLoader``, exactly as the
+  seed notebook (shuffle for train only, no workers);
+- ``fast``: the whole split resident on the target device as uint8, converted per batch there,
+  batches sliced from one tensor with no per-sample Python work. With the same torch seed it
+  draws the same shuffle order as the seed loader, so both yield the same batches.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import torch
+
+from .datasets import raw_dir, resolve_root
+from .verify import DataError, load_split
+
+
+
+def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
+                drop_last: bool = False):  # noqa: ANN201
+    """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
+
+    The files are verified first, and the dataset torchvision builds is checked against the
+    verified tensors, so unverified bytes never reach training.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    images, labels = load_split(split, data_root)
+    dataset = datasets.MNIST(
+        root=str(resolve_root(data_root)), train=split == "train", download=False,
+        transform=transforms.ToTensor(),
+    )
+    if not (torch.equal(dataset.data, images) and torch.equal(dataset.targets, labels)):
+        raise DataError(f"torchvision read different bytes from {raw_dir(resolve_root(data_root))} "
+                        "than were verified; fix: run `mnist-bench data --repair`")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
+
+
+def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
+    """Consume the global torch RNG exactly as one ``DataLoader`` pass does; the shuffle order or None.
+
+    Every DataLoader iterator draws one int64 (the workers' base seed), shuffled or not; with
+    ``shuffle=True``, ``RandomSampler`` then draws one more to seed its own generator and calls
+    ``randperm``. Drawing the same way keeps the fast loader's batches equal to the seed
+    loader's for the same seed, across epochs with evaluation passes in between.
+    """
+    torch.empty((), dtype=torch.int64).random_()
+    if not shuffle:
+        return None
+    generator = torch.Generator()
+    generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+    return torch.randperm(n, generator=generator)
+
+
+class FastLoader:
+    """Batches sliced from a whole split held on the device as uint8.
+
+    Per batch: one gather (or slice) and a uint8 → float32 / 255 conversion on the device; no
+    per-sample Python work and no host-device copies after construction.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
+                 device: torch.device, drop_last: bool = False) -> None:
+        self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
+        self.labels = labels.to(device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.device = device
+        self.drop_last = drop_last  # skip a last partial batch (fixed shapes for CUDA graphs)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = draw_like_dataloader(n, self.shuffle)
+        if order is not None:
+            order = order.to(self.device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            if order is None:
+                x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            else:
+                index = order[start:start + self.batch_size]
+                x, y = self.images[index], self.labels[index]
+            yield x.float().div_(255), y
+
+
+def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
+                data_root: str | os.PathLike[str] | None = None, drop_last: bool = False):  # noqa: ANN201
+    """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
+    if loader == "seed":
+        return seed_loader(split, batch_size, data_root, drop_last)
+    if loader == "fast":
+        images, labels = load_split(split, data_root)
+        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)
+    raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

@@ -1,0 +1,37 @@
+"""The fast path against the notebook's way, same protocol, interleaved, on several seeds.
+
+The paths train the same model under the seed protocol (batch 32, plain SGD, 3 epochs):
+
+- ``notebook``: the torchvision DataLoader, fp32, NCHW: the seed notebook's way;
+- ``fast <precision>`` for each precision asked for (default ``auto``): the whole split resident
+  on the device, batches sliced there, the memory format the runtime measures faster
+  (``channels_last`` auto); ``auto`` takes the faster of fp32 and bf16 on this machine, measured,
+  and the row records what it resolved to and why.
+
+For each seed the paths run back to back (A B C A B C …) so machine drift hits all of them.
+The speed-up of a path is the notebook's training time ÷ the path's, per seed; training time is
+the sum of the three epochs' synchronised training passes (evaluation excluded).
+
+Run it with ``mnist-bench speedup --seeds 3``; it writes ``speedup.csv`` and ``speedup.md``
+(``report/speedup.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..config import RunConfig
+from .reproduce import Case
+
+BASELINE = "notebook"
+
+
+def paths(precisions: Sequence[str] = ("auto",)) -> list[tuple[str, dict[str, Any]]]:
+    """The notebook's way, then the fast path in each precision: (label, RunConfig changes)."""
+    return [(BASELINE, {}), *((f"fast {p}", {"loader": "fast", "precision": p}) for p in precisions)]
+
+
+def make_cases(model: str, seeds: Sequence[int], precisions: Sequence[str] = ("auto",), **overrides: Any) -> list[Case]:
+    """Seed-protocol cases for each path, interleaved: all paths for one seed, then the next."""
+    return [Case(label, RunConfig.from_protocol("seed", model=model, seed=seed, **overrides, **changes))
+            for seed in seeds for label, changes in paths(precisions)]

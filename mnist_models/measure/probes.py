@@ -1,0 +1,143 @@
+"""Measurement probes: the matmul peak per precision (the roofline's ceiling), peak memory in a
+pass of its own, and interleaved step timing of candidates (behind ``--precision auto``).
+
+A new probe goes here: a function that measures one thing on this machine, caches it per process
+where it is costly, and says in its docstring how it was taken.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Hashable, Mapping, TypeVar
+
+import torch
+
+from ..train.device import PRECISIONS, synchronizer
+from .timing import Timer
+
+K = TypeVar("K", bound=Hashable)
+
+_PEAK_CACHE: dict[tuple[str, str], tuple[float, int]] = {}
+PEAK_CALL_SECONDS = 0.25  # the matmul is shrunk until one call takes about this long at most
+PEAK_SECONDS = 2.0  # timed calls stop after this long (at least 3 are timed)
+
+
+def matmul_peak_gflops(device: torch.device, precision: str) -> float:
+    """Measured matmul throughput of ``device`` in ``precision`` (GFLOP/s): the roofline's ceiling.
+
+    A square matmul (1024 on the CPU, 8192 on CUDA) is timed up to 10 times after 3 warm-ups,
+    device synchronised, and the best time is kept: the peak this device reaches in practice, not
+    its datasheet figure. Where a 256-wide call shows that the full size would take longer than
+    ``PEAK_CALL_SECONDS`` per call (a dtype emulated in software: bf16 on an AVX2-only CPU ran at
+    0.3 GFLOP/s), the size is halved until it would not, so the probe stays within seconds.
+    Probed once per process per (device, precision); ``measured_peaks`` lists the results.
+    """
+    key = (str(device), precision)
+    if key not in _PEAK_CACHE:
+        dtype = PRECISIONS[precision].peak
+        sync = synchronizer(device)
+
+        def call_seconds(n: int, warmup: int, timed: int) -> float:
+            a = torch.randn(n, n, device=device).to(dtype)
+            b = torch.randn(n, n, device=device).to(dtype)
+            best, spent = float("inf"), 0.0
+            for i in range(warmup + timed):
+                sync()
+                start = time.perf_counter()
+                a @ b
+                sync()
+                elapsed = time.perf_counter() - start
+                if i >= warmup:
+                    best, spent = min(best, elapsed), spent + elapsed
+                    if i >= warmup + 2 and spent > PEAK_SECONDS:
+                        break
+            return best
+
+        n = 8192 if device.type == "cuda" else 1024
+        small = 256
+        rate = 2 * small**3 / call_seconds(small, warmup=1, timed=1)
+        while n > small and 2 * n**3 / rate > PEAK_CALL_SECONDS:
+            n //= 2
+        _PEAK_CACHE[key] = (2 * n**3 / call_seconds(n, warmup=3, timed=10) / 1e9, n)
+    return _PEAK_CACHE[key][0]
+
+
+def measured_peaks() -> dict[str, float]:
+    """The peaks probed so far in this process, as ``{"cpu/fp32": GFLOP/s, ...}``."""
+    return {f"{device}/{precision}": value for (device, precision), (value, _) in sorted(_PEAK_CACHE.items())}
+
+
+def measured_peak_sizes() -> dict[str, int]:
+    """The matmul size behind each peak in ``measured_peaks`` (smaller where the dtype is emulated)."""
+    return {f"{device}/{precision}": n for (device, precision), (_, n) in sorted(_PEAK_CACHE.items())}
+
+
+def peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str, float | None]:
+    """Run ``fn`` once and report its peak memory in MiB, in a pass of its own.
+
+    CUDA: ``max_memory_allocated`` and ``max_memory_reserved`` after ``reset_peak_memory_stats``.
+    CPU: the process's peak resident set during the call (Linux VmHWM, reset through
+    /proc/self/clear_refs) and its growth over the resident set before the call (0 when the call
+    reuses memory the allocator already holds); None where that is unavailable.
+    """
+    mib = 1024 * 1024
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize()
+        return {"peak_allocated_mib": torch.cuda.max_memory_allocated(device) / mib,
+                "peak_reserved_mib": torch.cuda.max_memory_reserved(device) / mib,
+                "peak_rss_mib": None, "peak_rss_growth_mib": None}
+    before = _proc_status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        before = None
+    fn()
+    after = _proc_status_kib("VmHWM")
+    growth = None if before is None or after is None else max(0.0, (after - before) / 1024)
+    return {"peak_allocated_mib": None, "peak_reserved_mib": None,
+            "peak_rss_mib": None if before is None or after is None else after / 1024, "peak_rss_growth_mib": growth}
+
+
+def _proc_status_kib(key: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+
+# Interleaved step timing (behind ``--precision auto``): every candidate gets PROBE_WARMUP_STEPS
+# untimed calls, then the candidates take timed calls in turn (A B A B …, so drift hits all of
+# them alike), up to PROBE_MAX_STEPS each, fewer once each has PROBE_MIN_STEPS and PROBE_SECONDS
+# have passed per candidate: an emulated precision costs about a second to rule out, not minutes.
+# Why 30 and 0.25 s: docs/decisions.md (2026-11-26, "probe length").
+PROBE_WARMUP_STEPS = 3
+PROBE_MAX_STEPS = 30
+PROBE_MIN_STEPS = 3
+PROBE_SECONDS = 0.25
+
+
+def interleaved_medians(candidates: Mapping[K, tuple[Callable[[], Any], Callable[[], None]]]) -> dict[K, float]:
+    """Median seconds of one call of each candidate ``(call, synchronize)``, timed interleaved as above."""
+    for call, _ in candidates.values():
+        for _ in range(PROBE_WARMUP_STEPS):
+            call()
+    times: dict[K, list[float]] = {k: [] for k in candidates}
+    spent = 0.0
+    for i in range(PROBE_MAX_STEPS):
+        if i >= PROBE_MIN_STEPS and spent >= PROBE_SECONDS * len(candidates):
+            break
+        for k, (call, sync) in candidates.items():
+            with Timer(sync) as timer:
+                call()
+            times[k].append(timer.seconds)
+            spent += timer.seconds
+    return {k: sorted(values)[len(values) // 2] for k, values in times.items()}

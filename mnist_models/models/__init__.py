@@ -1,0 +1,33 @@
+"""MNIST classifiers and their registry.
+
+Every model takes a batch of images shaped (N, 1, 28, 28) with values in [0, 1] and returns
+(N, 10) logits. Models are plain ``nn.Module`` classes with no training logic.
+
+- ``registry.py``: ``register_model``, ``get_model(name, **kw)``, ``list_models(pattern)``;
+- one module per family: ``seed.py`` (the notebook's V0–V2), ``fastnet.py``;
+- ``flops.py``: parameter and FLOP counts.
+
+    >>> from mnist_models.models import get_model, list_models
+    >>> list_models()
+    ['v0', 'v1', 'v2', 'fastnet']
+    >>> list_models("v*")
+    ['v0', 'v1', 'v2']
+    >>> get_model("v2")(torch.zeros(8, 1, 28, 28)).shape
+    torch.Size([8, 10])
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401 - the doctest above uses it
+
+from . import seed  # noqa: F401, I001 - importing a family registers its models, in this order
+from . import fastnet  # noqa: F401
+from .fastnet import MNISTFastNet
+from .flops import count_parameters, forward_flops, model_flops, training_flops
+from .registry import (IMAGE_SHAPE, MODELS, NUM_CLASSES, ModelSpec, UnknownModelError, check_model, get_model,
+                       list_models, register_model)
+from .seed import MNISTModelV0, MNISTModelV1, MNISTModelV2
+
+__all__ = ["IMAGE_SHAPE", "MODELS", "NUM_CLASSES", "MNISTFastNet", "MNISTModelV0", "MNISTModelV1", "MNISTModelV2",
+           "ModelSpec", "UnknownModelError", "check_model", "count_parameters", "forward_flops", "get_model",
+           "list_models", "model_flops", "register_model", "training_flops"]

@@ -1,0 +1,56 @@
+"""Parameter and FLOP counts of models (FLOPs counted by ``torch.utils.flop_counter``, not assumed)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+from .registry import IMAGE_SHAPE, get_model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def training_flops(model: nn.Module) -> int:
+    """FLOPs of one training step per image: forward plus backward, counted (not assumed 3×).
+
+    The input needs no gradient, so the first layer's input-gradient is not counted, as in a
+    real step. The model's gradients are cleared afterwards.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    batch = 2
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.zeros(batch, *IMAGE_SHAPE, device=device)).sum().backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops()) // batch
+
+
+def forward_flops(model: nn.Module) -> int:
+    """Forward FLOPs for one image (2 per multiply-add), counted by ``torch.utils.flop_counter``.
+
+    Counts the matmul/conv work only (bias adds, ReLU and pooling are not counted), the usual
+    convention for model FLOPs.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, *IMAGE_SHAPE, device=device))
+    return int(counter.get_total_flops())
+
+
+@functools.lru_cache(maxsize=None)
+def model_flops(name: str) -> dict[str, int]:
+    """Forward and training FLOPs per image of a registry model, counted once per process
+    (building the model leaves the global RNG state as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        model = get_model(name)
+        return {"forward": forward_flops(model), "training": training_flops(model)}

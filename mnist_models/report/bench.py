@@ -1,0 +1,249 @@
+"""The benchmark suite's tables and its ``summary.md`` (made from tidy rows, never inside training).
+
+``bench_frames`` turns the suite's rows into the train and inference tables, adding each
+variant's speed-up over ``eager`` and its accuracy difference; ``render`` renders a ``BenchRun``
+(its tables, skips, budget and peaks) as the run's ``summary.md`` or the README's compact block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..experiments.variants import BASELINE
+from ..results.provenance import machine_tag
+from . import tta as tta_report
+from .markdown import fmt_columns, is_missing, markdown_table, pick_columns
+
+TRAIN_KEYS = ["model", "device"]
+INFERENCE_KEYS = ["model", "device", "batch_size"]
+
+
+def _with_baseline(frame: pd.DataFrame, keys: list[str], columns: dict[str, str]) -> pd.DataFrame:
+    """Join each row with the eager row of the same keys: adds ``eager_<col>`` for each column."""
+    if frame.empty:
+        return frame
+    base = frame[frame["variant"] == BASELINE][keys + list(columns)].rename(columns=columns)
+    return frame.merge(base, on=keys, how="left")
+
+
+def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[dict[str, Any]]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The train and inference tables, with speed-up over eager (eager median ÷ median) and, for
+    training, the test-accuracy difference from eager (percentage points) and the band flag. A
+    training case the budget cut to fewer steps than eager's row is compared with eager retrained
+    to the same steps (its ``ref_*`` columns) instead."""
+    train = pd.DataFrame(list(train_rows))
+    if not train.empty:
+        band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
+        train = _with_baseline(train, TRAIN_KEYS, {"img_per_s": "eager_img_per_s", "test_acc_pct": "eager_acc_pct",
+                                                   **{k: v for k, v in band.items() if k in train}})
+        # Throughput, not time per round: a case the budget cut runs fewer steps per round than eager.
+        train["speedup_vs_eager"] = train["img_per_s"] / train["eager_img_per_s"]
+        missing = pd.Series([None] * len(train), index=train.index)
+        low, high = train.get("eager_band_min", missing), train.get("eager_band_max", missing)
+        reference = train.get("ref_acc_pct", missing)
+        if "ref_acc_pct" in train:  # a case the budget cut is compared with eager retrained to its steps
+            cut = reference.notna()
+            train["eager_acc_pct"] = train["eager_acc_pct"].where(~cut, reference)
+            low = low.where(~cut, train["ref_band_min_acc_pct"])
+            high = high.where(~cut, train["ref_band_max_acc_pct"])
+        train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
+        train["acc_band"] = [accuracy_band_flag(acc, lo, hi) for acc, lo, hi in zip(train["test_acc_pct"], low, high)]
+        train = train.drop(columns=["eager_img_per_s", "eager_acc_pct", *[v for v in band.values() if v in train]])
+    inference = pd.DataFrame(list(inference_rows))
+    if not inference.empty:
+        inference = _with_baseline(inference, INFERENCE_KEYS, {"median_s": "eager_median_s"})
+        inference["speedup_vs_eager"] = inference["eager_median_s"] / inference["median_s"]
+        inference = inference.drop(columns=["eager_median_s"])
+    return train, inference
+
+
+def accuracy_band_flag(acc: float, low: float | None, high: float | None) -> str:
+    """``"below eager band"`` / ``"above eager band"`` when ``acc`` lies outside eager fp32's seed
+    range [low, high], else ``""`` (also when no band was measured)."""
+    if is_missing(low) or is_missing(high):
+        return ""
+    if acc < low:
+        return "below eager band"
+    return "above eager band" if acc > high else ""
+
+
+def _memory(frame: pd.DataFrame) -> pd.Series:
+    """Peak memory in MiB: CUDA max allocated where measured, else the CPU process's peak RSS."""
+    cuda = frame.get("peak_allocated_mib", pd.Series([None] * len(frame), index=frame.index))
+    cpu = frame.get("peak_rss_mib", pd.Series([None] * len(frame), index=frame.index))
+    return cuda.where(cuda.notna(), cpu)
+
+
+def _case_name(node_id: str) -> str:
+    """``bench/test_train.py::test_train[v2-cpu-bf16]`` → ``train v2-cpu-bf16``."""
+    if "::" not in node_id:
+        return node_id
+    name = node_id.split("::", 1)[1]
+    test, _, params = name.partition("[")
+    return f"{test.removeprefix('test_').replace('_', ' ')} {params.rstrip(']')}".strip()
+
+
+def _budget_lines(budget: dict[str, Any], compact: bool) -> list[str]:
+    """The time budget and what it cut (where a budget was set)."""
+    lines = []
+    if budget.get("budget_s"):
+        cuts = budget.get("cuts") or []
+        said = (f"{len(cuts)} cases were cut to fit it (flag `cut`; " +
+                ("the run's summary.md lists what was cut and why)" if compact else "listed below with what and why)")
+                if cuts else "no case needed cutting")
+        lines.append(f"Time budget: {budget['budget_s']:.0f} s for the session; it took {budget['session_s']:.0f} s "
+                     f"from process start; {said}.")
+    if budget.get("inductor_warmup_s") is not None:
+        lines.append(f"The session's first `torch.compile` (inductor start-up, {budget['inductor_warmup_s']:.1f} s) "
+                     "ran before the cases, so no case's compile time carries it.")
+    return [" ".join(lines), ""] if lines else []
+
+
+def _flags(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
+    """The flag cell: noisy, outside eager's accuracy band, cut by the budget, bf16 emulated here."""
+    missing = pd.Series([None] * len(frame), index=frame.index)
+    emulated = env.get("bf16_native") is False and not env.get("gpu")
+    out = []
+    for noisy, band, cut, precision, variant in zip(frame["noisy"], frame.get("acc_band", missing),
+                                                    frame.get("cut", missing), frame.get("precision", missing),
+                                                    frame["variant"]):
+        bf16 = precision == "bf16" or (precision is None and "bf16" in str(variant))
+        flags = ["noisy" if str(noisy) == "True" else "", band if isinstance(band, str) else "",
+                 "cut" if isinstance(cut, str) and cut else "", "bf16 emulated" if emulated and bf16 else ""]
+        out.append(", ".join(f for f in flags if f))
+    return out
+
+
+def _variant_cells(frame: pd.DataFrame) -> list[str]:
+    """Variant names, with what an ``auto`` variant resolved to: ``auto → bf16, NHWC``."""
+    if "precision" not in frame:
+        return list(frame["variant"])
+    return [f"{v} → {p}, {'NHWC' if cl is True else 'NCHW'}" if v == "auto" and isinstance(p, str) else v
+            for v, p, cl in zip(frame["variant"], frame["precision"], frame["channels_last"])]
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """What one suite run's summary is made from.
+
+    ``train``/``inference``: ``bench_frames``' tables; ``tta``: the time-to-accuracy rows (one per
+    seed); ``skips``: (case, reason); ``budget``: ``budget_s``, ``session_s``, ``cuts``,
+    ``inductor_warmup_s``; ``peaks``: the measured matmul peaks named in the footnote;
+    ``inference_batch``: keep one batch size of the inference table and list skips and cuts as a
+    count (the compact form the README shows).
+    """
+
+    train: pd.DataFrame
+    inference: pd.DataFrame
+    profile: str
+    tta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skips: Sequence[tuple[str, str]] = ()
+    budget: dict[str, Any] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+    inference_batch: int | None = None
+
+    def compact(self, batch: int) -> BenchRun:
+        """The README's form of this run: one inference batch size, skips and cuts counted."""
+        return replace(self, inference_batch=batch)
+
+
+TRAIN_FORMATS = {"test_acc_pct": "{:.2f}", "test_loss": "{:.4f}", "median_s": "{:.3f}", "iqr_s": "{:.3f}",
+                 "img_per_s": "{:,.0f}", "speedup_vs_eager": "{:.2f}×", "acc_delta_vs_eager_pct": "{:+.2f}",
+                 "compile_s": "{:.2f}", "memory_mib": "{:.1f}", "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}"}
+TRAIN_COLUMNS = {"model": "model", "device": "device", "variant": "variant", "test_acc_pct": "test acc %",
+                 "test_loss": "test loss", "acc_delta_vs_eager_pct": "Δacc vs eager (pts)",
+                 "images_per_round": "images/round", "n": "n", "median_s": "s/round median", "iqr_s": "IQR s",
+                 "img_per_s": "img/s", "speedup_vs_eager": "speed-up vs eager", "gflop_per_s": "GFLOP/s",
+                 "pct_of_peak": "% of peak²", "compile_s": "compile s", "graph_breaks": "graph breaks",
+                 "memory_mib": "peak MiB¹", "noisy": "flag"}
+INFERENCE_FORMATS = {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
+                     "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
+                     "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}", "agree_with_eager_pct": "{:.2f}"}
+INFERENCE_COLUMNS = {"model": "model", "device": "device", "variant": "variant", "batch_size": "batch", "n": "n",
+                     "img_per_s": "img/s", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms",
+                     "speedup_vs_eager": "speed-up vs eager", "agree_with_eager_pct": "same class as eager %",
+                     "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²", "compile_s": "compile s",
+                     "memory_mib": "peak MiB¹", "noisy": "flag"}
+
+
+def _table(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str]) -> str:
+    """A results table: memory, flags and auto cells added, formatted, the display columns picked."""
+    table = frame.assign(memory_mib=_memory(frame), noisy=_flags(frame, env), variant=_variant_cells(frame))
+    return markdown_table(pick_columns(fmt_columns(table, formats), columns))
+
+
+def _header(run: BenchRun, env: dict[str, Any], run_id: str, heading: str) -> list[str]:
+    return [f"{heading} Benchmark run `{run_id}`", "",
+            f"Machine: {machine_tag(env)}; torch {env['torch']}, {env['torch_threads']} threads; "
+            f"CUDA {env['cuda'] or '–'}, cuDNN {env['cudnn'] or '–'}; commit {env['git_commit'] or '–'}. "
+            f"Profile: `{run.profile}`.", "",
+            "Times: `benchmark.pedantic`, warm-up rounds excluded, device synchronised at the end of "
+            "every round, `iterations=1`; median over n rounds with the IQR (p75 − p25). Compile = "
+            "first call minus a steady call (compilation, capture, first touch). Rows marked noisy had "
+            "IQR > 10% of the median or other processes using > 0.5 core beside them.", "",
+            *_budget_lines(run.budget, run.inference_batch is not None)]
+
+
+def _training(run: BenchRun, env: dict[str, Any], sub: str) -> list[str]:
+    if run.train.empty:
+        return []
+    return [f"{sub} Training", "",
+            "Seed-protocol hyper-parameters (batch 32, plain SGD, lr 0.1 for v0/v2 and 0.01 for v1), "
+            "same seed and same number of steps for every variant; test accuracy and loss on the full "
+            "10,000-image test set after the timed rounds. Eager fp32 is also trained, untimed, from "
+            "other seeds; a variant whose accuracy falls outside that seed range is flagged (below or "
+            "above eager band), whatever its speed. A case cut to fewer steps by the time budget is "
+            "compared with eager retrained, untimed, to the same steps and seeds.", "",
+            _table(run.train, env, TRAIN_FORMATS, TRAIN_COLUMNS), ""]
+
+
+def _inference(run: BenchRun, env: dict[str, Any], sub: str) -> list[str]:
+    inference = run.inference
+    if run.inference_batch is not None and not inference.empty:
+        inference = inference[inference["batch_size"] == run.inference_batch]
+    if inference.empty:
+        return []
+    return [f"{sub} Inference", "", "One forward pass per round under `torch.inference_mode()`, real test "
+            "images, weights trained for one epoch (fewer steps where the budget cut them: "
+            "`weight_steps` in the CSV); latency percentiles over the n rounds. \"Same class as eager\": "
+            "share of the 10,000 test images (2,000 at batch 1; fewer in a cut case: `agree_images`) whose "
+            "predicted class equals eager fp32's.", "",
+            _table(inference, env, INFERENCE_FORMATS, INFERENCE_COLUMNS), ""]
+
+
+def _footnotes(run: BenchRun) -> list[str]:
+    return ["¹ CUDA: max allocated in a pass of its own; CPU: the whole process's peak resident set "
+            "in that pass (data, model and libraries included; `peak_rss_growth_mib` in the CSV is the "
+            "growth over the resident set before it).",
+            "² Achieved GFLOP/s (FLOPs per image counted once per model with `torch.utils.flop_counter`: "
+            "forward for inference, forward + backward for training) ÷ the device's measured matmul peak "
+            "in the case's precision (" + ", ".join(f"{k} {v:,.0f}" for k, v in run.peaks.items()) + " GFLOP/s). "
+            "It can pass 100% where a precision's matmul runs slower than its convolutions (bf16 emulated in "
+            "software).", ""]
+
+
+def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") -> str:
+    """The run's summary.md (or, for ``run.compact(...)``, the README's block): training table
+    (seed-style), speed-ups with accuracy deltas, inference table, time to accuracy, what the
+    budget cut and the skipped cases with their reasons."""
+    sub = heading + "#"
+    lines = [*_header(run, env, run_id, heading), *_training(run, env, sub), *_inference(run, env, sub),
+             *_footnotes(run)]
+    for _, rows in (run.tta.groupby("device", sort=False) if not run.tta.empty else []):
+        lines += [tta_report.render(rows.reset_index(drop=True), env, run_id, sub), ""]
+    full = run.inference_batch is None
+    cuts = run.budget.get("cuts") or []
+    if cuts and full:
+        lines += [f"{sub} Cut to keep the time budget", "",
+                  markdown_table(pd.DataFrame([(_case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
+                  ""]
+    if run.skips and full:
+        lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(run.skips), columns=["case", "reason"])), ""]
+    elif run.skips:
+        lines += [f"{len(run.skips)} cases skipped (CUDA-only variants, no GPU, loader variant at inference); "
+                  "the run's summary.md lists each with its reason.", ""]
+    return "\n".join(lines)
