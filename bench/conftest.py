@@ -28,8 +28,14 @@ import torch
 
 from mnist_models import data
 from mnist_models.experiments.budget import Budget
-from mnist_models.experiments.plans import (TTA_MIN_SEEDS, inference_weight, train_weight, tta_seed_estimate_s,
-                                            weights_task, weights_weight)
+from mnist_models.experiments.plans import (
+    TTA_MIN_SEEDS,
+    inference_weight,
+    train_weight,
+    tta_seed_estimate_s,
+    weights_task,
+    weights_weight,
+)
 from mnist_models.experiments.suite import PROFILES, Profile, inference_batch_sizes
 from mnist_models.experiments.tta import TTA_MODEL
 from mnist_models.experiments.variants import VARIANTS, Variant

@@ -58,19 +58,19 @@ class RunConfig:
     compile: str = setting("none", "torch.compile mode", COMPILE_MODES)
     # None = auto: NCHW with the seed loader (the notebook's way), and with the fast loader whichever
     # format the runtime measures faster for this model, device, precision and batch size.
-    channels_last: bool | None = setting(None, "NHWC (--channels-last) or NCHW (--no-channels-last); default auto: "
-                                               "NCHW with the seed loader, the measured faster one with the fast loader")
+    channels_last: bool | None = setting(None, "NHWC (--channels-last) or NCHW (--no-channels-last); default "
+                                               "auto: NCHW with the seed loader, the measured faster one with the "
+                                               "fast loader")
     cuda_graph: bool = setting(False, "capture the whole training step in one CUDA graph (CUDA, fp32/bf16)")
     loader: str = setting("seed", "seed (torchvision DataLoader) or fast (whole split on the device)", LOADERS)
     batch_size: int = setting(32, "training batch size", unit="images per step")
-    eval_batch_size: int | None = setting(None, "evaluation batch size (default: the training batch size, the "
-                                                "notebook's way)", unit="images per batch")
+    eval_batch_size: int | None = setting(None, "images per evaluation batch (None: the training batch size, the "
+                                                "notebook's way)")
     lr: float = setting(0.1, "learning rate (the one-cycle schedule's peak)")
     optimizer: str = setting("sgd", "sgd (plain, no momentum) or adam (fused)", OPTIMIZERS)
     lr_schedule: str = setting("constant", "learning-rate schedule over the run's steps", LR_SCHEDULES)
     label_smoothing: float = setting(0.0, "cross-entropy label smoothing of the training loss, in [0, 1)")
-    epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)",
-                          unit="epochs")
+    epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)")
     seed: int = setting(42, "torch.manual_seed before the model is built")
     data_root: str | None = setting(None, "MNIST root (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)",
                                     flag="--data-root")
@@ -78,8 +78,8 @@ class RunConfig:
     # first evaluation at or above target_pct.
     target_pct: float | None = setting(None, "stop at the first evaluation at or above this test accuracy",
                                        unit="percent", flag="--target")
-    eval_every: int | None = setting(None, "steps between evaluations on the full test set (default: once "
-                                           "an epoch)", unit="steps")
+    eval_every: int | None = setting(None, "training steps between evaluations on the full test set (None: once "
+                                           "an epoch)")
     eval_from: float = setting(0.0, "fraction of the budget before the first evaluation, in [0, 1)")
     # Inference only (the benchmark suite's variants): cast weights and inputs to bfloat16 (no
     # autocast); let inductor fold the weights into constants (needs compile mode default).
@@ -115,7 +115,8 @@ class RunConfig:
             raise ConfigError(f"--eval-every must be ≥ 1, got {self.eval_every}")
         if not 0 <= self.eval_from < 1:
             raise ConfigError(f"--eval-from is a fraction of the budget in [0, 1), got {self.eval_from:g}")
-        from .models import MODELS, list_models  # the registry imports torch: only when a config is built
+        # Lazy: the registry imports torch, which the time-to-accuracy worker times after building its config.
+        from .models import MODELS, list_models
 
         if self.model not in MODELS:
             raise ConfigError(f"unknown model {self.model!r}; known models: {', '.join(list_models())}")

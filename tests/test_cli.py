@@ -25,6 +25,7 @@ from mnist_models import data
 from mnist_models.cli import main as cli
 from mnist_models.config import COMPILE_MODES, DEVICES, PRECISIONS
 from mnist_models.experiments.reproduce import SEED_TABLE
+from mnist_models.models import list_models
 from mnist_models.results.provenance import environment, machine_tag
 
 # The seed notebook's architectures (hidden_units=10): parameters and forward FLOPs
@@ -111,33 +112,31 @@ def assert_results_untouched(folder: Path) -> None:
 # Smoke: models, data, --help
 
 
-def test_models_lists_the_registry(in_tmp: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")  # rich reads the width here; a narrow shell must not clip cells
-    assert cli.main(["models"]) == 0
+def test_models_lists_the_registry(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["models", "--json"]) == 0
     out, err = capsys.readouterr()
-    rows = {}
-    for line in out.splitlines():
-        cells = [c.strip() for c in line.strip("│ ").split("│")]
-        if cells and cells[0] in EXPECTED_MODELS:
-            rows[cells[0]] = (cells[1], cells[2])
-    assert rows == EXPECTED_MODELS
+    listing = json.loads(out.strip().splitlines()[-1])["models"]
+    rows = {m["name"]: (f"{m['parameters']:,}", f"{m['flops_per_image']:,}") for m in listing}
+    assert [m["name"] for m in listing] == list_models() and all(m["description"] for m in listing)
+    assert {name: rows[name] for name in EXPECTED_MODELS} == EXPECTED_MODELS  # the seed's, pinned
     assert err == ""
+    assert cli.main(["models"]) == 0  # the table for people names every model too
+    table = capsys.readouterr().out
+    assert all(name in table for name in EXPECTED_MODELS)
 
 
-def test_data_verifies_the_four_files(mnist_root: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+def test_data_verifies_the_four_files(mnist_root: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["data", "--data-root", str(mnist_root), "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out.strip().splitlines()[-1])
+    files = {f["name"]: f for f in report["files"]}
+    assert set(files) == set(data.FILES) and report["root"] == str(mnist_root)
+    for name, spec in data.FILES.items():
+        assert files[name]["sha256"] == spec.sha256 and files[name]["verified"]
+        assert files[name]["bytes"] == Path(files[name]["path"]).stat().st_size
+    assert err == ""
     assert cli.main(["data", "--data-root", str(mnist_root)]) == 0
-    out, err = capsys.readouterr()
-    lines = out.splitlines()
-    for name in data.FILES:
-        row = [line for line in lines if name in line]
-        assert len(row) == 1, f"{name} not listed once in:\n{out}"
-        assert "ok" in row[0].split("│")[-2], row[0]
-        assert data.FILES[name].sha256[:16] in row[0]
-    assert "match the official SHA-256" in out
-    assert err == ""
+    assert "match the official SHA-256" in capsys.readouterr().out
 
 
 def test_python_dash_m_help(mnist_root: Path, tmp_path: Path) -> None:
@@ -174,62 +173,63 @@ def trained(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.mark.slow
-def test_train_json_summary(trained: dict, mnist_root: Path) -> None:
-    proc = trained["proc"]
-    assert "Traceback" not in proc.stderr
-    assert "epoch 1/1" in proc.stderr  # progress goes to stderr, one line per epoch off a terminal
-    last = proc.stdout.rstrip("\n").splitlines()[-1]
-    summary = json.loads(last)
+class TestTrainEndToEnd:
+    """One real training run through the console script (the ``trained`` fixture), then what it wrote."""
 
-    cfg = summary["config"]
-    assert cfg["model"] == "v0" and cfg["loader"] == "fast" and cfg["epochs"] == 1
-    assert cfg["data_root"] == str(mnist_root)
-    assert isinstance(summary["test_acc_pct"], float) and 80.0 < summary["test_acc_pct"] <= 100.0
-    assert math.isfinite(summary["test_loss"]) and 0.0 < summary["test_loss"] < 1.0
-    assert summary["seconds_per_epoch"] > 0
-    # One epoch of 60,000 images: throughput is images over the epoch's time.
-    assert summary["images_per_s"] == pytest.approx(60_000 / summary["seconds_per_epoch"], rel=1e-6)
-    assert [e["epoch"] for e in summary["epochs"]] == [1]
-    assert summary["epochs"][0]["test_acc_pct"] == summary["test_acc_pct"]
-    env = summary["environment"]
-    assert env["torch"] == torch.__version__
-    assert {"cpu", "cpu_count", "torch_threads"} <= set(env)
+    def test_train_json_summary(self, trained: dict, mnist_root: Path) -> None:
+        proc = trained["proc"]
+        assert "Traceback" not in proc.stderr
+        assert "epoch 1/1" in proc.stderr  # progress goes to stderr, one line per epoch off a terminal
+        last = proc.stdout.rstrip("\n").splitlines()[-1]
+        summary = json.loads(last)
 
-
-@pytest.mark.slow
-def test_train_appends_one_row_per_epoch(trained: dict) -> None:
-    summary = json.loads(trained["proc"].stdout.rstrip("\n").splitlines()[-1])
-    lines = (trained["results"] / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 1
-    row = json.loads(lines[0])
-    assert row["run_id"] == summary["run_id"]
-    assert row["kind"] == "train" and row["epoch"] == 1
-    assert row["config"] == summary["config"]
-    assert row["environment"] == summary["environment"]
-    assert row["test_acc_pct"] == summary["test_acc_pct"]
-    assert not (trained["work"] / "results").exists(), "--results was ignored"
+        cfg = summary["config"]
+        assert cfg["model"] == "v0" and cfg["loader"] == "fast" and cfg["epochs"] == 1
+        assert cfg["data_root"] == str(mnist_root)
+        assert isinstance(summary["test_acc_pct"], float) and 80.0 < summary["test_acc_pct"] <= 100.0
+        assert math.isfinite(summary["test_loss"]) and 0.0 < summary["test_loss"] < 1.0
+        assert summary["seconds_per_epoch"] > 0
+        # One epoch of 60,000 images: throughput is images over the epoch's time.
+        assert summary["images_per_s"] == pytest.approx(60_000 / summary["seconds_per_epoch"], rel=1e-6)
+        assert [e["epoch"] for e in summary["epochs"]] == [1]
+        assert summary["epochs"][0]["test_acc_pct"] == summary["test_acc_pct"]
+        env = summary["environment"]
+        assert env["torch"] == torch.__version__
+        assert {"cpu", "cpu_count", "torch_threads"} <= set(env)
 
 
-@pytest.mark.slow
-def test_second_train_run_appends(trained: dict, mnist_root: Path, in_tmp: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    results_dir = in_tmp / "again"
-    results_dir.mkdir()
-    first = (trained["results"] / "runs.jsonl").read_bytes()
-    (results_dir / "runs.jsonl").write_bytes(first)
+    def test_train_appends_one_row_per_epoch(self, trained: dict) -> None:
+        summary = json.loads(trained["proc"].stdout.rstrip("\n").splitlines()[-1])
+        lines = (trained["results"] / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1
+        row = json.loads(lines[0])
+        assert row["run_id"] == summary["run_id"]
+        assert row["kind"] == "train" and row["epoch"] == 1
+        assert row["config"] == summary["config"]
+        assert row["environment"] == summary["environment"]
+        assert row["test_acc_pct"] == summary["test_acc_pct"]
+        assert not (trained["work"] / "results").exists(), "--results was ignored"
 
-    assert cli.main(fast_train_argv(mnist_root, results_dir)) == 0
-    summary = json.loads(capsys.readouterr().out.rstrip("\n").splitlines()[-1])
 
-    after = (results_dir / "runs.jsonl").read_bytes()
-    assert after.startswith(first), "the first run's row was rewritten"
-    lines = after.decode("utf-8").splitlines()
-    assert len(lines) == 2
-    second = json.loads(lines[1])
-    assert second["run_id"] == summary["run_id"] != json.loads(lines[0])["run_id"]
-    # Same seed, same config: the same accuracy as the first run (the loop is deterministic on CPU).
-    if not torch.cuda.is_available():
-        assert second["test_acc_pct"] == json.loads(lines[0])["test_acc_pct"]
+    def test_second_train_run_appends(self, trained: dict, mnist_root: Path, in_tmp: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+        results_dir = in_tmp / "again"
+        results_dir.mkdir()
+        first = (trained["results"] / "runs.jsonl").read_bytes()
+        (results_dir / "runs.jsonl").write_bytes(first)
+
+        assert cli.main(fast_train_argv(mnist_root, results_dir)) == 0
+        summary = json.loads(capsys.readouterr().out.rstrip("\n").splitlines()[-1])
+
+        after = (results_dir / "runs.jsonl").read_bytes()
+        assert after.startswith(first), "the first run's row was rewritten"
+        lines = after.decode("utf-8").splitlines()
+        assert len(lines) == 2
+        second = json.loads(lines[1])
+        assert second["run_id"] == summary["run_id"] != json.loads(lines[0])["run_id"]
+        # Same seed, same config: the same accuracy as the first run (the loop is deterministic on CPU).
+        if not torch.cuda.is_available():
+            assert second["test_acc_pct"] == json.loads(lines[0])["test_acc_pct"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,3 +437,24 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert block.startswith(f"**{machine_tag()}** · kind `{kind}` · measured ")  # which machine, when
     assert "#" + markdown.strip().splitlines()[0] in block and markdown.strip().splitlines()[2] in block
     assert markdown.strip() in out
+
+
+def test_train_flags_are_generated_from_the_config_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every RunConfig field a training run sets is a `train` flag, with the field's own help and its
+    real defaults, including what a protocol changes (v1's lr under --protocol seed)."""
+    from dataclasses import fields
+
+    from mnist_models.cli.commands.train import SETTINGS
+    from mnist_models.config import SEED_LR, RunConfig
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for field in fields(RunConfig):
+        assert field.metadata["help"], field.name  # every setting says what it is
+        if field.name in SETTINGS:
+            flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
+            assert flag in text and " ".join(field.metadata["help"].split()) in text, field.name
+    assert f"default {RunConfig.lr:g}; {SEED_LR['v1']:g} for v1 under --protocol seed" in text
+    for choice in ("auto|cpu|cuda", "fp32|bf16|fp16|auto", "sgd|adam"):
+        assert choice in text

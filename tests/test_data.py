@@ -420,7 +420,7 @@ def _start_epoch(loader, seed):
 def test_seed_and_fast_loaders_agree_on_first_train_batches(mnist_root, seed):
     seed_loader = data.make_loader("seed", "train", 32, CPU, mnist_root)
     fast_loader = data.make_loader("fast", "train", 32, CPU, mnist_root)
-    pairs = zip(_start_epoch(seed_loader, seed), _start_epoch(fast_loader, seed))
+    pairs = zip(_start_epoch(seed_loader, seed), _start_epoch(fast_loader, seed), strict=True)
     for (xs, ys), (xf, yf) in itertools.islice(pairs, 50):
         assert xs.dtype == xf.dtype == torch.float32 and ys.dtype == yf.dtype == torch.int64
         assert xs.shape == xf.shape == (32, 1, 28, 28)
@@ -450,7 +450,7 @@ def test_train_shuffle_depends_on_seed(mnist_root):
     for kind in ("seed", "fast"):
         loader = data.make_loader(kind, "train", 32, CPU, mnist_root)
 
-        def head(s):
+        def head(s, loader=loader):
             """Labels of the first 20 batches of an epoch started under seed s."""
             return torch.cat([y for _, y in itertools.islice(_start_epoch(loader, s), 20)])
 

@@ -10,9 +10,9 @@ import pytest
 
 import mnist_models
 
-# __main__ runs the CLI on import; it has no examples.
-MODULES = sorted(info.name for info in pkgutil.iter_modules(mnist_models.__path__, "mnist_models.")
-                 if info.name != "mnist_models.__main__")
+# Every module of every subpackage; __main__ runs the CLI on import and has no examples.
+MODULES = sorted(info.name for info in pkgutil.walk_packages(mnist_models.__path__, "mnist_models.")
+                 if not info.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", MODULES)

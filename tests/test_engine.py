@@ -10,12 +10,20 @@ import torch
 from torch import nn
 
 from mnist_models import data
-from mnist_models.train import engine
 from mnist_models.config import RunConfig
 from mnist_models.data import load_split, make_loader
 from mnist_models.models import get_model
-from mnist_models.train.engine import (FitResult, Training, TrainingError, build_training, evaluate, every, fit,
-                                       make_optimizer, make_predictions)
+from mnist_models.train import engine
+from mnist_models.train.engine import (
+    FitResult,
+    Training,
+    TrainingError,
+    build_training,
+    evaluate,
+    fit,
+    make_optimizer,
+    make_predictions,
+)
 from mnist_models.train.runtime import Runtime, seed_everything
 from mnist_models.train.step import make_train_step
 
@@ -173,7 +181,7 @@ def test_evaluate_does_not_change_the_model(mnist_root: Path, trained_v0: nn.Mod
     before = [p.detach().clone() for p in trained_v0.parameters()]
     evaluate(trained_v0, subset_loader(mnist_root, "test", 256, 64, shuffle=False), cpu_runtime(),
              nn.CrossEntropyLoss())
-    assert all(torch.equal(a, b) for a, b in zip(before, trained_v0.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, trained_v0.parameters(), strict=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,22 +347,25 @@ def v0_seed_protocol_fit(mnist_root: Path) -> FitResult:
 
 
 @pytest.mark.slow
-def test_v0_seed_protocol_one_epoch_accuracy(v0_seed_protocol_fit: FitResult) -> None:
-    (row,) = v0_seed_protocol_fit.rows
-    assert row["train_images"] == 60_000
-    assert row["test_acc_pct"] >= 90.0
+class TestV0SeedProtocolEpoch:
+    """V0 trained for one whole epoch under the seed protocol (the module's fixture), then compared."""
+
+    def test_v0_seed_protocol_one_epoch_accuracy(self, v0_seed_protocol_fit: FitResult) -> None:
+        (row,) = v0_seed_protocol_fit.rows
+        assert row["train_images"] == 60_000
+        assert row["test_acc_pct"] >= 90.0
 
 
-@pytest.mark.slow
-def test_fast_and_seed_loaders_give_the_same_training(mnist_root: Path, v0_seed_protocol_fit: FitResult) -> None:
-    # Same seed → same shuffle order → the same batches, so the same training, loader for loader.
-    fast = fit(v0_seed_protocol_fit.config.with_(loader="fast"))
-    (seed_row,), (fast_row,) = v0_seed_protocol_fit.rows, fast.rows
-    assert fast_row["train_images"] == seed_row["train_images"] == 60_000
-    assert fast_row["train_loss"] == pytest.approx(seed_row["train_loss"], abs=1e-4)
-    assert fast_row["test_loss"] == pytest.approx(seed_row["test_loss"], abs=1e-4)
-    assert fast_row["train_acc_pct"] == pytest.approx(seed_row["train_acc_pct"], abs=0.02)
-    assert fast_row["test_acc_pct"] == pytest.approx(seed_row["test_acc_pct"], abs=0.02)
+    def test_fast_and_seed_loaders_give_the_same_training(self, mnist_root: Path,
+                                                          v0_seed_protocol_fit: FitResult) -> None:
+        # Same seed → same shuffle order → the same batches, so the same training, loader for loader.
+        fast = fit(v0_seed_protocol_fit.config.with_(loader="fast"))
+        (seed_row,), (fast_row,) = v0_seed_protocol_fit.rows, fast.rows
+        assert fast_row["train_images"] == seed_row["train_images"] == 60_000
+        assert fast_row["train_loss"] == pytest.approx(seed_row["train_loss"], abs=1e-4)
+        assert fast_row["test_loss"] == pytest.approx(seed_row["test_loss"], abs=1e-4)
+        assert fast_row["train_acc_pct"] == pytest.approx(seed_row["train_acc_pct"], abs=0.02)
+        assert fast_row["test_acc_pct"] == pytest.approx(seed_row["test_acc_pct"], abs=0.02)
 
 
 @pytest.mark.slow

@@ -101,7 +101,7 @@ def test_to_json_keeps_nan_and_rejects_unknown_types() -> None:
 def test_write_text_writes_utf8_and_creates_parents(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "table.md"
     assert write_text(target, "acc ≥ 90 %\n") == target
-    assert target.read_bytes() == "acc ≥ 90 %\n".encode("utf-8")
+    assert target.read_bytes() == "acc ≥ 90 %\n".encode()
     write_text(target, "second\n")
     assert target.read_text(encoding="utf-8") == "second\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["table.md"]
@@ -181,7 +181,7 @@ def test_epoch_records_carry_run_id_kind_config_and_environment() -> None:
 
     assert len(records) == 2
     env = environment()
-    for record, row in zip(records, rows):
+    for record, row in zip(records, rows, strict=True):
         assert record["run_id"] == "20260101T000000Z-abc123"
         assert record["kind"] == "reproduce"
         assert record["config"] == asdict(cfg)
@@ -281,7 +281,8 @@ def test_splice_marked_replaces_only_between_markers(tmp_path: Path) -> None:
 
     # Splicing again replaces the previous body rather than accumulating.
     assert splice_marked(readme, "seed-table", "new body") is True
-    assert readme.read_text(encoding="utf-8") == f"{head}<!-- seed-table:start -->\nnew body\n<!-- seed-table:end -->{tail}"
+    expected = f"{head}<!-- seed-table:start -->\nnew body\n<!-- seed-table:end -->{tail}"
+    assert readme.read_text(encoding="utf-8") == expected
     assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
 
 

@@ -10,17 +10,18 @@ import time
 import pytest
 import torch
 
-from conftest import requires_cuda
 from mnist_models.config import ConfigError, RunConfig
-from mnist_models.models import get_model
 from mnist_models.measure import probes
 from mnist_models.measure.probes import PROBE_MAX_STEPS, matmul_peak_gflops, measured_peaks
 from mnist_models.measure.timing import Timer
+from mnist_models.models import get_model
 from mnist_models.train import auto
 from mnist_models.train.allocator import host_allocator, tune_host_allocator
 from mnist_models.train.auto import probe_step_seconds
 from mnist_models.train.device import resolve_device
 from mnist_models.train.runtime import Runtime, seed_everything
+
+from conftest import requires_cuda
 
 CPU = RunConfig(device="cpu")
 
@@ -297,15 +298,18 @@ def test_auto_precision_for_inference_probes_forward_passes(monkeypatch) -> None
         Runtime.from_config(RunConfig(model="v0", device="cpu", precision="auto"), workload="sideways")
 
 
-def test_step_probe_is_cached_keeps_the_rng_and_is_bounded() -> None:
+def test_step_probe_is_cached_keeps_the_rng_and_is_bounded(monkeypatch) -> None:
     torch.manual_seed(3)
     expected = torch.rand(3)
     torch.manual_seed(3)
     start = time.perf_counter()
     first = probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8)
     assert torch.equal(torch.rand(3), expected)
-    assert probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8) is first
     assert 0 < first < time.perf_counter() - start
+    measured = []  # a second call must come from the cache: nothing is measured again
+    monkeypatch.setattr(auto, "interleaved_medians", lambda candidates: measured.append(candidates) or {})
+    assert probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8) == first and measured == []
+    monkeypatch.undo()
     forward = probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8, "inference")
     assert 0 < forward and PROBE_MAX_STEPS >= 3
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from mnist_models.experiments.reproduce import case_row
-from mnist_models.results.provenance import environment
 from mnist_models.experiments.speedup import BASELINE, make_cases
 from mnist_models.report.speedup import render, summarize
+from mnist_models.results.provenance import environment
 
 
 def test_default_paths_are_the_notebook_and_the_fast_path_in_auto_precision():

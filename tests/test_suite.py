@@ -13,12 +13,20 @@ from mnist_models.config import RunConfig
 from mnist_models.experiments import budget as budget_module
 from mnist_models.experiments import plans, suite
 from mnist_models.experiments.plans import inference_weight, needs_reference, plan_inference, plan_train, train_weight
-from mnist_models.experiments.suite import (PROFILES, InferenceCase, TrainCase, base_config, finish_row, inference_row,
-                                            reference_predictions, train_row)
+from mnist_models.experiments.suite import (
+    PROFILES,
+    InferenceCase,
+    TrainCase,
+    base_config,
+    finish_row,
+    inference_row,
+    reference_predictions,
+    train_row,
+)
+from mnist_models.experiments.variants import VARIANTS
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import build_training
-from mnist_models.experiments.variants import VARIANTS
 
 from conftest import requires_cuda
 
@@ -93,7 +101,8 @@ def test_inference_cases_carry_trained_weights(mnist_root):
 
 def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root):
     variant = VARIANTS["compile-freeze-bf16"]
-    cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none", freeze=False)  # no compile: fast
+    # no compilation (fast), so no freezing either
+    cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none", freeze=False)
     case = InferenceCase(cfg, batch_size=16)
     assert case.x.dtype == torch.bfloat16 and case.precision == "bf16"
     assert all(p.dtype == torch.bfloat16 for p in case.model.parameters())
@@ -210,7 +219,8 @@ def test_weights_of_the_budget_follow_the_eager_probe():
     quick = PROFILES["quick"]
     small, big = (sum(train_weight(m, "cpu", VARIANTS["eager"], quick)) for m in ("v0", "v2"))
     assert 0 < small < big  # v2's step costs more than v0's
-    compiled, bf16 = train_weight("v2", "cpu", VARIANTS["compile"], quick), train_weight("v2", "cpu", VARIANTS["bf16"], quick)
+    compiled = train_weight("v2", "cpu", VARIANTS["compile"], quick)
+    bf16 = train_weight("v2", "cpu", VARIANTS["bf16"], quick)
     assert compiled[0] == bf16[0] and compiled[1] > bf16[1]  # compilation: more that no cut can shorten
     assert sum(train_weight("v2", "cpu", VARIANTS["eager"], quick)) > sum(bf16)  # eager retrains the band
     work, fixed = inference_weight("v2", "cpu", VARIANTS["eager"], 1024, quick)

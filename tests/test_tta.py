@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import math
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import pandas as pd
 import pytest
 
-from mnist_models.results.provenance import environment
 from mnist_models.experiments.tta import olympic_mean, recipe, run_one
 from mnist_models.measure.timing import process_age_s
 from mnist_models.report.tta import figures, render
+from mnist_models.results.provenance import environment
 
 
 def settings(**choices) -> dict:

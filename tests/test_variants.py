@@ -28,11 +28,12 @@ def test_variant_applies_its_changes_and_nothing_else(name):
 
 
 def test_cpu_skips_name_a_reason():
-    cuda_only = {n for n, v in VARIANTS.items() if v.skip_reason("cpu") and "CUDA" in v.skip_reason("cpu")}
-    assert cuda_only == {"fp16", "compile-reduce-overhead", "cudagraph"}
-    for name in cuda_only:
-        assert "CUDA" in VARIANTS[name].skip_reason("cpu")
-        assert VARIANTS[name].skip_reason("cuda") is None
+    skipped = {name: v.skip_reason("cpu") for name, v in VARIANTS.items() if v.skip_reason("cpu") is not None}
+    assert set(skipped) == {"fp16", "compile-reduce-overhead", "cudagraph", "compile-freeze-bf16"}
+    for name, reason in skipped.items():  # one line naming the variant and why
+        assert reason.startswith(name) and "\n" not in reason and len(reason) > len(name) + 10
+    assert "CUDA only" in skipped["fp16"] and "inference only" in skipped["compile-freeze-bf16"]
+    assert all(VARIANTS[name].skip_reason("cuda") is None for name in ("fp16", "compile-reduce-overhead", "cudagraph"))
 
 
 def test_freezing_variant_skips_training_only():

@@ -3,7 +3,9 @@ on stderr, and publishing what they wrote."""
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +16,7 @@ from ..data import prepare
 from ..experiments.reproduce import Case, case_row
 from ..report.publish import Report, publish
 from ..report.readme import has_markers
-from ..results.provenance import epoch_records, new_run_id
+from ..results.provenance import environment, epoch_records, new_run_id
 from ..results.store import append_rows, check_writable
 from ..train.engine import FitResult, fit
 from ..train.runtime import Runtime
@@ -59,8 +61,15 @@ def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> 
     return run_id, pd.DataFrame(rows)
 
 
-def publish_and_print(report: Report, results_dir: Path, readme: str | None, out: Console, err: Console) -> None:
-    """Publish a report (CSV, Markdown, README block) and print its Markdown."""
-    publish(report, results_dir, readme)
+def compare_cases(cases: list[Case], kind: str, stem: str, marker: str, render: Callable[..., str],
+                  args: argparse.Namespace, out: Console, err: Console) -> int:
+    """The comparison commands (reproduce, speedup): fail fast, train the cases, then publish the
+    rendered report (``stem``.csv/.md, the README's ``marker`` block) and print it."""
+    check_readme(args.readme, marker)
+    results_dir = prepare_run(cases[0].config, args.results)
+    run_id, rows = run_cases(cases, kind, results_dir, err)
+    report = Report(stem, rows, render(rows, environment(), run_id), marker)
+    publish(report, results_dir, args.readme)
     out.print(report.markdown, highlight=False, soft_wrap=True)
-    err.print(f"wrote {results_dir / report.stem}.md and .csv", highlight=False)
+    err.print(f"wrote {results_dir / stem}.md and .csv", highlight=False)
+    return 0

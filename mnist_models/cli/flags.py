@@ -10,8 +10,9 @@ defaults apply underneath (``RunConfig.from_protocol`` ignores None).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import MISSING, fields
-from typing import Any, Iterable
+from typing import Any
 
 from ..config import RunConfig, protocol_notes
 
@@ -60,8 +61,6 @@ def config_help(name: str, default: Any = MISSING, note: str = "") -> str:
     the field's own, for commands whose recipe differs; ``note`` is added after it)."""
     meta = FIELDS[name].metadata
     text = meta["help"]
-    if meta["choices"]:
-        text += f"; one of: {', '.join(meta['choices'])}"
     if meta["unit"]:
         text += f" ({meta['unit']})"
     default = FIELDS[name].default if default is MISSING else default
@@ -87,9 +86,10 @@ def add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str], defa
             parser.add_argument(flag, dest=name, type=int_arg, default=None, metavar="N", help=help_text)
         elif "float" in kind:
             parser.add_argument(flag, dest=name, type=float_arg, default=None, metavar="X", help=help_text)
-        else:
-            parser.add_argument(flag, dest=name, default=None, metavar="DIR" if name == "data_root" else None,
-                                help=help_text)
+        else:  # the choices show in the usage line; RunConfig checks the value (one line naming the setting)
+            choices = spec.metadata["choices"]
+            metavar = "|".join(choices) if choices else ("DIR" if name == "data_root" else name.upper())
+            parser.add_argument(flag, dest=name, default=None, metavar=metavar, help=help_text)
 
 
 def config_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise)
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 

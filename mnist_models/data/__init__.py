@@ -14,9 +14,20 @@ from __future__ import annotations
 
 from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
 from .loaders import FastLoader, draw_like_dataloader, make_loader, seed_loader
-from .verify import (INSTALL_HINT, DataError, FileStatus, RestrictedUnpickler, load_split, prepare,
-                     rebuild_from_pickle, restricted_loads, sha256_bytes, sha256_file)
+from .verify import (
+                     INSTALL_HINT,
+                     DataError,
+                     FileStatus,
+                     RestrictedUnpickler,
+                     load_split,
+                     prepare,
+                     rebuild_from_pickle,
+                     restricted_loads,
+                     sha256_bytes,
+                     sha256_file,
+)
 
-__all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader", "FileSpec",
-           "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split", "make_loader", "prepare", "raw_dir",
-           "rebuild_from_pickle", "resolve_root", "restricted_loads", "seed_loader", "sha256_bytes", "sha256_file"]
+__all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader",
+           "FileSpec", "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split", "make_loader",
+           "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root", "restricted_loads", "seed_loader",
+           "sha256_bytes", "sha256_file"]

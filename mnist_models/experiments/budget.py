@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 # Seconds kept back from the budget for what runs after the last case (writing the run folder,
 # the summary, pytest's exit) and before the session (`make bench` checks the install and

@@ -12,8 +12,17 @@ import torch
 from ..measure.machine import bf16_note
 from ..train.auto import probe_step_seconds
 from .budget import Budget, cut_reason, levels, pick
-from .suite import (BAND_SEEDS, TEST_IMAGES, WEIGHT_STEPS, InferenceCase, Profile, TrainCase,
-                    agree_images_nominal, base_config, has_reference)
+from .suite import (
+    BAND_SEEDS,
+    TEST_IMAGES,
+    WEIGHT_STEPS,
+    InferenceCase,
+    Profile,
+    TrainCase,
+    agree_images_nominal,
+    base_config,
+    has_reference,
+)
 from .tta import TTA_BATCH, TTA_MODEL
 from .variants import BASELINE, Variant
 
@@ -49,7 +58,7 @@ def eval_images_for(steps: int, nominal: int) -> int:
 
 def eager_unit_s(model: str, device: str, batch_size: int, workload: str) -> float:
     """Seconds of one eager fp32 NCHW step (training) or forward pass (inference) here: the unit
-    the budget's weights are counted in (``runtime.probe_step_seconds``, cached)."""
+    the budget's weights are counted in (``train.auto.probe_step_seconds``, cached)."""
     return probe_step_seconds(model, torch.device(device), "fp32", False, batch_size, workload)
 
 

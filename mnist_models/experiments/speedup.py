@@ -18,7 +18,8 @@ Run it with ``mnist-bench speedup --seeds 3``; it writes ``speedup.csv`` and ``s
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..config import RunConfig
 from .reproduce import Case

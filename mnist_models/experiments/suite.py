@@ -20,15 +20,16 @@ What each case may cut under the session's time budget: ``plans.py``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch._dynamo
+from torch._dynamo.utils import counters
 
 from ..config import RunConfig
 from ..data import FastLoader, load_split
-from ..measure.probes import matmul_peak_gflops
+from ..measure.probes import roofline
 from ..measure.stats import is_noisy, latency_ms, time_stats
 from ..measure.timing import Contention, Timer, steady_seconds
 from ..models import get_model, model_flops
@@ -90,9 +91,6 @@ def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
     eager after a few models), and its counters for the graph-break count."""
     if cfg.compile == "none":
         return {}
-    import torch._dynamo
-    from torch._dynamo.utils import counters
-
     torch._dynamo.reset()
     counters.clear()
     return counters["graph_break"]
@@ -282,14 +280,6 @@ def reference_predictions(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> t
         eager = base_config(cfg.model, cfg.device, cfg.data_root)
         _REFERENCE[key] = InferenceCase(eager, 1000, weight_steps=weight_steps).predictions()
     return _REFERENCE[key]
-
-
-def roofline(precision: str, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:
-    """Achieved GFLOP/s and its fraction of the device's measured matmul peak in ``precision``."""
-    achieved = flops_per_image * img_per_s / 1e9
-    peak = matmul_peak_gflops(device, precision)
-    return {"flops_per_image": flops_per_image, "gflop_per_s": achieved, "peak_gflop_per_s": peak,
-            "pct_of_peak": 100.0 * achieved / peak}
 
 
 def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],

@@ -21,8 +21,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any
 
 from ..config import RunConfig
 from ..measure.timing import process_age_s

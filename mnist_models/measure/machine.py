@@ -10,7 +10,7 @@ carries the capability it was measured on, and README blocks are kept per machin
   the name of the README blocks and part of a bench run's id.
 - ``bf16_note(caps)``: why bf16 is slow where it is emulated, for flags and reasons.
 
-The measured side (matmul peak per dtype) lives in ``runtime.matmul_peak_gflops``;
+The measured side (matmul peak per dtype) lives in ``measure.probes.matmul_peak_gflops``;
 ``mnist-bench machine`` prints both.
 """
 

@@ -8,8 +8,9 @@ where it is costly, and says in its docstring how it was taken.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -71,6 +72,14 @@ def measured_peaks() -> dict[str, float]:
 def measured_peak_sizes() -> dict[str, int]:
     """The matmul size behind each peak in ``measured_peaks`` (smaller where the dtype is emulated)."""
     return {f"{device}/{precision}": n for (device, precision), (_, n) in sorted(_PEAK_CACHE.items())}
+
+
+def roofline(precision: str, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:
+    """Achieved GFLOP/s and its fraction of the device's measured matmul peak in ``precision``."""
+    achieved = flops_per_image * img_per_s / 1e9
+    peak = matmul_peak_gflops(device, precision)
+    return {"flops_per_image": flops_per_image, "gflop_per_s": achieved, "peak_gflop_per_s": peak,
+            "pct_of_peak": 100.0 * achieved / peak}
 
 
 def peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str, float | None]:

@@ -8,7 +8,7 @@ leans on the slowest ones: read it with its n.
 from __future__ import annotations
 
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 from .timing import Contention
 

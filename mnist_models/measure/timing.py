@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def _no_sync() -> None:
@@ -104,7 +105,8 @@ class Contention:
         return self.machine_busy_cores - self.process_cpu_util
 
 
-def run_pedantic(benchmark: Any, fn: Callable[[], Any], rounds: int, warmup_rounds: int) -> tuple[list[float], Contention]:
+def run_pedantic(benchmark: Any, fn: Callable[[], Any], rounds: int,
+                 warmup_rounds: int) -> tuple[list[float], Contention]:
     """Time ``fn`` through pytest-benchmark's ``pedantic`` (iterations=1) and our own clock.
 
     Returns the per-round seconds of the timed rounds (warm-up rounds dropped) and the

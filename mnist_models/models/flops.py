@@ -6,6 +6,7 @@ import functools
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .registry import IMAGE_SHAPE, get_model
 
@@ -21,8 +22,6 @@ def training_flops(model: nn.Module) -> int:
     The input needs no gradient, so the first layer's input-gradient is not counted, as in a
     real step. The model's gradients are cleared afterwards.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
     batch = 2
     counter = FlopCounterMode(display=False)
@@ -38,8 +37,6 @@ def forward_flops(model: nn.Module) -> int:
     Counts the matmul/conv work only (bias adds, ReLU and pooling are not counted), the usual
     convention for model FLOPs.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
@@ -47,7 +44,7 @@ def forward_flops(model: nn.Module) -> int:
     return int(counter.get_total_flops())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_flops(name: str) -> dict[str, int]:
     """Forward and training FLOPs per image of a registry model, counted once per process
     (building the model leaves the global RNG state as it was)."""

@@ -8,8 +8,9 @@ by ``models/__init__.py``) and decorate a constructor with ``@register_model(nam
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 

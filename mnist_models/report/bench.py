@@ -7,8 +7,9 @@ variant's speed-up over ``eager`` and its accuracy difference; ``render`` render
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -51,7 +52,8 @@ def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[
             low = low.where(~cut, train["ref_band_min_acc_pct"])
             high = high.where(~cut, train["ref_band_max_acc_pct"])
         train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
-        train["acc_band"] = [accuracy_band_flag(acc, lo, hi) for acc, lo, hi in zip(train["test_acc_pct"], low, high)]
+        train["acc_band"] = [accuracy_band_flag(acc, lo, hi)
+                             for acc, lo, hi in zip(train["test_acc_pct"], low, high, strict=True)]
         train = train.drop(columns=["eager_img_per_s", "eager_acc_pct", *[v for v in band.values() if v in train]])
     inference = pd.DataFrame(list(inference_rows))
     if not inference.empty:
@@ -110,7 +112,7 @@ def _flags(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
     out = []
     for noisy, band, cut, precision, variant in zip(frame["noisy"], frame.get("acc_band", missing),
                                                     frame.get("cut", missing), frame.get("precision", missing),
-                                                    frame["variant"]):
+                                                    frame["variant"], strict=True):
         bf16 = precision == "bf16" or (precision is None and "bf16" in str(variant))
         flags = ["noisy" if str(noisy) == "True" else "", band if isinstance(band, str) else "",
                  "cut" if isinstance(cut, str) and cut else "", "bf16 emulated" if emulated and bf16 else ""]
@@ -123,7 +125,7 @@ def _variant_cells(frame: pd.DataFrame) -> list[str]:
     if "precision" not in frame:
         return list(frame["variant"])
     return [f"{v} → {p}, {'NHWC' if cl is True else 'NCHW'}" if v == "auto" and isinstance(p, str) else v
-            for v, p, cl in zip(frame["variant"], frame["precision"], frame["channels_last"])]
+            for v, p, cl in zip(frame["variant"], frame["precision"], frame["channels_last"], strict=True)]
 
 
 @dataclass(frozen=True)

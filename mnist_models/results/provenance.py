@@ -9,6 +9,7 @@ import platform
 import socket
 import subprocess
 import uuid
+from importlib import metadata
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,8 +44,6 @@ def _git_commit() -> str | None:
 
 def _version(package: str) -> str | None:
     """An installed package's version from its metadata (no import: torchvision alone costs ~1 s)."""
-    from importlib import metadata
-
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

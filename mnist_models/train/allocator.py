@@ -4,6 +4,7 @@ settings: docs/decisions.md (2026-11-25, "host allocator")."""
 
 from __future__ import annotations
 
+import ctypes
 
 # Serve blocks up to 32 MiB from the heap and never trim it, so the same large tensors freed and
 # allocated every step keep their pages mapped (mallopt parameter numbers from <malloc.h>).
@@ -24,8 +25,6 @@ def tune_host_allocator() -> str:
     if _allocator_state is None:
         _allocator_state = "default"
         try:
-            import ctypes
-
             libc = ctypes.CDLL("libc.so.6")
             if (libc.mallopt(_M_MMAP_THRESHOLD, _HOST_ALLOCATOR["mmap_threshold"]) == 1 and
                     libc.mallopt(_M_TRIM_THRESHOLD, _HOST_ALLOCATOR["trim_threshold"]) == 1):

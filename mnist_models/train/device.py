@@ -12,8 +12,9 @@ Precision table (autocast dtype, GradScaler on?, dtype of the matmul peak it is 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, ContextManager
 
 import torch
 
@@ -56,7 +57,7 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else no_sync
 
 
-def autocast(device: torch.device, precision: str, cache_enabled: bool = True) -> ContextManager:
+def autocast(device: torch.device, precision: str, cache_enabled: bool = True) -> AbstractContextManager:
     """The autocast context for ``precision`` on ``device`` (a null context for fp32). The weight-cast
     cache must be off inside CUDA-graph capture (``cache_enabled=False``)."""
     dtype = PRECISIONS[precision].autocast

@@ -11,8 +11,10 @@ emulated, tens of times slower, on an AVX2-only one.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,7 +81,7 @@ class Runtime:
         """Wait for queued device work; a no-op on the CPU, where work is synchronous."""
         return D.synchronizer(self.device)
 
-    def autocast(self) -> ContextManager:
+    def autocast(self) -> AbstractContextManager:
         """The autocast context for this precision (a null context for fp32)."""
         return D.autocast(self.device, self.precision, cache_enabled=not self.cuda_graph)
 

@@ -8,7 +8,7 @@ cases, time to accuracy and the automatic-precision probe all train through it.
 
 from __future__ import annotations
 
-from typing import Callable, ContextManager
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -16,7 +16,7 @@ from torch import nn
 TrainStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, autocast: Callable[[], ContextManager],
+def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, autocast: Callable[[]],
                     scaler: torch.amp.GradScaler, loss_fn: nn.Module) -> TrainStep:
     """A step function for ``model``: ``autocast`` gives the precision's context (``Runtime.autocast``),
     ``scaler`` scales the loss where the precision needs it (fp16)."""

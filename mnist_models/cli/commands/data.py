@@ -1,14 +1,15 @@
-"""``mnist-bench data [--data-root DIR] [--repair]``: prepare and verify MNIST (SHA-256 of the four files)."""
+"""``mnist-bench data [--data-root DIR] [--repair] [--json]``: prepare and verify MNIST (SHA-256 of the four files)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from rich.console import Console
 from rich.table import Table
 
 from ...data import prepare, resolve_root
-from ..flags import add_config_flags
+from ..flags import add_config_flags, add_json
 
 HELP = "prepare and verify MNIST (SHA-256 of the four IDX files)"
 
@@ -17,11 +18,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help=HELP)
     add_config_flags(p, ["data_root"])
     p.add_argument("--repair", action="store_true", help="rebuild files that fail their checksum")
+    add_json(p)
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     root = resolve_root(args.data_root)
     statuses = prepare(root, repair=args.repair)
+    if args.json:
+        files = [{"name": s.name, "path": str(s.path), "source": s.source, "bytes": s.size_bytes, "sha256": s.sha256,
+                  "verified": True} for s in statuses]
+        out.file.write(json.dumps({"root": str(root), "files": files}) + "\n")
+        out.file.flush()
+        return 0
     table = Table(title=f"MNIST at {root}", title_justify="left")
     for column, justify in (("file", "left"), ("source", "left"), ("bytes", "right"), ("sha256", "left"),
                             ("check", "left")):

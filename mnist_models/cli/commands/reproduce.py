@@ -9,9 +9,7 @@ from rich.console import Console
 
 from ...experiments.reproduce import SEED_MODELS, make_cases
 from ...report import seed_table
-from ...report.publish import Report
-from ...results.provenance import environment
-from ..common import check_readme, prepare_run, publish_and_print, run_cases
+from ..common import compare_cases
 from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
 
 MARKER = "seed-table"
@@ -31,9 +29,4 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not models:
         raise UsageError(f"--models needs at least one model name, got {args.models!r}")
     cases = make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
-    check_readme(args.readme, MARKER)
-    results_dir = prepare_run(cases[0].config, args.results)
-    run_id, rows = run_cases(cases, "reproduce", results_dir, err)
-    report = Report("seed_reproduction", rows, seed_table.render(rows, environment(), run_id), MARKER)
-    publish_and_print(report, results_dir, args.readme, out, err)
-    return 0
+    return compare_cases(cases, "reproduce", "seed_reproduction", MARKER, seed_table.render, args, out, err)

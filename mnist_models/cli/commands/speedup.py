@@ -9,9 +9,7 @@ from rich.console import Console
 
 from ...experiments.speedup import make_cases
 from ...report import speedup
-from ...report.publish import Report
-from ...results.provenance import environment
-from ..common import check_readme, prepare_run, publish_and_print, run_cases
+from ..common import compare_cases
 from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
 
 MARKER = "speedup-table"
@@ -35,9 +33,4 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
     cases = make_cases(args.model or "v2", parse_seeds(args.seeds), precisions, device=args.device,
                        data_root=args.data_root)
-    check_readme(args.readme, MARKER)
-    results_dir = prepare_run(cases[0].config, args.results)
-    run_id, rows = run_cases(cases, "speedup", results_dir, err)
-    report = Report("speedup", rows, speedup.render(rows, environment(), run_id), MARKER)
-    publish_and_print(report, results_dir, args.readme, out, err)
-    return 0
+    return compare_cases(cases, "speedup", "speedup", MARKER, speedup.render, args, out, err)
