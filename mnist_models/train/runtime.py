@@ -24,8 +24,6 @@ from . import device as D
 from .allocator import tune_host_allocator
 from .auto import resolve_auto
 
-resolve_device = D.resolve_device
-
 
 def seed_everything(seed: int) -> None:
     """Seed Python's and torch's RNGs (all devices)."""

@@ -17,7 +17,7 @@ from ...results.provenance import environment
 from ...results.store import to_json
 from ...train.auto import resolve_auto
 from ...train.device import peak_precisions, resolve_device
-from ..flags import UsageError, add_json, int_arg
+from ..flags import UsageError, add_config_flags, add_json, int_arg
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "matmul peaks; with --model, what precision auto picks for it")
     p.add_argument("--model", help="also probe this registry model's training step: what auto resolves to")
     p.add_argument("--batch-size", type=int_arg, default=None, help="batch size of that probe (default 32)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    add_config_flags(p, ["device"])
     add_json(p)
 
 
@@ -35,7 +35,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         check_model(args.model)
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
-    device = resolve_device(args.device)
+    device = resolve_device(args.device or "auto")
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
     peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
     report: dict[str, Any] = {**capabilities(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
