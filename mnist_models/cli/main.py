@@ -15,8 +15,11 @@ Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise)
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from rich.console import Console
 
@@ -25,13 +28,23 @@ from ..data import DataError
 from ..models import UnknownModelError
 from ..results.store import ResultsError
 from ..train.engine import TrainingError
-from .commands import data, machine, models, reproduce, speedup, train, tta
+from . import commands
 from .flags import Parser, UsageError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-COMMANDS = {"data": data, "machine": machine, "models": models, "train": train, "reproduce": reproduce,
-            "speedup": speedup, "tta": tta}
+
+
+def _commands() -> dict[str, ModuleType]:
+    """Every module in ``commands/`` is a command (named as its module, ``_`` → ``-``), listed by its
+    ``ORDER``: a new command is one new file."""
+    found = [importlib.import_module(f"{commands.__name__}.{info.name}")
+             for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
+    found.sort(key=lambda module: (module.ORDER, module.__name__))
+    return {module.__name__.rsplit(".", 1)[1].replace("_", "-"): module for module in found}
+
+
+COMMANDS = _commands()
 # Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
 USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError)
 

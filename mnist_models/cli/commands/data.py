@@ -13,6 +13,8 @@ from ..flags import add_config_flags, add_json
 
 HELP = "prepare and verify MNIST (SHA-256 of the four IDX files)"
 
+ORDER = 10  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help=HELP)

@@ -19,6 +19,8 @@ from ...train.auto import resolve_auto
 from ...train.device import peak_precisions, resolve_device
 from ..flags import UsageError, add_config_flags, add_json, int_arg
 
+ORDER = 20  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("machine", help="this machine's capabilities (ISA, native bf16, caches) and measured "

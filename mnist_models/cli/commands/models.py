@@ -11,6 +11,8 @@ from rich.table import Table
 from ...models import MODELS, count_parameters, forward_flops
 from ..flags import add_json
 
+ORDER = 30  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list the registered models with parameters and FLOPs per image")

@@ -14,6 +14,8 @@ from ..flags import UsageError, add_config_flags, add_readme, add_results, parse
 
 MARKER = "seed-table"
 
+ORDER = 50  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="train v0, v1, v2 under the seed protocol and write the comparison table")

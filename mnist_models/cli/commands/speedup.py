@@ -14,6 +14,8 @@ from ..flags import UsageError, add_config_flags, add_readme, add_results, parse
 
 MARKER = "speedup-table"
 
+ORDER = 60  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")

@@ -20,6 +20,8 @@ from ..flags import add_config_flags, add_json, add_results, config_values
 SETTINGS = ("model", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph", "loader",
             "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed", "data_root")
 
+ORDER = 40  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")

@@ -24,6 +24,8 @@ SETTINGS = ("model", "target_pct", "device", "precision", "channels_last", "epoc
 DEFAULTS = {"model": tta.TTA_MODEL, "target_pct": tta.TTA_TARGET_PCT, "precision": "auto", "epochs": tta.TTA_MAX_EPOCHS,
             "eval_every": tta.TTA_EVAL_EVERY, "eval_from": tta.TTA_EVAL_FROM}
 
+ORDER = 70  # position in `mnist-bench --help`
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tta", help="time to a target test accuracy, one process per seed, MLPerf-style report")
