@@ -71,6 +71,8 @@ class BenchState:
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
     tta_rows: list[dict[str, Any]] = field(default_factory=list)
+    # (model, device) → (confusion rows, prediction-sample rows) of the inference weights, for the report
+    quality: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -273,12 +275,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def _table(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """A frame of the rows, or None (no file) when there are none."""
+    return pd.DataFrame(rows) if rows else None
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: BenchState | None = getattr(session.config, "_mnist_bench", None)
     if state is None or not (state.train_rows or state.inference_rows or state.tta_rows):
         return
     env = environment()
-    train, inference = bench.bench_frames(state.train_rows, state.inference_rows)
+    train_rows, train_rounds = bench.split_rounds(state.train_rows)
+    inference_rows, inference_rounds = bench.split_rounds(state.inference_rows)
+    train, inference = bench.bench_frames(train_rows, inference_rows)
     tta = pd.DataFrame(state.tta_rows)
     budget = {"budget_s": state.budget.seconds, "session_s": state.budget.elapsed(), "cuts": state.budget.cuts,
               "inductor_warmup_s": state.inductor_warmup_s}
@@ -286,14 +295,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                          peaks=measured_peaks())
     machine = {**env, "capabilities": capabilities(), "profile": state.profile.name, "devices": state.devices,
                "models": state.models, "variants": [v.name for v in state.variants],
-               "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(), **budget}
+               "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(), **budget,
+               "skips": [{"case": case, "reason": reason} for case, reason in state.skips]}
     files = {"train.csv": train, "inference.csv": inference, "tta.csv": tta if not tta.empty else None,
              "summary.md": bench.render(run, env, state.run_id), "machine.json": machine,
-             "benchmark.json": _benchmark_json(session.config)}
+             "benchmark.json": _benchmark_json(session.config),
+             "rounds.csv": _table([*train_rounds.to_dict("records"), *inference_rounds.to_dict("records")]),
+             "confusion.csv": _table([r for confusion, _ in state.quality.values() for r in confusion]),
+             "predictions.csv": _table([r for _, sample in state.quality.values() for r in sample])}
     compact = bench.render(run.compact(README_BATCH), env, state.run_id, heading="###")
     folder = publish_run(state.results, state.run_id, files, state.readme, ("bench-summary", compact), env)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         cut = f"; {len(state.budget.cuts)} cases cut to keep the budget" if state.budget.cuts else ""
-        reporter.write_line(f"mnist-bench: wrote {folder} (summary.md, train.csv, inference.csv, tta.csv, "
-                            f"machine.json) in {state.budget.elapsed():.0f} s{cut}")
+        names = ", ".join(sorted(p.name for p in folder.iterdir()))
+        reporter.write_line(f"mnist-bench: wrote {folder} ({names}) in {state.budget.elapsed():.0f} s{cut}")

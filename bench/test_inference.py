@@ -13,7 +13,9 @@ from __future__ import annotations
 import time
 
 from mnist_models.experiments.plans import plan_inference, plan_weight_steps, weights_task
+from mnist_models.experiments.quality import quality_rows
 from mnist_models.experiments.suite import InferenceCase, base_config, finish_row, inference_row, trained_state
+from mnist_models.experiments.variants import BASELINE
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 
@@ -33,6 +35,9 @@ def test_inference(benchmark, bench_state, inference_spec, request):
     benchmark.group = f"inference {model} {device} batch {batch_size}"
     times, contention = run_pedantic(benchmark, case.run, rounds, profile.warmup_rounds)
     row = finish_row(inference_row(variant, case, profile, times), contention, peak_memory(case.run, case.rt.device))
+    row["round_times_s"] = times
+    if variant.name == BASELINE and (model, device) not in bench_state.quality:  # for the run's report
+        bench_state.quality[model, device] = quality_rows(model, device, bench_state.data_root, steps)
     benchmark.extra_info.update(row)
     bench_state.inference_rows.append(row)
     assert row["img_per_s"] > 0 and 0 <= row["agree_with_eager_pct"] <= 100

@@ -33,6 +33,7 @@ def test_train(benchmark, bench_state, train_spec, request):
         case.reference = eager_reference(model, device, bench_state.data_root, case.steps, len(case.rows),
                                          case.eval_images)
     row = train_row(variant, case, profile, times, metrics)
+    row |= {"round_times_s": times, "round_train_loss": [r["train_loss"] for r in case.rows[-len(times):]]}
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
         band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, len(case.rows), case.eval_images)]
         row |= {"band_min_acc_pct": min(band), "band_max_acc_pct": max(band), "band_n": len(band)}

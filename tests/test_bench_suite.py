@@ -41,8 +41,17 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     assert len(runs) == 2 and (results / "latest").resolve() == runs[-1].resolve()
 
     first = runs[0]
-    assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json"}
+    assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json",
+                                                 "rounds.csv", "confusion.csv", "predictions.csv"}
     train = pd.read_csv(first / "train.csv")
+    assert not {"round_times_s", "round_train_loss"} & set(train.columns)  # the raw samples live apart
+    rounds = pd.read_csv(first / "rounds.csv")  # one line per timed round (n = 1 here) of every case
+    assert len(rounds) == len(train) + len(pd.read_csv(first / "inference.csv")) and rounds["seconds"].gt(0).all()
+    assert rounds.loc[rounds["phase"] == "train", "train_loss"].notna().all()
+    confusion = pd.read_csv(first / "confusion.csv")  # the inference weights' 10×10 on the whole test set
+    assert len(confusion) == 100 and confusion["count"].sum() == 10_000
+    sample = pd.read_csv(first / "predictions.csv")
+    assert len(sample) == 9 and sample["probability"].between(0, 1).all() and sample["label"].between(0, 9).all()
     cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
                     "seed-loader", "auto"}
     assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}  # freezing: inference only

@@ -257,8 +257,12 @@ class InferenceCase:
         self.rt.synchronize()
 
     def predictions(self, limit: int | None = None) -> torch.Tensor:
-        """Predicted classes for the first ``limit`` test images (all by default), in batches of this
-        case's size (the last one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
+        """Predicted classes for the first ``limit`` test images (all by default)."""
+        return self.probabilities(limit).argmax(dim=1)
+
+    def probabilities(self, limit: int | None = None) -> torch.Tensor:
+        """Class probabilities (N, 10, float32, CPU) for the first ``limit`` test images, in batches of
+        this case's size (the last one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
         images, _ = load_split("test", self.cfg.data_root)
         images = images[:limit]
         out = []
@@ -266,20 +270,27 @@ class InferenceCase:
             chunk = images[start:start + self.batch_size]
             padded = torch.zeros(self.batch_size, 28, 28, dtype=chunk.dtype)
             padded[:len(chunk)] = chunk
-            out.append(self.forward(self._inputs(padded))[:len(chunk)].argmax(dim=1).cpu())
+            logits = self.forward(self._inputs(padded))[:len(chunk)]
+            out.append(torch.softmax(logits.float(), dim=1).cpu())
         return torch.cat(out)
 
 
 _REFERENCE: dict[tuple[str, str, str | None, int], torch.Tensor] = {}
 
 
-def reference_predictions(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
-    """Eager fp32 predictions of the trained model on the test set (cached per model, device and weights)."""
+def reference_probabilities(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
+    """Eager fp32 class probabilities of the trained model on the 10,000 test images (cached per
+    model, device and weights)."""
     key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, weight_steps)
     if key not in _REFERENCE:
         eager = base_config(cfg.model, cfg.device, cfg.data_root)
-        _REFERENCE[key] = InferenceCase(eager, 1000, weight_steps=weight_steps).predictions()
+        _REFERENCE[key] = InferenceCase(eager, 1000, weight_steps=weight_steps).probabilities()
     return _REFERENCE[key]
+
+
+def reference_predictions(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
+    """Eager fp32 predicted classes of the trained model on the test set (``reference_probabilities``)."""
+    return reference_probabilities(cfg, weight_steps).argmax(dim=1)
 
 
 def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],

@@ -63,6 +63,24 @@ def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[
     return train, inference
 
 
+ROUND_KEYS = ("phase", "model", "device", "variant", "batch_size")
+
+
+def split_rounds(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The rows without their per-round lists, and those lists as one tidy frame (``rounds.csv``):
+    one line per timed round with the case's keys, ``round`` (1-based), ``seconds`` and, for
+    training, ``train_loss``. Compare reads the raw samples from it; the tables keep their columns."""
+    kept, rounds = [], []
+    for row in rows:
+        row = dict(row)
+        times, losses = row.pop("round_times_s", None) or [], row.pop("round_train_loss", None) or []
+        keys = {k: row.get(k) for k in ROUND_KEYS}
+        rounds += [{**keys, "round": i, "seconds": t, "train_loss": losses[i - 1] if i <= len(losses) else None}
+                   for i, t in enumerate(times, start=1)]
+        kept.append(row)
+    return kept, pd.DataFrame(rounds, columns=[*ROUND_KEYS, "round", "seconds", "train_loss"])
+
+
 def accuracy_band_flag(acc: float, low: float | None, high: float | None) -> str:
     """``"below eager band"`` / ``"above eager band"`` when ``acc`` lies outside eager fp32's seed
     range [low, high], else ``""`` (also when no band was measured)."""
