@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -305,8 +307,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
              "predictions.csv": _table([r for _, sample in state.quality.values() for r in sample])}
     compact = bench.render(run.compact(README_BATCH), env, state.run_id, heading="###")
     folder = publish_run(state.results, state.run_id, files, state.readme, ("bench-summary", compact), env)
+    elapsed = state.budget.elapsed()
+    # The run's report (report.md, report.html, plots/) is drawn by `mnist-bench report` in a process of its
+    # own, after the session: matplotlib stays out of the timed session, and a report that fails (one line
+    # below) cannot cost the run folder written above.
+    command = [sys.executable, "-m", "mnist_models", "report", str(folder)]
+    command += ["--data-root", str(state.data_root)] if state.data_root else []
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        said = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+        last = said[-1].removeprefix("mnist-bench: ") if said else f"exit {done.returncode}"
+        report = last if done.returncode == 0 else f"report not written ({last})"
+    except (OSError, subprocess.SubprocessError) as exc:
+        report = f"report not written ({type(exc).__name__}: {exc})"
+    if not report.startswith("wrote"):
+        report += f"; the run's tables are in {folder}; retry: mnist-bench report {folder}"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         cut = f"; {len(state.budget.cuts)} cases cut to keep the budget" if state.budget.cuts else ""
         names = ", ".join(sorted(p.name for p in folder.iterdir()))
-        reporter.write_line(f"mnist-bench: wrote {folder} ({names}) in {state.budget.elapsed():.0f} s{cut}")
+        reporter.write_line(f"mnist-bench: wrote {folder} ({names}) in {elapsed:.0f} s{cut}")
+        reporter.write_line(f"mnist-bench: {report}")

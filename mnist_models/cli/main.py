@@ -24,9 +24,10 @@ from types import ModuleType
 from rich.console import Console
 
 from ..config import ConfigError
-from ..data import DataError
+from ..data import DataError, ImageError
 from ..models import UnknownModelError
 from ..results.store import ResultsError
+from ..train.checkpoint import CheckpointError
 from ..train.engine import TrainingError
 from . import commands
 from .flags import Parser, UsageError
@@ -46,7 +47,8 @@ def _commands() -> dict[str, ModuleType]:
 
 COMMANDS = _commands()
 # Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
-USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError)
+USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError, CheckpointError,
+               ImageError)
 
 
 def build_parser() -> Parser:

@@ -5,7 +5,9 @@
 - ``verify.py``: ``prepare`` (present → offline rebuild → download; ``--repair``), the restricted
   unpickler, ``load_split`` (verified uint8 tensors);
 - ``loaders.py``: ``seed`` (torchvision DataLoader, the notebook's way) and ``fast`` (whole split on
-  the device).
+  the device);
+- ``images.py``: ``preprocess`` (a real image of a digit → an MNIST-shaped sample, normalised the way
+  MNIST was made), ``ImageError``.
 
 Run ``mnist-bench data`` to prepare and verify the files from the command line.
 """
@@ -13,6 +15,7 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 from __future__ import annotations
 
 from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
+from .images import ImageError, preprocess
 from .loaders import FastLoader, draw_like_dataloader, make_loader, seed_loader
 from .verify import (
                      INSTALL_HINT,
@@ -28,6 +31,6 @@ from .verify import (
 )
 
 __all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader",
-           "FileSpec", "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split", "make_loader",
-           "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root", "restricted_loads", "seed_loader",
-           "sha256_bytes", "sha256_file"]
+           "FileSpec", "FileStatus", "ImageError", "RestrictedUnpickler", "draw_like_dataloader", "load_split",
+           "make_loader", "prepare", "preprocess", "raw_dir", "rebuild_from_pickle", "resolve_root",
+           "restricted_loads", "seed_loader", "sha256_bytes", "sha256_file"]

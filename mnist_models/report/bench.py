@@ -190,7 +190,7 @@ INFERENCE_COLUMNS = {"model": "model", "device": "device", "variant": "variant",
                      "memory_mib": "peak MiB¹", "noisy": "flag"}
 
 
-def _table(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str]) -> str:
+def table(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str]) -> str:
     """A results table: memory, flags and auto cells added, formatted, the display columns picked."""
     table = frame.assign(memory_mib=_memory(frame), noisy=_flags(frame, env), variant=_variant_cells(frame))
     return markdown_table(pick_columns(fmt_columns(table, formats), columns))
@@ -218,7 +218,7 @@ def _training(run: BenchRun, env: dict[str, Any], sub: str) -> list[str]:
             "other seeds; a variant whose accuracy falls outside that seed range is flagged (below or "
             "above eager band), whatever its speed. A case cut to fewer steps by the time budget is "
             "compared with eager retrained, untimed, to the same steps and seeds.", "",
-            _table(run.train, env, TRAIN_FORMATS, TRAIN_COLUMNS), ""]
+            table(run.train, env, TRAIN_FORMATS, TRAIN_COLUMNS), ""]
 
 
 def _inference(run: BenchRun, env: dict[str, Any], sub: str) -> list[str]:
@@ -232,7 +232,7 @@ def _inference(run: BenchRun, env: dict[str, Any], sub: str) -> list[str]:
             "`weight_steps` in the CSV); latency percentiles over the n rounds. \"Same class as eager\": "
             "share of the 10,000 test images (2,000 at batch 1; fewer in a cut case: `agree_images`) whose "
             "predicted class equals eager fp32's.", "",
-            _table(inference, env, INFERENCE_FORMATS, INFERENCE_COLUMNS), ""]
+            table(inference, env, INFERENCE_FORMATS, INFERENCE_COLUMNS), ""]
 
 
 def _footnotes(run: BenchRun) -> list[str]:

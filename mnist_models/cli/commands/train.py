@@ -1,5 +1,6 @@
 """``mnist-bench train``: train one model and report per-epoch accuracy, loss and time; every epoch's
-row is appended to ``results/runs.jsonl``. Its flags are RunConfig's fields (``cli/flags.py``)."""
+row is appended to ``results/runs.jsonl``. Its flags are RunConfig's fields (``cli/flags.py``), plus
+``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from ...config import RunConfig
 from ...results.provenance import environment, epoch_records, new_run_id
 from ...results.store import append_rows, to_json
+from ...train.checkpoint import check_save_path, save_checkpoint
 from ...train.runtime import Runtime
 from ..common import prepare_run, run_fit
 from ..flags import add_config_flags, add_json, add_results, config_values
@@ -27,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")
     add_config_flags(p, SETTINGS, defaults={"precision": "auto"},
                      notes={"precision": "fp32 under --protocol seed"})
+    p.add_argument("--save", metavar="PATH", help="after training, write the model's checkpoint (weights, config, "
+                   "metrics, versions, SHA-256) to PATH, for `mnist-bench predict --checkpoint PATH`")
     add_json(p)
     add_results(p)
 
@@ -53,6 +57,7 @@ def summary(run_id: str, cfg: RunConfig, result: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     cfg = config(args)
     results_dir = prepare_run(cfg, args.results)
+    save = check_save_path(args.save) if args.save else None  # fail before training, not after
     reason = Runtime.from_config(cfg).auto_reason  # measured here, before the progress bar; cached for fit
     if reason:
         err.print(reason, highlight=False, soft_wrap=True)
@@ -60,6 +65,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     result = run_fit(cfg, cfg.model, err)
     append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows, result.runtime))
     figures = summary(run_id, cfg, result)
+    if save is not None:
+        figures["checkpoint"] = str(save_checkpoint(save, result.model, cfg, result.rows[-1]))
     if args.json:
         out.file.write(to_json(figures) + "\n")
         out.file.flush()
@@ -69,4 +76,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
               f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "
               f"{len(result.rows)}), {figures['images_per_s']:,.0f} img/s; rows appended to "
               f"{results_dir / 'runs.jsonl'}", highlight=False, soft_wrap=True)
+    if save is not None:
+        out.print(f"checkpoint saved to {figures['checkpoint']} (`mnist-bench predict --checkpoint "
+                  f"{figures['checkpoint']} IMAGE...`)", highlight=False, soft_wrap=True)
     return 0

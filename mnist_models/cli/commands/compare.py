@@ -1,0 +1,82 @@
+"""``mnist-bench compare BASE NEW [--fail-above PCT] [--metric time,accuracy] [--min-effect PCT] [--json]``:
+compare two benchmark run folders case by case, write ``compare.md`` and ``compare.html`` into NEW, and
+exit 1 when a gated metric regressed (0 otherwise), so it can gate CI.
+
+Examples::
+
+    mnist-bench compare results/20261126T033331Z-cpu-amd-avx512-bf16-2c results/latest
+    mnist-bench compare BASE NEW --metric time,accuracy,memory --fail-above 15 --json | tail -n 1
+
+The statistics (Mann–Whitney U where n allows, range or median ± IQR overlap otherwise, the minimum
+effect size, the accuracy band) are described in ``report/compare.py`` and the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from ...report.compare import DEFAULT_GATED, METRICS, CompareError, Thresholds, compare, load_run
+from ...report.compare_render import as_json, render_html, render_markdown
+from ...report.publish import write_files
+from ...results.store import to_json
+from ..flags import UsageError, add_json, float_arg
+
+ORDER = 85  # position in `mnist-bench --help`
+EXIT_REGRESSED = 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare two benchmark run folders; exit 1 when a gated metric regressed")
+    p.add_argument("base", metavar="BASE", help="the reference run folder, e.g. results/<run-id>")
+    p.add_argument("new", metavar="NEW", help="the run to judge (compare.md and compare.html are written here)")
+    p.add_argument("--fail-above", type=float_arg, default=Thresholds.fail_above_pct, metavar="PCT",
+                   help="exit 1 when a gated metric is worse by more than PCT%% (time: per-image time, and the "
+                        "change must be significant; default %(default)g)")
+    p.add_argument("--min-effect", type=float_arg, default=Thresholds.min_effect_pct, metavar="PCT",
+                   help="smallest change reported as slower/faster, even when significant (default %(default)g)")
+    p.add_argument("--metric", default=",".join(DEFAULT_GATED), metavar="LIST",
+                   help=f"gated metrics, comma list of {', '.join(METRICS)} or all (default %(default)s)")
+    p.add_argument("--acc-drop", type=float_arg, default=Thresholds.acc_drop_pts, metavar="PTS",
+                   help="an accuracy drop beyond PTS points is a regression, inside the band or not "
+                        "(default %(default)g)")
+    add_json(p)
+
+
+def thresholds(args: argparse.Namespace) -> Thresholds:
+    """The flags as ``Thresholds``; bad values → ``UsageError``."""
+    gated = tuple(m.strip() for m in args.metric.split(",") if m.strip())
+    gated = METRICS if gated == ("all",) else gated
+    unknown = [m for m in gated if m not in METRICS]
+    if unknown or not gated:
+        raise UsageError(f"--metric {args.metric!r}: expected a comma list of {', '.join(METRICS)} (or all)")
+    for flag, value in (("--fail-above", args.fail_above), ("--min-effect", args.min_effect),
+                        ("--acc-drop", args.acc_drop)):
+        if not value >= 0 or value == float("inf"):
+            raise UsageError(f"{flag} must be a finite number ≥ 0, got {value:g}")
+    return Thresholds(fail_above_pct=args.fail_above, min_effect_pct=args.min_effect, acc_drop_pts=args.acc_drop,
+                      gated=gated)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    th = thresholds(args)
+    try:
+        comparison = compare(load_run(args.base, "BASE"), load_run(args.new, "NEW"), th)
+    except CompareError as exc:
+        raise UsageError(str(exc)) from None
+    markdown = render_markdown(comparison)
+    try:
+        write_files(comparison.new.path, {"compare.md": markdown + "\n", "compare.html": render_html(comparison)})
+    except OSError as exc:
+        raise UsageError(f"cannot write compare.md into {comparison.new.path} ({exc.strerror or exc}); fix: "
+                         "make the NEW folder writable, or copy it somewhere writable") from None
+    out.print(markdown, highlight=False, soft_wrap=True, markup=False)
+    counts = ", ".join(f"{k} {v}" for k, v in comparison.counts.items())
+    out.print(f"verdicts: {counts}; gate {'FAILED' if comparison.failed_gate else 'passed'}", highlight=False,
+              markup=False)
+    if args.json:
+        out.file.write(to_json(as_json(comparison)) + "\n")
+        out.file.flush()
+    err.print(f"wrote {comparison.new.path / 'compare.md'} and compare.html", highlight=False, markup=False)
+    return EXIT_REGRESSED if comparison.failed_gate else 0

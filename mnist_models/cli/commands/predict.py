@@ -1,0 +1,78 @@
+"""``mnist-bench predict --checkpoint PATH IMAGE...``: the digit in each image, by a model saved with
+``mnist-bench train --save PATH``.
+
+Each image (PNG, JPEG, BMP or GIF, any size or mode) is normalised the way MNIST was made
+(``data.images.preprocess``: grayscale, a light background inverted, the digit cropped, fitted in
+20×20 and centred by its centre of mass in 28×28), then classified (``train.engine.make_predictions``).
+Every image and the checkpoint are checked before anything is predicted: a bad one stops the
+command with one line (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ...data.images import INVERT_CHOICES, preprocess
+from ...results.store import to_json
+from ...train.checkpoint import load_checkpoint
+from ...train.device import resolve_device
+from ...train.engine import make_predictions
+from ..flags import add_config_flags, add_json
+
+ORDER = 45  # position in `mnist-bench --help`
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict the digit in image files with a checkpoint from `train --save`")
+    p.add_argument("--checkpoint", metavar="PATH", required=True,
+                   help="a checkpoint written by `mnist-bench train --save PATH`")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="image files of one digit each: PNG, JPEG, BMP or GIF (first frame), any size or mode")
+    p.add_argument("--invert", choices=INVERT_CHOICES, default="auto", metavar="|".join(INVERT_CHOICES),
+                   help="make the digit white on black: auto inverts images whose border is light (a dark digit "
+                        "on paper), yes always, no never; default auto")
+    add_config_flags(p, ("device",))
+    add_json(p)
+
+
+def predict(checkpoint: str, images: list[str], invert: str = "auto", device: str = "auto") -> dict[str, Any]:
+    """The ``--json`` object: the checkpoint, its model and one prediction per image (digit, its
+    probability and all ten class probabilities)."""
+    target = resolve_device(device)
+    samples = [preprocess(image, invert) for image in images]  # every image is checked before the model runs
+    model, config, _ = load_checkpoint(checkpoint, target)
+    probabilities = make_predictions(model, samples, target)
+    predictions = []
+    for image, row in zip(images, probabilities.tolist(), strict=True):
+        digit = max(range(len(row)), key=row.__getitem__)
+        predictions.append({"file": image, "digit": digit, "probability": row[digit], "probabilities": row})
+    return {"checkpoint": str(checkpoint), "model": config["model"], "predictions": predictions}
+
+
+def table(result: dict[str, Any]) -> Table:
+    """One row per image: file, predicted digit, its probability, and the runner-up."""
+    title = f"{result['model']} from {Path(result['checkpoint']).name}"
+    view = Table(title=title, title_justify="left")
+    view.add_column("file", overflow="fold")  # a path is shown whole, folded if the terminal is narrow
+    for column in ("digit", "probability", "runner-up"):
+        view.add_column(column, justify="right", no_wrap=True)
+    for p in result["predictions"]:
+        second = sorted(range(10), key=p["probabilities"].__getitem__)[-2]
+        view.add_row(p["file"], str(p["digit"]), f"{p['probability']:.3f}",
+                     f"{second} ({p['probabilities'][second]:.3f})")
+    return view
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    result = predict(args.checkpoint, args.images, args.invert, args.device or "auto")
+    if args.json:
+        out.file.write(to_json(result) + "\n")
+        out.file.flush()
+        return 0
+    out.print(table(result))
+    return 0

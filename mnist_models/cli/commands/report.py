@@ -1,0 +1,37 @@
+"""``mnist-bench report [RUN_DIR] [--data-root DIR]``: the report of one benchmark-suite run folder
+(default ``results/latest``) → ``RUN_DIR/report.md``, ``RUN_DIR/report.html`` (one self-contained page
+that opens from disk offline) and ``RUN_DIR/plots/*.png``. Works on run folders of every version;
+the suite writes it at the end of every session. A folder that is not a run: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+
+from ...report.run_report import build_report, check_run_dir, write_report
+
+ORDER = 80  # position in `mnist-bench --help`
+DEFAULT_RUN = "results/latest"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="a run folder's report: Markdown, one self-contained HTML page, plots")
+    p.add_argument("run_dir", nargs="?", default=DEFAULT_RUN, metavar="RUN_DIR",
+                   help=f"a benchmark-suite run folder (default: {DEFAULT_RUN})")
+    p.add_argument("--data-root", metavar="DIR", default=None,
+                   help="MNIST root for the image grids (default $MNIST_BENCH_DATA or the cache; without the "
+                        "data the report says so and draws no digits)")
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    folder = check_run_dir(args.run_dir)
+    start = time.perf_counter()
+    report = build_report(folder, args.data_root)
+    write_report(folder, report=report)
+    seconds = time.perf_counter() - start
+    out.print(f"wrote {folder / 'report.html'}, {folder / 'report.md'} and {len(report.plots)} plots in "
+              f"{folder / 'plots'} ({seconds:.1f} s)", highlight=False, soft_wrap=True)
+    return 0

@@ -1,0 +1,295 @@
+"""Compare two benchmark run folders (BASE → NEW): one row per case present in either, a verdict per
+row, the gated regressions, and a geometric mean of throughput ratios per device and phase.
+
+``compare(base, new, thresholds)`` joins the folders on (phase, model, device, variant, batch size)
+and returns a ``Comparison``; ``compare_render`` turns it into ``compare.md`` / ``compare.html``;
+``mnist-bench compare BASE NEW`` (``cli/commands/compare.py``) writes them into NEW and exits 1 when
+a gated metric regressed. The rules (README, "Comparing two runs"):
+
+- **Verdict** (time): ``slower`` / ``faster`` when the per-image time differs significantly
+  (``measure.significance``: Mann–Whitney p < 0.002 where n allows, else range or median ± IQR
+  overlap) AND by more than ``min_effect_pct``; ``same`` otherwise. ``new`` / ``removed``: a row on one
+  side only, the other run not asked for that case or listing it as skipped. ``failed``: NEW was asked
+  for the case (its machine.json models × devices × variants) and neither ran it nor skipped it (the
+  test errored), or NEW's row has a non-finite time, accuracy or training loss; ``fixed``: the same
+  in BASE, with NEW's row sound.
+- **Accuracy** (training rows, same steps per round and test images on both sides): a regression
+  when NEW's accuracy is below ``min(BASE's eager band low, BASE's own accuracy)`` (the band of eager
+  retrained to the case's steps, ``ref_band_*``, for a case the budget cut) or more than
+  ``acc_drop_pts`` below BASE's. With different steps the accuracies are not comparable: then only
+  NEW's own band flag (vs eager retrained to the same steps in NEW) counts, where BASE had none.
+- **Gate**: a row fails it when a gated metric regressed beyond ``fail_above_pct`` (time: verdict
+  ``slower`` and per-image time × > 1 + fail_above; memory, compile: more than that and above an
+  absolute floor; accuracy: the rule above) or when it newly ``failed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..experiments.variants import BASELINE
+from ..measure.significance import P_THRESHOLD, significance
+from .compare_load import CompareError, Key, RunFolder, case_key, load_run, sample_source
+
+__all__ = ["CompareError", "Comparison", "Thresholds", "compare", "load_run"]
+
+METRICS = ("time", "accuracy", "memory", "compile")
+DEFAULT_GATED = ("time", "accuracy")
+VERDICTS = ("slower", "faster", "same", "new", "removed", "failed", "fixed")
+MEMORY_FLOOR_MIB = 16.0  # peak RSS moves by a few MiB with allocator state; smaller changes are not findings
+COMPILE_FLOOR_S = 0.5  # compile time is one cold measurement; eager cases read ~0.00 s
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as a change and what fails the gate (percentages of BASE, points of accuracy)."""
+
+    fail_above_pct: float = 10.0
+    min_effect_pct: float = 5.0
+    p_threshold: float = P_THRESHOLD
+    acc_drop_pts: float = 1.0
+    gated: tuple[str, ...] = DEFAULT_GATED
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Rows (one dict per case), verdict counts, geometric means, and whether the gate failed."""
+
+    base: RunFolder
+    new: RunFolder
+    thresholds: Thresholds
+    rows: list[dict[str, Any]]
+    source: str | None
+    geomeans: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        found = Counter(r["verdict"] for r in self.rows)
+        return {v: found[v] for v in VERDICTS if found[v]}
+
+    @property
+    def regressions(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["regressions"]]
+
+    @property
+    def failed_gate(self) -> bool:
+        return bool(self.regressions)
+
+
+def _num(row: dict[str, Any] | None, column: str) -> float:
+    """A finite float from the row, else NaN (missing column, empty cell, text)."""
+    value = (row or {}).get(column)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _work(row: dict[str, Any]) -> float:
+    """Images one timed round processes: a training round's images, an inference batch."""
+    return _num(row, "images_per_round") if row["phase"] == "train" else _num(row, "batch_size")
+
+
+def _broken(row: dict[str, Any]) -> str:
+    """Why a row is not a sound measurement ("" when it is): a non-finite time, accuracy or loss."""
+    if not _num(row, "median_s") > 0 or not _work(row) > 0:
+        return "no finite time"
+    if row["phase"] == "train":
+        if "test_acc_pct" in row and math.isnan(_num(row, "test_acc_pct")):
+            return "no finite test accuracy"
+        if "train_loss" in row and math.isnan(_num(row, "train_loss")):
+            return "non-finite training loss"
+    return ""
+
+
+def _presence(key: Key, base: RunFolder, new: RunFolder) -> tuple[str, list[str]]:
+    """Verdict and notes for a case with a row on one side only."""
+    if key in new.rows:
+        skipped = base.skips.get(key[:4])
+        if base.selected(key):
+            return "fixed", ["BASE was asked for it and has no row (failed there)"]
+        return "new", [f"skipped in BASE: {skipped}"] if skipped else []
+    skipped = new.skips.get(key[:4])
+    if new.selected(key):
+        return "failed", ["NEW was asked for it, did not skip it and has no row"]
+    return "removed", [f"skipped in NEW: {skipped}"] if skipped else []
+
+
+def _ratio_verdict(ratio: float, different: bool, th: Thresholds) -> str:
+    """slower / faster / same for a per-image time ratio NEW ÷ BASE."""
+    effect = 1.0 + th.min_effect_pct / 100.0
+    if not different or math.isnan(ratio):
+        return "same"
+    return "slower" if ratio > effect else ("faster" if ratio < 1.0 / effect else "same")
+
+
+def _samples(run: RunFolder, source: str | None, key: Key, work: float) -> list[float] | None:
+    values = run.samples.get(source, {}).get(key) if source else None
+    return [v / work for v in values] if values else None
+
+
+def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, Any]:
+    """Per-image time: medians, change, the significance test and the verdict."""
+    wb, wn = _work(b), _work(n)
+    mb, mn = _num(b, "median_s") / wb, _num(n, "median_s") / wn
+    sig = significance(_samples(cmp.base, cmp.source, key, wb), _samples(cmp.new, cmp.source, key, wn),
+                       (mb, _num(b, "iqr_s") / wb), (mn, _num(n, "iqr_s") / wn), cmp.th.p_threshold)
+    ratio = mn / mb if mb > 0 else math.nan  # BASE without a finite time (a fixed row): no ratio
+    verdict = _ratio_verdict(ratio, sig.different, cmp.th)
+    out = {"verdict": verdict, "s_base": _num(b, "median_s"), "s_new": _num(n, "median_s"),
+           "img_s_base": 1.0 / mb if mb > 0 else math.nan, "img_s_new": 1.0 / mn,
+           "time_change_pct": 100.0 * (ratio - 1.0),
+           "test": sig.method, "p": sig.p, "n_base": sig.n[0] or _num(b, "n"), "n_new": sig.n[1] or _num(n, "n"),
+           "different": sig.different}
+    if verdict == "slower" and ratio > 1.0 + cmp.th.fail_above_pct / 100.0 and "time" in cmp.th.gated:
+        out["regressions"] = [f"time {out['time_change_pct']:+.1f}%"]
+    return out
+
+
+def _band(run: RunFolder, row: dict[str, Any]) -> tuple[float, float]:
+    """Eager fp32's accuracy band behind a training row: its own ``ref_band_*`` when the budget cut it,
+    else the eager row's band where eager ran the same steps per round; NaNs where there is none."""
+    if not math.isnan(_num(row, "ref_band_min_acc_pct")):
+        return _num(row, "ref_band_min_acc_pct"), _num(row, "ref_band_max_acc_pct")
+    eager = run.rows.get(("train", row["model"], row["device"], BASELINE, case_key(row)[4]))
+    if eager is None or _num(eager, "steps_per_round") != _num(row, "steps_per_round"):
+        return math.nan, math.nan
+    return _num(eager, "band_min_acc_pct"), _num(eager, "band_max_acc_pct")
+
+
+def _comparable(b: dict[str, Any], n: dict[str, Any]) -> bool:
+    return all(_num(b, c) == _num(n, c) or (math.isnan(_num(b, c)) and math.isnan(_num(n, c)))
+               for c in ("steps_per_round", "test_images"))
+
+
+def _accuracy(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, Any]:
+    """Test accuracy of a training row: BASE, NEW, the change, what it means and whether it regressed."""
+    ab, an = _num(b, "test_acc_pct"), _num(n, "test_acc_pct")
+    out: dict[str, Any] = {"acc_base": ab, "acc_new": an, "acc_delta_pts": an - ab}
+    if math.isnan(ab) or math.isnan(an):
+        return {**out, "accuracy": "–"}
+    if not _comparable(b, n):
+        steps = f"steps/round {_num(b, 'steps_per_round'):.0f}→{_num(n, 'steps_per_round'):.0f}"
+        own = str(n.get("acc_band") or "") == "below eager band" and str(b.get("acc_band") or "") != "below eager band"
+        text = f"not comparable ({steps})" + ("; NEW below its own eager band" if own else "")
+        return {**out, "accuracy": text, "acc_regressed": own}
+    low, high = _band(cmp.base, b)
+    found = []
+    if not math.isnan(low) and an < min(low, ab):
+        found.append(f"below BASE band ({low:.2f}–{high:.2f}%)")
+    if an < ab - cmp.th.acc_drop_pts:
+        found.append(f"{an - ab:+.2f} pts")
+    return {**out, "accuracy": "; ".join(found) or "ok", "acc_regressed": bool(found)}
+
+
+def _single(b: dict[str, Any], n: dict[str, Any], column: str, floor: float, th: Thresholds
+            ) -> tuple[float, float, float, str]:
+    """BASE, NEW, change % and worse/better/"" for a single-valued lower-is-better metric."""
+    vb, vn = _num(b, column), _num(n, column)
+    change = 100.0 * (vn / vb - 1.0) if vb > 0 and not math.isnan(vn) else math.nan
+    moved = abs(vn - vb) > floor
+    worse = "worse" if moved and change > th.min_effect_pct else ("better" if moved and change < -th.min_effect_pct
+                                                                  else "")
+    return vb, vn, change, worse
+
+
+def _memory_column(row: dict[str, Any]) -> dict[str, Any]:
+    """CUDA max allocated where measured, else the CPU process's peak RSS (as the summary's table)."""
+    cuda = _num(row, "peak_allocated_mib")
+    return {**row, "memory_mib": cuda if not math.isnan(cuda) else _num(row, "peak_rss_mib")}
+
+
+def _others(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> tuple[dict[str, Any], list[str]]:
+    """Memory and compile time, with the gate's findings for those gated."""
+    out, found = {}, []
+    for metric, column, floor in (("memory", "memory_mib", MEMORY_FLOOR_MIB),
+                                  ("compile", "compile_s", COMPILE_FLOOR_S)):
+        vb, vn, change, worse = _single(_memory_column(b), _memory_column(n), column, floor, cmp.th)
+        out |= {f"{metric}_base": vb, f"{metric}_new": vn, f"{metric}_change_pct": change, f"{metric}_moved": worse}
+        if worse == "worse" and change > cmp.th.fail_above_pct and metric in cmp.th.gated:
+            found.append(f"{metric} {change:+.1f}%")
+    return out, found
+
+
+@dataclass(frozen=True)
+class _Context:
+    base: RunFolder
+    new: RunFolder
+    th: Thresholds
+    source: str | None
+
+
+def _case(key: Key, cmp: _Context) -> dict[str, Any]:
+    """One row of the comparison."""
+    row: dict[str, Any] = dict(zip(("phase", "model", "device", "variant", "batch_size"), key, strict=True))
+    row |= {"regressions": [], "notes": []}
+    b, n = cmp.base.rows.get(key), cmp.new.rows.get(key)
+    if b is None or n is None:
+        verdict, notes = _presence(key, cmp.base, cmp.new)
+        failed = verdict == "failed"
+        return row | {"verdict": verdict, "notes": notes, "regressions": ["failed"] if failed else []}
+    why_b, why_n = _broken(b), _broken(n)
+    if why_n:
+        return row | {"verdict": "failed", "notes": [f"NEW: {why_n}"] + ([f"BASE: {why_b}"] if why_b else []),
+                      "regressions": [] if why_b else ["failed"]}
+    row |= _time(key, b, n, cmp)
+    if why_b:
+        row |= {"verdict": "fixed", "notes": [f"BASE: {why_b}"]}
+    if key[0] == "train":
+        row |= _accuracy(b, n, cmp)
+        if row.pop("acc_regressed", False) and "accuracy" in cmp.th.gated:
+            row["regressions"] = [*row.get("regressions", []), f"accuracy {row['accuracy']}"]
+    others, found = _others(b, n, cmp)
+    row |= others | {"regressions": [*row.get("regressions", []), *found]}
+    row["notes"] = row["notes"] + [note for side, r in (("BASE", b), ("NEW", n)) if (note := _noisy(side, r))]
+    return row
+
+
+def _noisy(side: str, row: dict[str, Any]) -> str:
+    """Why the suite flagged a row noisy: its spread, or other processes beside it (cores)."""
+    if str(row.get("noisy")) != "True":
+        return ""
+    others = _num(row, "machine_busy_cores") - _num(row, "process_cpu_util")
+    spread = 100.0 * _num(row, "iqr_s") / _num(row, "median_s")
+    why = [f"IQR {spread:.0f}% of median" if spread > 10 else "",
+           f"other processes {others:.1f} cores" if others > 0.5 else ""]
+    return f"noisy in {side}" + (f" ({', '.join(w for w in why if w)})" if any(why) else "")
+
+
+def _keys(base: RunFolder, new: RunFolder) -> list[Key]:
+    """Every case of either run: training first, then inference, each in BASE's order with NEW's own
+    cases after (the suite's order: model, device, variant, batch)."""
+    keys = list(dict.fromkeys([*base.rows, *new.rows]))
+    return sorted(keys, key=lambda k: {"train": 0, "inference": 1}.get(k[0], 2))
+
+
+def geomeans(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per device and phase (and per device over both phases): the geometric mean of NEW ÷ BASE
+    throughput over the cases measured soundly on both sides (> 1: NEW faster)."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        ratio = r.get("img_s_new", math.nan) / r.get("img_s_base", math.nan) if "img_s_base" in r else math.nan
+        if r["verdict"] in ("same", "faster", "slower") and math.isfinite(ratio) and ratio > 0:
+            groups.setdefault((r["device"], r["phase"]), []).append(ratio)
+            groups.setdefault((r["device"], "all"), []).append(ratio)
+    return [{"device": device, "phase": phase, "n": len(v), "ratio": float(np.exp(np.mean(np.log(v))))}
+            for (device, phase), v in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all"))]
+
+
+def compare(base: RunFolder, new: RunFolder, thresholds: Thresholds | None = None) -> Comparison:
+    """Join BASE and NEW case by case and judge every row (see the module's docstring)."""
+    th = thresholds or Thresholds()
+    keys = _keys(base, new)
+    if not keys:
+        raise CompareError(f"nothing to compare: neither {base.path} nor {new.path} has a train or inference "
+                           "row; fix: pass run folders from a benchmark session that ran cases")
+    cmp = _Context(base, new, th, sample_source(base, new))
+    rows = [_case(key, cmp) for key in keys]
+    return Comparison(base, new, th, rows, cmp.source, geomeans(rows))

@@ -1,0 +1,172 @@
+"""The run report's sections after the timing ones: prediction quality (confusion matrices, a seeded
+grid of test images, the 3×3 prediction grids), time to accuracy (``report.tta.render``), what the
+budget cut, the skipped cases with their reasons, and, where their files exist, a comparison
+(``compare.md`` in the run folder, from ``mnist-bench compare``) and the latest profile beside the run
+(``<results>/profiles/<id>/``, from ``mnist-bench profile``). A section whose data the run did not
+record says so; the comparison and the profile are simply absent without their files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import data
+from . import bench, digits, plots
+from . import tta as tta_report
+from .markdown import fmt_columns, markdown_table
+from .run_sections import figure
+
+if TYPE_CHECKING:
+    from .run_report import RunFolder
+
+PROFILES = "profiles"
+
+
+def _file_name(*parts: str) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", p) for p in parts)
+
+
+def _confusion_lines(frame: pd.DataFrame) -> list[str]:
+    """Per model: accuracy, the weakest class and the commonest confusion."""
+    lines = []
+    for (model, device), rows in plots.cases(frame):
+        matrix = digits.confusion_matrix(rows)
+        per_class = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+        off = matrix.copy()
+        np.fill_diagonal(off, 0)
+        true, predicted = np.unravel_index(int(off.argmax()), off.shape)
+        lines.append(f"- {model} · {device}: {100 * np.trace(matrix) / max(matrix.sum(), 1):.2f}% correct; "
+                     f"weakest class {int(per_class.argmin())} ({100 * per_class.min():.1f}%); commonest "
+                     f"confusion {true} → {predicted} ({off.max()} images)")
+    return lines
+
+
+def _test_images(data_root: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
+    """(images, labels, "") of the MNIST test split, or (None, None, why not)."""
+    try:
+        images, labels = data.load_split("test", data_root)
+    except (data.DataError, OSError) as exc:
+        return None, None, (f"MNIST's test images are not available here ({exc}), so the image grids are not "
+                            "drawn; `mnist-bench data` prepares them.")
+    return images, labels, ""
+
+
+def quality_section(run: RunFolder, store: dict[str, bytes], data_root: str | os.PathLike[str] | None) -> list[str]:
+    """Confusion matrices, the sample grid and the prediction grids (what the run recorded)."""
+    lines = ["## Prediction quality", ""]
+    if run.confusion is None or run.confusion.empty:
+        lines += ["Confusion matrices: not recorded (this run has no `confusion.csv`; the suite writes it since "
+                  "it keeps its inference weights' predictions).", ""]
+    else:
+        lines += ["The inference weights (eager fp32, trained by the suite for its inference cases) on the test "
+                  "set: counts computed with torchmetrics' `MulticlassConfusionMatrix` when the suite ran "
+                  "(`confusion.csv`); colour: the share of the true class.", "",
+                  *figure(store, "confusion", digits.confusion(run.confusion), "Confusion matrices"),
+                  *_confusion_lines(run.confusion), ""]
+    images, labels, why = _test_images(data_root)
+    lines += ["### Test images", ""]
+    if images is None:
+        return [*lines, why, ""]
+    lines += figure(store, "test_images", digits.sample_grid(images, labels), "Random MNIST test images")
+    lines += ["### Predictions on a fixed sample", ""]
+    if run.predictions is None or run.predictions.empty:
+        return [*lines, "Not recorded (this run has no `predictions.csv`).", ""]
+    lines += ["The same nine test images in every run (`predictions.csv`), as the seed notebook drew them: "
+              "green when the prediction is right, red when wrong; p: the predicted class's probability.", ""]
+    for (model, device), rows in plots.cases(run.predictions):
+        steps = plots.numeric(rows, "weight_steps").iloc[0]
+        trained = f" (weights: {int(steps):,} steps)" if not np.isnan(steps) else ""
+        grid = digits.prediction_grid(images, rows, f"{model} · {device}{trained}")
+        lines += figure(store, _file_name("predictions", model, device), grid, f"Predictions of {model} on {device}")
+    return lines
+
+
+def tta_section(run: RunFolder) -> list[str]:
+    """``report.tta.render`` per device, where the run has ``tta.csv``."""
+    if run.tta.empty:
+        return []
+    lines = ["## Time to accuracy", ""]
+    for _, rows in run.tta.groupby("device", sort=False) if "device" in run.tta else [(None, run.tta)]:
+        try:
+            lines += [tta_report.render(rows.reset_index(drop=True), run.env, run.run_id, "###"), ""]
+        except (KeyError, ValueError, TypeError) as exc:  # an older tta.csv: say what is missing, keep going
+            lines += [f"The time-to-accuracy rows could not be summarised ({type(exc).__name__}: {exc}: `tta.csv` "
+                      "lacks what the report reads); the rows are in the file.", ""]
+    return lines
+
+
+def cuts_section(run: RunFolder) -> list[str]:
+    cuts = [c for c in run.machine.get("cuts") or [] if isinstance(c, (list, tuple)) and len(c) == 2]
+    if not cuts:
+        return []
+    table = pd.DataFrame([(bench._case_name(str(case)), what) for case, what in cuts], columns=["case", "what was cut"])
+    return ["## Cut to keep the time budget", "", f"{len(cuts)} cases ran less work to keep the session's budget "
+            "(flag `cut` in the tables).", "", markdown_table(table), ""]
+
+
+def skipped_section(skipped: list[tuple[str, str]], source: str | None) -> list[str]:
+    if source is None:
+        return ["## Skipped", "", "No skipped case is recorded: this run's machine.json has no `skips` and its "
+                "summary.md no Skipped table.", ""]
+    if not skipped:
+        return ["## Skipped", "", f"No case was skipped ({source} lists none).", ""]
+    return ["## Skipped", "", f"{len(skipped)} cases could not run here and were skipped, each with its reason.", "",
+            markdown_table(pd.DataFrame(skipped, columns=["case", "reason"])), ""]
+
+
+def _demote(markdown: str, levels: int) -> list[str]:
+    """Markdown with every heading ``levels`` deeper (at most level 6), so it nests in a section."""
+    out = []
+    for line in markdown.splitlines():
+        found = re.match(r"^(#{1,6})(\s.*)$", line)
+        out.append("#" * min(6, len(found.group(1)) + levels) + found.group(2) if found else line)
+    return out
+
+
+def compare_section(run: RunFolder) -> list[str]:
+    path = run.path / "compare.md"
+    if not path.is_file():
+        return []
+    return ["## Comparison with another run", "", "From `compare.md` in this folder (`mnist-bench compare`).", "",
+            *_demote(path.read_text(encoding="utf-8"), 2), ""]
+
+
+def latest_profile(run: RunFolder) -> Path | None:
+    """The newest profile folder beside the run (``<results>/profiles/<id>/`` with a summary.md)."""
+    root = run.path.resolve().parent / PROFILES
+    found = sorted(p for p in root.iterdir() if (p / "summary.md").is_file()) if root.is_dir() else []
+    return found[-1] if found else None
+
+
+def _breakdown(folder: Path) -> list[str]:
+    path = folder / "breakdown.csv"
+    try:
+        rows = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return [f"(`{path.name}` could not be read.)", ""]
+    shown = fmt_columns(rows, {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
+    return [markdown_table(shown.rename(columns={"ms_per_step": "ms/step", "share_pct": "% of step"})), ""]
+
+
+def profile_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
+    folder = latest_profile(run)
+    if folder is None:
+        return []
+    link = Path(os.path.relpath(folder, run.path)).as_posix()
+    ran = next((line for line in (folder / "summary.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("Ran:")), "")
+    lines = ["## Latest profile", "",
+             f"The newest profile beside this run: [`{folder.name}`]({link}/summary.md) (`mnist-bench profile`, a "
+             "run of its own under torch.profiler, apart from the timed cases). " + ran, ""]
+    png_path = folder / "breakdown.png"
+    if png_path.is_file():
+        lines += figure(store, "profile_breakdown", png_path.read_bytes(), f"Step-time breakdown of {folder.name}")
+    if (folder / "breakdown.csv").is_file():
+        lines += ["Step-time breakdown (mean over the recorded steps):", "", *_breakdown(folder)]
+    return lines

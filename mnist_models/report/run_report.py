@@ -1,0 +1,205 @@
+"""The report of one benchmark-suite run folder (``mnist-bench report [RUN_DIR]``, and the suite at the
+end of every session): ``report.md``, ``report.html`` (one self-contained page, images embedded) and
+``plots/*.png`` written into the run folder through the one publish path (``publish.write_files``;
+PNGs through ``results.store.atomic_write_bytes``).
+
+``load_run`` reads a run folder of any version (the oldest lack columns, ``rounds.csv``,
+``confusion.csv``, ``predictions.csv`` and most of ``machine.json``; what is missing is said, never
+guessed) and recomputes the tables with ``report.bench.bench_frames``; ``document`` puts the sections
+in order (``run_sections.py``, ``run_extras.py``); ``build_report`` renders the Markdown and the page;
+``write_report`` writes the files. Bad input raises ``UsageError``
+(one line naming the problem and the fix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..cli.flags import UsageError
+from ..results.store import atomic_write_bytes
+from . import bench, run_extras, run_sections
+from .html import page
+from .markdown import is_missing
+from .publish import write_files
+
+RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
+           "results/latest points at the newest)")
+READS = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
+         "summary.md", "compare.md")  # what the report is made from (named in its first lines)
+DERIVED = ("speedup_vs_eager", "acc_delta_vs_eager_pct", "acc_band")  # recomputed by bench_frames
+# The environment the tables' header needs, from machine.json or else the rows (older runs lack some).
+ENV_KEYS = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_count", "torch_threads", "git_commit", "cpu_vendor",
+            "cpu_capability", "cpu_isa", "bf16_native", "onednn_max_isa", "machine_kind", "gpu_capability")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What a run folder holds, read once: the recomputed tables, the per-round samples and the
+    prediction records where the run wrote them (None otherwise), machine.json and the summary."""
+
+    path: Path
+    run_id: str
+    machine: dict[str, Any]
+    env: dict[str, Any]
+    train: pd.DataFrame
+    inference: pd.DataFrame
+    tta: pd.DataFrame
+    rounds: pd.DataFrame | None
+    confusion: pd.DataFrame | None
+    predictions: pd.DataFrame | None
+    summary: str
+    files: list[str] = field(default_factory=list)  # the files of READS the folder has
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The rendered report: Markdown (images as ``plots/<name>.png``), the self-contained HTML page,
+    and each plot's PNG bytes by its path relative to the run folder."""
+
+    markdown: str
+    html: str
+    plots: dict[str, bytes]
+
+
+def _csv(path: Path) -> pd.DataFrame | None:
+    """A CSV of the run (None when absent); one line naming the file when it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path}: cannot read it as CSV ({reason}); {RUN_FIX}") from None
+
+
+def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame() if frame is None else frame
+
+
+def _machine(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not valid JSON ({exc}); {RUN_FIX}") from None
+    if not isinstance(found, dict):
+        raise UsageError(f"{path}: expected a JSON object; {RUN_FIX}")
+    return found
+
+
+def check_run_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """The run folder, or UsageError saying why it is not one."""
+    path = Path(run_dir)
+    if not path.exists():
+        raise UsageError(f"{path}: no such folder; {RUN_FIX}")
+    if not path.is_dir():
+        raise UsageError(f"{path} is a file, not a run folder; {RUN_FIX}")
+    if not any((path / name).is_file() for name in ("train.csv", "inference.csv")):
+        if (path / "latest").is_dir():
+            raise UsageError(f"{path} is a results folder, not a run; fix: pass {path / 'latest'} or one of its "
+                             "<run-id> folders")
+        raise UsageError(f"{path} is not a benchmark run folder (no train.csv or inference.csv in it); {RUN_FIX}")
+    return path
+
+
+def _environment(machine: dict[str, Any], frames: list[pd.DataFrame]) -> dict[str, Any]:
+    """machine.json's environment, completed from the first row's environment columns (older runs'
+    machine.json lack the capabilities); keys the header needs and nobody recorded say so."""
+    env: dict[str, Any] = {}
+    for frame in frames:
+        if not frame.empty:
+            first = frame.iloc[0]
+            env |= {k: first[k] for k in ENV_KEYS if k in first and not is_missing(first[k]) and k not in env}
+    env |= {k: v for k, v in machine.items() if not isinstance(v, (dict, list)) and v is not None}
+    return {"torch": "not recorded", "cpu": "not recorded", "torch_threads": "?", "cpu_count": "?", "cuda": None,
+            "cudnn": None, "git_commit": None, "gpu": None, **env}
+
+
+def _frames(train: pd.DataFrame | None, inference: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables recomputed with ``bench_frames`` (speed-up, accuracy delta, band flag), so every
+    run reads by today's definitions; older runs' rows lack the band columns: no verdict then."""
+    rows = [[] if f is None or f.empty else f.drop(columns=[c for c in DERIVED if c in f]).to_dict("records")
+            for f in (train, inference)]
+    return bench.bench_frames(rows[0], rows[1])
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
+    """Read a run folder of any version (see the module's docstring)."""
+    path = check_run_dir(run_dir)
+    machine = _machine(path / "machine.json")
+    raw_train, raw_inference = _csv(path / "train.csv"), _csv(path / "inference.csv")
+    for name, frame in (("train.csv", raw_train), ("inference.csv", raw_inference)):
+        if frame is not None and not frame.empty and not {"model", "device", "variant"} <= set(frame.columns):
+            raise UsageError(f"{path / name}: no model/device/variant columns, not a suite table; {RUN_FIX}")
+    train, inference = _frames(raw_train, raw_inference)
+    summary_path = path / "summary.md"
+    return RunFolder(
+        path=path, run_id=path.resolve().name, machine=machine,
+        env=_environment(machine, [f for f in (raw_train, raw_inference) if f is not None]),
+        train=train, inference=inference, tta=_or_empty(_csv(path / "tta.csv")),
+        rounds=_csv(path / "rounds.csv"), confusion=_csv(path / "confusion.csv"),
+        predictions=_csv(path / "predictions.csv"),
+        summary=summary_path.read_text(encoding="utf-8") if summary_path.is_file() else "",
+        files=[name for name in READS if (path / name).is_file()])
+
+
+def skips(run: RunFolder) -> tuple[list[tuple[str, str]], str | None]:
+    """(case, reason) of every skipped case and where they were read: machine.json's ``skips``, else
+    summary.md's Skipped table (older runs); None when the run recorded neither."""
+    if isinstance(run.machine.get("skips"), list):
+        return [(str(s.get("case", "")), str(s.get("reason", ""))) for s in run.machine["skips"]], "machine.json"
+    found, inside, seen = [], False, False
+    for line in run.summary.splitlines():
+        if line.startswith("#"):
+            inside = line.lstrip("#").strip() == "Skipped"
+            seen = seen or inside
+        elif inside and line.startswith("|") and not re.match(r"^\|\s*(case|-)", line):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+            if len(cells) >= 2:
+                found.append((cells[0], cells[1].replace("\\|", "|")))
+    return found, "summary.md" if seen else None
+
+
+def document(run: RunFolder, store: dict[str, bytes], data_root: str | os.PathLike[str] | None) -> str:
+    """The whole report's Markdown, section after section; figures go into ``store``."""
+    sections = [run_sections.title_section(run), run_sections.machine_section(run),
+                run_sections.models_section(run, store), run_sections.training_section(run, store),
+                run_sections.rounds_section(run, store), run_sections.curves_section(run, store),
+                run_sections.inference_section(run, store), run_sections.memory_section(run, store),
+                run_sections.roofline_section(run, store), run_extras.quality_section(run, store, data_root),
+                run_extras.tta_section(run), run_extras.cuts_section(run), run_extras.skipped_section(*skips(run)),
+                run_extras.compare_section(run), run_extras.profile_section(run, store)]
+    return "\n".join(line for section in sections for line in section).rstrip() + "\n"
+
+
+def build_report(run_dir: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None) -> RunReport:
+    """The whole report of a run folder (nothing written)."""
+    run = load_run(run_dir)
+    plots: dict[str, bytes] = {}
+    markdown = document(run, plots, data_root)
+    return RunReport(markdown, page(markdown, plots, f"Benchmark run {run.run_id}"), plots)
+
+
+def write_report(run_dir: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None,
+                 report: RunReport | None = None) -> list[Path]:
+    """Build the report (unless given) and write ``report.md``, ``report.html`` and ``plots/*.png`` into
+    the run folder; plots an earlier report left that this one does not draw are removed."""
+    folder = check_run_dir(run_dir)
+    report = report or build_report(folder, data_root)
+    written = [atomic_write_bytes(folder / name, data) for name, data in report.plots.items()]
+    kept = {p.resolve() for p in written}
+    plots_dir = folder / run_sections.PLOTS
+    for stale in plots_dir.glob("*.png") if plots_dir.is_dir() else []:
+        if stale.resolve() not in kept:
+            stale.unlink()
+    return [*written, *write_files(folder, {"report.md": report.markdown, "report.html": report.html})]

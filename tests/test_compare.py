@@ -1,0 +1,291 @@
+"""``mnist-bench compare``: the Mann–Whitney test against hand-computed and enumerated values, and the
+command on copies of committed run folders (in tmp, never in results/) with planted changes: a case
+made 30% slower, an accuracy drop below eager's band, new, removed and failed cases, A/A, folders
+without raw samples, bad input. One slow test compares two real new-format suite runs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mnist_models.cli.main import main
+from mnist_models.measure.significance import mann_whitney_u, min_two_sided_p, significance, u_distribution
+from mnist_models.report.compare import Thresholds, compare, load_run
+from mnist_models.report.publish import write_files
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "results" / "20261126T050607Z-cpu-amd-avx512-bf16-2c"  # has bands, ref_* columns, benchmark.json
+OLDEST = ROOT / "results" / "20261125T182325Z-cpu-intel-r-xeon-r-processor-2c"  # no bands, no test_images
+KEYS = ["phase", "model", "device", "variant", "batch_size"]
+
+
+# --- the statistics -------------------------------------------------------------------------------
+
+def brute_force(a: list[float], b: list[float]) -> tuple[float, float]:
+    """U and the exact two-sided p by enumerating every split of the pooled samples."""
+    pooled, m = a + b, len(a)
+
+    def u_of(x, y):
+        return sum((xi > yi) + 0.5 * (xi == yi) for xi in x for yi in y)
+
+    u0, below, above, total = u_of(a, b), 0, 0, 0
+    for idx in itertools.combinations(range(len(pooled)), m):
+        x = [pooled[i] for i in idx]
+        u = u_of(x, [pooled[i] for i in range(len(pooled)) if i not in idx])
+        total, below, above = total + 1, below + (u <= u0), above + (u >= u0)
+    return u0, min(1.0, 2 * min(below, above) / total)
+
+
+def test_mann_whitney_matches_hand_computed_values():
+    # Wholly separated samples: U = 0, p = 2 / C(6, 3) = 0.1 and 2 / C(8, 4) = 1/35.
+    assert mann_whitney_u([1, 2, 3], [4, 5, 6]).u == 0
+    assert mann_whitney_u([1, 2, 3], [4, 5, 6]).p == pytest.approx(0.1)
+    assert mann_whitney_u([1, 2, 3, 4], [5, 6, 7, 8]).p == pytest.approx(1 / 35)
+    assert mann_whitney_u([4, 5, 6], [1, 2, 3]).u == 9  # U counts pairs where a > b
+    # Normal approximation: U = 0, mean 12.5, sd √(25·11/12), continuity ½ → z = 2.5067, p = 0.012186
+    # (scipy.stats.mannwhitneyu(..., method="asymptotic") gives 0.0121857803…).
+    normal = mann_whitney_u([1, 2, 3, 4, 5], [6, 7, 8, 9, 10], method="normal")
+    assert (normal.method, normal.p) == ("normal", pytest.approx(0.0121857803, rel=1e-6))
+    # Ties: ranks 1, 2.5, 2.5, 4.5, 6 → U = 1.5; Σ(t³ − t) = 12 → variance 25/12 · (11 − 12/90), p = 0.027328.
+    tied = mann_whitney_u([1, 2, 2, 3, 4], [3, 5, 6, 7, 8])
+    assert (tied.method, tied.u, tied.p) == ("normal", 1.5, pytest.approx(0.0273285, rel=1e-4))
+    assert mann_whitney_u([1.0, 1.0], [1.0, 1.0]).p == 1.0  # no spread at all: no evidence
+
+
+def test_exact_p_matches_enumeration():
+    rng = random.Random(7)
+    for _ in range(25):
+        a = [rng.random() for _ in range(rng.randint(1, 6))]
+        b = [rng.random() + rng.choice([0.0, 0.3]) for _ in range(rng.randint(1, 6))]
+        result = mann_whitney_u(a, b)
+        u, p = brute_force(a, b)
+        assert result.method == "exact" and result.u == pytest.approx(u) and result.p == pytest.approx(p)
+    assert u_distribution(3, 3).tolist() == [1, 1, 2, 3, 3, 3, 3, 2, 1, 1]  # Gaussian binomial [6 choose 3]
+
+
+def test_tie_corrected_variance_matches_the_permutation_variance():
+    a, b = [1, 2, 2, 3, 3], [2, 3, 4, 4]
+    pooled = a + b
+    us = [mann_whitney_u([pooled[i] for i in idx], [pooled[i] for i in range(9) if i not in idx]).u
+          for idx in itertools.combinations(range(9), 5)]
+    mean = sum(us) / len(us)
+    variance = sum((u - mean) ** 2 for u in us) / len(us)
+    ties = [1, 3, 3, 2]  # value 1 once, 2 three times, 3 three times, 4 twice
+    formula = 5 * 4 / 12 * (10 - sum(t ** 3 - t for t in ties) / (9 * 8))
+    assert variance == pytest.approx(formula)
+
+
+def test_the_test_runs_only_where_n_allows_p_below_0_002():
+    assert min_two_sided_p(6, 6) > 0.002 > min_two_sided_p(7, 7)
+    assert min_two_sided_p(3, 3) == pytest.approx(0.1)
+    fast, slow = [1.00, 1.01, 1.02], [1.30, 1.31, 1.32]
+    assert significance(fast, slow, (1.01, 0.01), (1.31, 0.01)).method == "range overlap"
+    assert significance(fast, slow, (1.01, 0.01), (1.31, 0.01)).different
+    assert not significance(fast, [1.015, 1.3, 1.4], (1.01, 0.01), (1.3, 0.2)).different  # ranges overlap
+    many = significance([1.0 + i / 1000 for i in range(30)], [1.3 + i / 1000 for i in range(30)], (1, 0), (1.3, 0))
+    assert many.method == "mann-whitney" and many.different and many.p < 1e-10
+    no_samples = significance(None, None, (1.0, 0.05), (1.3, 0.05))
+    assert no_samples.method == "median±IQR overlap" and no_samples.different
+    assert not significance(None, None, (1.0, 0.2), (1.3, 0.2)).different  # [0.8, 1.2] and [1.1, 1.5] overlap
+
+
+# --- run folders with planted changes --------------------------------------------------------------
+
+def copy_run(tmp_path: Path, name: str, source: Path = RUN, rounds: bool = True) -> Path:
+    """A copy of a committed run in tmp; with ``rounds``, a rounds.csv made from its benchmark.json's
+    per-round samples (as a new-format run has)."""
+    dest = tmp_path / name
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("compare.*"))
+    if rounds:
+        bench = json.loads((dest / "benchmark.json").read_text())
+        lines = [{**{k: b["extra_info"][k] for k in KEYS}, "round": i, "seconds": s, "train_loss": None}
+                 for b in bench["benchmarks"] if "phase" in b["extra_info"]
+                 for i, s in enumerate(b["stats"]["data"], start=1)]
+        write_files(dest, {"rounds.csv": pd.DataFrame(lines)})
+    return dest
+
+
+def table_of(phase: str) -> str:
+    return "train.csv" if phase == "train" else "inference.csv"
+
+
+def edit_rows(folder: Path, phase: str, edit) -> None:
+    frame = pd.read_csv(folder / table_of(phase))
+    write_files(folder, {table_of(phase): edit(frame)})
+
+
+def match(frame: pd.DataFrame, key: tuple) -> pd.Series:
+    return (frame[KEYS[1:4]] == list(key[1:4])).all(axis=1) & (frame["batch_size"] == key[4])
+
+
+def slow_down(folder: Path, key: tuple, factor: float) -> None:
+    """Make one case ``factor`` × slower everywhere: its row and its raw samples."""
+    def edit(frame):
+        hit = match(frame, key)
+        for column in ("median_s", "iqr_s", "min_s", "max_s", "mean_s", "p50_ms", "p90_ms", "p99_ms"):
+            if column in frame:
+                frame.loc[hit, column] *= factor
+        frame.loc[hit, "img_per_s"] /= factor
+        return frame
+    edit_rows(folder, key[0], edit)
+    rounds = pd.read_csv(folder / "rounds.csv")
+    rounds.loc[(rounds["phase"] == key[0]) & match(rounds, key), "seconds"] *= factor
+    write_files(folder, {"rounds.csv": rounds})
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["compare", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def rows_by_case(comparison) -> dict[tuple, dict]:
+    return {(r["phase"], r["model"], r["device"], r["variant"], r["batch_size"]): r for r in comparison.rows}
+
+
+def test_a_a_flags_nothing(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    for pair in ((base, base), (base, new)):
+        code, out, _ = run_cli(capsys, *pair, "--json")
+        assert code == 0, out[-2000:]
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["gate"] == "passed" and result["samples"] == "rounds.csv"
+        assert {r["verdict"] for r in result["rows"]} == {"same"} and len(result["rows"]) == 160
+        assert all(g["ratio"] == pytest.approx(1.0) for g in result["geomean"])
+    assert (new / "compare.md").exists() and "<section" in (new / "compare.html").read_text()
+    assert "http" not in (new / "compare.html").read_text()  # self-contained: nothing fetched
+
+
+@pytest.mark.parametrize("key", [("train", "v2", "cpu", "channels_last", 32),
+                                 ("inference", "v2", "cpu", "eager", 256)], ids=["train-n3", "inference-n30"])
+def test_a_planted_30_percent_slowdown_fails_the_gate(tmp_path, capsys, key):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    slow_down(new, key, 1.3)
+    code, out, _ = run_cli(capsys, base, new, "--json")
+    result = json.loads(out.strip().splitlines()[-1])
+    row = next(r for r in result["rows"] if tuple(r[k] for k in KEYS) == key)
+    assert code == 1 and result["gate"] == "failed"
+    assert row["verdict"] == "slower" and row["time_change_pct"] == pytest.approx(30.0)
+    assert row["test"] == ("range overlap" if key[0] == "train" else "mann-whitney")
+    assert [tuple(r[k] for k in KEYS) for r in result["regressions"]] == [key]
+    assert "FAIL: time +30.0%" in (new / "compare.md").read_text()
+    # Below the gate: 8% slower is a "slower" verdict (beyond the 5% effect) that does not fail at 10%.
+    fresh = copy_run(tmp_path, "fresh")
+    slow_down(fresh, key, 1.08)
+    assert run_cli(capsys, base, fresh)[0] == 0
+    assert rows_by_case(compare(load_run(base, "BASE"), load_run(fresh, "NEW")))[key]["verdict"] == "slower"
+    assert run_cli(capsys, base, fresh, "--fail-above", "5")[0] == 1
+    assert run_cli(capsys, base, new, "--metric", "accuracy")[0] == 0  # time not gated
+
+
+def test_an_accuracy_drop_below_eager_band_fails_the_gate(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    key = ("train", "v0", "cpu", "channels_last", 32)  # eager's band: 89.22–89.63%
+
+    def drop(frame):
+        frame.loc[match(frame, key), "test_acc_pct"] = 88.9
+        return frame
+    edit_rows(new, "train", drop)
+    code, out, _ = run_cli(capsys, base, new, "--json")
+    result = json.loads(out.strip().splitlines()[-1])
+    row = next(r for r in result["rows"] if tuple(r[k] for k in KEYS) == key)
+    assert code == 1 and row["verdict"] == "same"
+    assert row["accuracy"].startswith("below BASE band (89.22–89.63%)")
+    assert row["regressions"] == ["accuracy below BASE band (89.22–89.63%)"]
+    assert run_cli(capsys, base, new, "--metric", "time")[0] == 0  # accuracy not gated
+    # A case already outside eager's band in BASE is judged against its own BASE accuracy.
+    assert rows_by_case(compare(load_run(base, "BASE"), load_run(base, "NEW")))[
+        ("train", "v1", "cpu", "bf16", 32)]["accuracy"] == "ok"
+
+
+def test_new_removed_failed_and_fixed_cases(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    gone = ("inference", "v1", "cpu", "bf16", 64)  # selected in NEW, no row, not skipped → failed
+    edit_rows(new, "inference", lambda f: f[~match(f, gone)])
+    edit_rows(new, "train", lambda f: f[f["model"] != "v2"])  # v2 no longer selected → removed
+    edit_rows(new, "train", lambda f: pd.concat([f, f[f["model"] == "v0"].assign(model="v9")]))  # → new
+    machine = json.loads((new / "machine.json").read_text())
+    write_files(new, {"machine.json": {**machine, "models": ["v0", "v1", "fastnet", "v9"]}})
+    rows = rows_by_case(compare(load_run(base, "BASE"), load_run(new, "NEW")))
+    assert rows[gone]["verdict"] == "failed" and rows[gone]["regressions"] == ["failed"]
+    assert rows[("train", "v2", "cpu", "eager", 32)]["verdict"] == "removed"
+    assert rows[("train", "v9", "cpu", "eager", 32)]["verdict"] == "new"
+    assert run_cli(capsys, base, new)[0] == 1  # the failed case
+    code, out, _ = run_cli(capsys, new, base)
+    assert code == 0 and "fixed 1" in out and "new 8" in out and "removed 8" in out
+    broken = copy_run(tmp_path, "broken")  # a row whose loss went non-finite
+    key = ("train", "v0", "cpu", "bf16", 32)
+    edit_rows(broken, "train", lambda f: f.assign(train_loss=f["train_loss"].where(~match(f, key), math.nan)))
+    assert rows_by_case(compare(load_run(base, "BASE"), load_run(broken, "NEW")))[key]["verdict"] == "failed"
+    assert rows_by_case(compare(load_run(broken, "BASE"), load_run(base, "NEW")))[key]["verdict"] == "fixed"
+    edit_rows(broken, "train", lambda f: f.assign(median_s=f["median_s"].where(~match(f, key), 0.0)))
+    fixed = rows_by_case(compare(load_run(broken, "BASE"), load_run(base, "NEW")))[key]
+    assert fixed["verdict"] == "fixed" and fixed["notes"] == ["BASE: no finite time"]
+
+
+def test_old_folders_without_raw_samples_compare(tmp_path, capsys):
+    old = copy_run(tmp_path, "old", OLDEST, rounds=False)
+    newer = copy_run(tmp_path, "newer", ROOT / "results" / "20261125T195105Z-cpu-intel-r-xeon-r-processor-2c",
+                     rounds=False)
+    code, out, _ = run_cli(capsys, old, old, "--json")
+    assert code == 0 and {r["verdict"] for r in json.loads(out.splitlines()[-1])["rows"]} == {"same"}
+    comparison = compare(load_run(old, "BASE"), load_run(newer, "NEW"))
+    assert comparison.source == "benchmark.json"  # both have pytest-benchmark's samples, neither rounds.csv
+    for folder in (old, newer):
+        (folder / "benchmark.json").unlink()
+    comparison = compare(load_run(old, "BASE"), load_run(newer, "NEW"))
+    assert comparison.source is None
+    assert {r["test"] for r in comparison.rows if "test" in r} == {"median±IQR overlap"}
+    assert run_cli(capsys, old, newer)[0] in (0, 1)
+    mixed = copy_run(tmp_path, "mixed")  # rounds.csv on one side only: median ± IQR on both
+    assert compare(load_run(old, "BASE"), load_run(mixed, "NEW")).source is None
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    run = copy_run(tmp_path, "run", rounds=False)
+    (tmp_path / "empty").mkdir()
+    empty_run = tmp_path / "empty_run"
+    empty_run.mkdir()
+    (empty_run / "train.csv").write_text("phase,model,device,variant,batch_size\n")
+    cases = [([tmp_path / "nope", run], "no such folder"), ([run, tmp_path / "empty"], "not a benchmark run folder"),
+             ([run, run / "train.csv"], "is a file"), ([empty_run, empty_run], "nothing to compare"),
+             ([run, run, "--metric", "speed"], "--metric"), ([run, run, "--fail-above", "-1"], "--fail-above"),
+             ([run, run, "--min-effect", "x"], "expected a number")]
+    for args, said in cases:
+        code, out, err = run_cli(capsys, *args)
+        assert code == 2 and out == "", (args, out)
+        assert len(err.strip().splitlines()) == 1 and err.startswith("mnist-bench: error:") and said in err, err
+
+
+# --- two real new-format runs ----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_real_runs_compare_and_a_planted_slowdown_is_caught(tmp_path, capsys, mnist_root):
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "pytest", "bench", "--benchmark-only", "-p", "no:cacheprovider",
+                               "-q", "--bench-profile", "quick", "--bench-models", "v0", "--bench-variants", "eager",
+                               "--bench-device", "cpu", "--bench-data-root", str(mnist_root),
+                               "--bench-results", str(tmp_path / "results")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    first, second = sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir() and not p.is_symlink())
+    assert (first / "rounds.csv").exists()
+    comparison = compare(load_run(first, "BASE"), load_run(second, "NEW"), Thresholds())
+    assert comparison.source == "rounds.csv" and len(comparison.rows) == 5
+    assert {r["verdict"] for r in comparison.rows} <= {"same", "slower", "faster"}
+    assert not any(r["regressions"] and r["regressions"][0].startswith("accuracy") for r in comparison.rows)
+    assert run_cli(capsys, first, first)[0] == 0
+    slowed = tmp_path / "slowed"
+    shutil.copytree(first, slowed)
+    slow_down(slowed, ("inference", "v0", "cpu", "eager", 256), 1.3)
+    code, out, _ = run_cli(capsys, first, slowed)
+    assert code == 1 and "FAIL: time +30.0%" in out

@@ -1,0 +1,292 @@
+"""``mnist-bench report``: the run report on real run folders.
+
+A small real suite run (smoke profile, made once per module in a subprocess, which also proves the
+suite writes the report at the end of its session), every run folder committed under ``results/``
+(each copied to a temporary folder first: the repository's results are never written), a copy
+relabelled as a run with CUDA rows, and a run beside a comparison and a profile. Checked: the files
+exist, ``report.html`` is one self-contained page (every image a ``data:`` URI that decodes as PNG,
+nothing that points outside), the plots are valid PNGs, each section is there or says why not, and
+bad input exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mnist_models.cli import main as cli
+from mnist_models.data import load_split
+from mnist_models.report import digits, html, run_report
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED_RUNS = sorted(p for p in (ROOT / "results").glob("2026*") if p.is_dir() and (p / "train.csv").is_file())
+SECTIONS = ("## Machine", "## Models compared (eager)", "## Training", "## Time per round", "## Training curves",
+            "## Inference", "### Latency percentiles", "## Memory", "## Roofline", "## Prediction quality",
+            "## Skipped")
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+GPU = {"gpu": "NVIDIA H100 80GB HBM3", "cuda": "13.0", "cudnn": 91002, "gpu_capability": "9.0"}
+
+
+def copy_run(run: Path, into: Path) -> Path:
+    """A copy of a run folder (its own files only: any report an earlier version left is dropped)."""
+    target = into / run.resolve().name
+    shutil.copytree(run, target, ignore=shutil.ignore_patterns("report.*", "plots"))
+    return target
+
+
+def assert_png(data: bytes) -> tuple[int, int]:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG"
+    image.verify()
+    return image.size
+
+
+def assert_self_contained(page: str) -> int:
+    """One page that needs nothing else: every image an embedded PNG, nothing fetched or linked outside."""
+    assert page.startswith("<!DOCTYPE html>") and "Content-Security-Policy" in page
+    sources = re.findall(r'\bsrc="([^"]*)"', page)
+    embedded = DATA_URI.findall(page)
+    assert len(sources) == len(embedded) == page.count("<img ")  # no src= that is not a data: URI
+    for data in embedded:
+        width, height = assert_png(base64.b64decode(data))
+        assert width > 100 and height > 100
+    assert not re.search(r"https?://", page), "the page names a network address"
+    assert not re.search(r"<link|<iframe|<object|<embed|@import|url\(", page)
+    assert all(not re.match(r"[a-z]+:", href) for href in re.findall(r'href="([^"]*)"', page))
+    return len(embedded)
+
+
+def check_report(folder: Path) -> str:
+    """The files a report writes, consistent with each other; returns report.md."""
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    named = re.findall(r"!\[[^\]]*\]\((plots/[^)]+\.png)\)", markdown)
+    plots = sorted((folder / "plots").glob("*.png"))
+    assert sorted(named) == sorted(f"plots/{p.name}" for p in plots) and named
+    for plot in plots:
+        assert_png(plot.read_bytes())
+    assert assert_self_contained(page) == len(named)
+    for section in SECTIONS:
+        assert f"\n{section}\n" in markdown, section
+    return markdown
+
+
+def run_suite(results: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+         "--bench-profile", "smoke", "--bench-results", str(results), "--bench-data-root", str(mnist_root), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, mnist_root) -> tuple[Path, str]:
+    """A real suite run in the new format (smoke profile: every code path, one round each) and its output."""
+    results = tmp_path_factory.mktemp("suite")
+    done = run_suite(results, mnist_root, "--bench-models", "v0,fastnet", "--bench-variants", "eager,bf16")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return (results / "latest").resolve(), done.stdout
+
+
+@pytest.mark.slow
+def test_the_suite_writes_the_report_at_the_end_of_its_session(small_run):
+    folder, stdout = small_run
+    assert f"mnist-bench: wrote {folder / 'report.html'}" in stdout
+    markdown = check_report(folder)
+    assert "## Time to accuracy" in markdown and "### Time to 90% test accuracy (fastnet, cpu" in markdown
+
+
+@pytest.mark.slow
+def test_a_new_format_run_has_every_section_with_its_figures(small_run, tmp_path, mnist_root):
+    folder = copy_run(small_run[0], tmp_path)
+    assert cli.main(["report", str(folder), "--data-root", str(mnist_root)]) == 0
+    markdown = check_report(folder)
+    for plot in ("models", "speedup", "round_times", "training_curves", "throughput", "latency", "memory",
+                 "roofline", "confusion", "test_images", "predictions_v0_cpu", "predictions_fastnet_cpu"):
+        assert (folder / "plots" / f"{plot}.png").is_file(), plot
+    assert "### v0 · cpu" in markdown and "| speed-up vs eager |" in markdown and "Δacc vs eager (pts)" in markdown
+    assert "every timed round from `rounds.csv`" in markdown and "no per-round data" not in markdown
+    assert "- v0 · cpu: " in markdown and "% correct; weakest class" in markdown  # from confusion.csv
+    machine = json.loads((folder / "machine.json").read_text())
+    for skip in machine["skips"]:  # every skipped case with its reason (CUDA ones on a CPU-only machine)
+        assert f"| {skip['case']} | {skip['reason']} |" in markdown
+    assert "## Comparison with another run" not in markdown and "## Latest profile" not in markdown
+
+
+@pytest.mark.parametrize("run", COMMITTED_RUNS, ids=lambda p: p.name)
+def test_every_committed_run_folder_gets_a_report(run, tmp_path):
+    folder = copy_run(run, tmp_path)
+    assert cli.main(["report", str(folder)]) == 0
+    markdown = check_report(folder)
+    files = {p.name for p in run.iterdir()}
+    if "rounds.csv" not in files:
+        assert "This run has no per-round data" in markdown and "this run has no `rounds.csv`" in markdown
+    if "confusion.csv" not in files:
+        assert "Confusion matrices: not recorded" in markdown
+    if "predictions.csv" not in files:
+        assert "### Predictions on a fixed sample\n\nNot recorded" in markdown
+    assert ("## Time to accuracy" in markdown) == ("tta.csv" in files)
+    assert "| inference v0 cpu fp16 | fp16 runs on CUDA only" in markdown  # skips: machine.json or summary.md
+    machine = json.loads((run / "machine.json").read_text())
+    assert ("machine kind | not recorded" in markdown) == ("machine_kind" not in machine)
+    assert ("## Cut to keep the time budget" in markdown) == bool(machine.get("cuts"))
+
+
+def relabel_cuda(run: Path, into: Path) -> Path:
+    """A copy of a run whose rows also ran on a GPU: each CPU row again as a CUDA row with GPU fields."""
+    folder = copy_run(run, into)
+    for name in ("train.csv", "inference.csv", "tta.csv", "rounds.csv", "confusion.csv", "predictions.csv"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        rows = pd.read_csv(path)
+        cuda = rows.assign(device="cuda")
+        if "peak_rss_mib" in rows:
+            rss = rows["peak_rss_mib"]
+            cuda = cuda.assign(peak_allocated_mib=rss / 20, peak_reserved_mib=rss / 10, peak_rss_mib=None,
+                               peak_rss_growth_mib=None, **{k: v for k, v in GPU.items() if k in rows})
+        pd.concat([rows, cuda]).to_csv(path, index=False)
+    machine = json.loads((folder / "machine.json").read_text())
+    machine |= GPU | {"devices": ["cpu", "cuda"], "skips": [],
+                      "matmul_peak_gflop_per_s": {**machine.get("matmul_peak_gflop_per_s", {}), "cuda/fp32": 51000.0}}
+    (folder / "machine.json").write_text(json.dumps(machine))
+    return folder
+
+
+@pytest.mark.parametrize("run", [COMMITTED_RUNS[0], COMMITTED_RUNS[-1]], ids=lambda p: p.name)
+def test_a_run_with_cuda_rows_renders(run, tmp_path):
+    folder = relabel_cuda(run, tmp_path)
+    assert cli.main(["report", str(folder)]) == 0
+    markdown = check_report(folder)
+    assert "| GPU | NVIDIA H100 80GB HBM3 (CUDA capability 9.0) |" in markdown
+    assert "| CUDA / cuDNN | 13.0 / 91002 |" in markdown
+    assert "### v2 · cuda" in markdown and "### v2 · cuda: inference" in markdown
+    assert "No case was skipped (machine.json lists none)." in markdown
+
+
+@pytest.mark.slow
+def test_a_new_format_run_with_cuda_rows_renders(small_run, tmp_path):
+    folder = relabel_cuda(small_run[0], tmp_path)
+    assert cli.main(["report", str(folder)]) == 0
+    check_report(folder)
+    assert (folder / "plots" / "predictions_v0_cuda.png").is_file()
+
+
+def write_profile(results: Path, name: str) -> Path:
+    """A profile folder as `mnist-bench profile` leaves it (the files the report reads)."""
+    folder = results / "profiles" / name
+    folder.mkdir(parents=True)
+    (folder / "summary.md").write_text(f"# Profile `{name}`\n\nRan: model v2, variant `eager`, on cpu.\n")
+    pd.DataFrame({"category": ["convolution", "optimizer"], "ms_per_step": [1.25, 0.5],
+                  "share_pct": [71.4, 28.6]}).to_csv(folder / "breakdown.csv", index=False)
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 180), "#4c72b0").save(buffer, format="PNG")
+    (folder / "breakdown.png").write_bytes(buffer.getvalue())
+    return folder
+
+
+def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    folder = copy_run(COMMITTED_RUNS[-1], results)
+    (folder / "compare.md").write_text("# Comparison `a` → `b`\n\n## Training\n\n| case | change |\n|---|---|\n"
+                                       "| v2 cpu eager | 1.05× slower |\n")
+    write_profile(results, "20261126T010000Z-v2-eager")
+    newest = write_profile(results, "20261126T020000Z-v2-bf16")
+    assert cli.main(["report", str(folder)]) == 0
+    markdown = check_report(folder)
+    assert "## Comparison with another run" in markdown and "### Comparison `a` → `b`" in markdown
+    assert "#### Training" in markdown and "| v2 cpu eager | 1.05× slower |" in markdown  # headings nest
+    assert f"[`{newest.name}`](../profiles/{newest.name}/summary.md)" in markdown
+    assert "Ran: model v2, variant `eager`, on cpu." in markdown and "| convolution | 1.250 | 71.4 |" in markdown
+    assert (folder / "plots" / "profile_breakdown.png").read_bytes() == (newest / "breakdown.png").read_bytes()
+    page = (folder / "report.html").read_text()
+    assert f'href="../profiles/{newest.name}/summary.md"' in page
+
+
+def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys):
+    """The files `mnist-bench compare` and `mnist-bench profile` write, as they write them today."""
+    results = tmp_path / "results"
+    base, new = copy_run(COMMITTED_RUNS[-2], results), copy_run(COMMITTED_RUNS[-1], results)
+    assert cli.main(["compare", str(base), str(new)]) in (0, 1)  # 1: a gated metric regressed
+    assert cli.main(["profile", "--model", "v0", "--results", str(results), "--data-root", str(mnist_root)]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", str(new)]) == 0
+    markdown = check_report(new)
+    profile = next((results / "profiles").iterdir())
+    assert "## Comparison with another run" in markdown and "| model | device | variant | verdict |" in markdown
+    assert f"(../profiles/{profile.name}/summary.md)" in markdown and "| category | ms/step | % of step |" in markdown
+    assert (new / "plots" / "profile_breakdown.png").is_file()
+
+
+def test_without_mnist_the_report_says_so_and_draws_no_digits(tmp_path):
+    folder = copy_run(COMMITTED_RUNS[-1], tmp_path)
+    report = run_report.build_report(folder, data_root=tmp_path / "no-mnist-here")
+    assert "MNIST's test images are not available here" in report.markdown
+    assert "plots/test_images.png" not in report.plots
+
+
+def test_prediction_grid_titles_are_green_when_right_and_red_when_wrong(mnist_root):
+    images, labels = load_split("test", mnist_root)
+    rows = pd.DataFrame({"index": [0, 1, 2], "label": [int(labels[i]) for i in range(3)],
+                         "predicted": [int(labels[0]), int(labels[1]), (int(labels[2]) + 1) % 10],
+                         "probability": [0.9, 0.8, 0.4]})
+
+    def pixels(color: str, data: bytes) -> int:
+        rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+        image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=int)
+        return int((np.abs(image - rgb).max(axis=2) < 40).sum())
+
+    mixed = digits.prediction_grid(images, rows, "mixed")
+    right = digits.prediction_grid(images, rows.iloc[:2], "right")
+    assert pixels(digits.RIGHT, mixed) > 50 and pixels(digits.WRONG, mixed) > 50
+    assert pixels(digits.WRONG, right) == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "results", "columns", "json"])
+def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
+    results = tmp_path / "results"
+    run = copy_run(COMMITTED_RUNS[-1], results)
+    (results / "latest").symlink_to(run.name)
+    target = {"missing": tmp_path / "nope", "file": run / "train.csv", "empty": tmp_path / "empty",
+              "results": results, "columns": run, "json": run}[case]
+    if case == "empty":
+        target.mkdir()
+    if case == "columns":
+        (run / "train.csv").write_text("a,b\n1,2\n")
+    if case == "json":
+        (run / "machine.json").write_text("{not json")
+    assert cli.main(["report", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mnist-bench: error: ") and "fix: " in err
+    assert not (run / "report.html").exists()
+
+
+def test_bad_input_from_the_command_line_is_one_line_without_a_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "mnist_models", "report", str(tmp_path / "nope")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "no such folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_markdown_to_html_keeps_tables_code_and_links_inside_the_page():
+    markdown = ("# Title `x<y>`\n\nSee [the summary](summary.md) and [docs](https://example.org).\n\n"
+                "| a | b \\| c | n |\n|---|---|---|\n| x | **bold** | 1.5× |\n\n- one\n- two\n\n```\n<code>\n```\n\n"
+                "![plot](plots/p.png)\n![gone](plots/missing.png)\n")
+    page = html.page(markdown, {"plots/p.png": b"\x89PNG"}, "t")
+    assert '<h1 id="title-x-y">Title <code>x&lt;y&gt;</code></h1>' in page
+    assert '<a href="summary.md">the summary</a>' in page and "docs (https://example.org)" in page
+    assert '<th class="text">b | c</th>' in page and '<td class="text"><strong>bold</strong></td>' in page
+    assert "<th>n</th>" in page and "<td>1.5×</td>" in page  # a column of numbers is right-aligned
+    assert "<ul><li>one</li><li>two</li></ul>" in page and "<pre><code>&lt;code&gt;</code></pre>" in page
+    assert page.count("<img ") == 1 and "[image not available: gone]" in page
