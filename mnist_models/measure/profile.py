@@ -21,6 +21,7 @@ clocks and is reported on its own.
 from __future__ import annotations
 
 import gzip
+import os
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +43,11 @@ from torch.profiler import (
 from ..config import ConfigError, RunConfig
 from ..train.engine import Training, build_training
 from .timing import Contention, Timer
+
+# Kineto (the profiler's backend) logs its stages, and on a machine without a GPU driver an ERROR that
+# it found no GPU, to stderr: noise beside one-line output. It reads this once, when the first
+# profile starts; set KINETO_LOG_LEVEL yourself to see them.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 DATA_RANGE = "mnist-bench: data"  # the record_function label around every batch fetch
 TRACE_SUFFIX = ".pt.trace.json"  # what tensorboard_trace_handler writes and torch-tb-profiler reads
