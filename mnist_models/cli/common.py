@@ -39,10 +39,18 @@ def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
     return check_writable(results_dir)
 
 
-def run_fit(cfg: RunConfig, label: str, err: Console) -> FitResult:
-    """``fit(cfg)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``."""
+def run_fit(cfg: RunConfig, label: str, err: Console, results_dir: Path, run_id: str, kind: str) -> FitResult:
+    """``fit(cfg)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``; each epoch's
+    row is appended to ``results_dir/runs.jsonl`` as soon as the epoch ends, so a run stopped in
+    epoch 10 keeps its nine finished epochs."""
+    runtime = Runtime.from_config(cfg).describe()  # what fit will resolve too (the probe is cached)
+
+    def on_epoch(row: dict[str, float]) -> None:
+        progress.on_epoch(row)
+        append_rows(results_dir, epoch_records(run_id, kind, cfg, [row], runtime))
+
     with EpochProgress(err, label, cfg.epochs) as progress:
-        return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=progress.on_epoch)
+        return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
 
 
 def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> tuple[str, pd.DataFrame]:
@@ -53,9 +61,8 @@ def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> 
     for i, case in enumerate(cases, start=1):
         err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
         start = time.perf_counter()
-        result = run_fit(case.config, case.label, err)
+        result = run_fit(case.config, case.label, err, results_dir, run_id, kind)
         wall = time.perf_counter() - start
-        append_rows(results_dir, epoch_records(run_id, kind, case.config, result.rows, result.runtime))
         rows.append({**case_row(case, result.rows), "wall_s": wall, "precision": result.runtime["precision"],
                      "channels_last": result.runtime["channels_last"], "auto_reason": result.runtime["auto_reason"]})
     return run_id, pd.DataFrame(rows)

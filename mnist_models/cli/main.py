@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -34,6 +36,7 @@ from .flags import Parser, UsageError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def _commands() -> dict[str, ModuleType]:
@@ -59,16 +62,30 @@ def build_parser() -> Parser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C, keeping what was written."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted, 143 terminated)."""
     out = Console(soft_wrap=True)
     err = Console(stderr=True)
+    args = None
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command].run(args, out, err)
     except USER_ERRORS as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("mnist-bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, Terminated) as exc:
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        results = getattr(args, "results", None)
+        kept = f"; every finished epoch is in {results}/runs.jsonl" if results else ""
+        print(f"mnist-bench: {stopped}{kept}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

@@ -10,9 +10,12 @@ See ``results/README.md`` (the project's results folder) for every file and colu
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import tempfile
+import warnings
 import uuid
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -84,22 +87,60 @@ def to_json(obj: Any) -> str:
 
 
 def append_rows(directory: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> Path:
-    """Append rows as JSON lines to ``directory/runs.jsonl``; earlier lines are never touched."""
+    """Append rows as whole JSON lines to ``directory/runs.jsonl``; earlier lines are never touched.
+
+    Under an exclusive advisory lock (``flock``) so concurrent runs never interleave bytes: one
+    ``os.write`` per row on an append-only descriptor, then fsync. A write that fails part-way (a
+    full disk) is cut back to the file's size before this call, so the file never ends in a partial
+    line; the failure is one ``ResultsError`` line naming the file and the fix.
+    """
     path = Path(directory) / RUNS_FILE
-    text = "".join(to_json(row) + "\n" for row in rows)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    data = [(to_json(row) + "\n").encode("utf-8") for row in rows]
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _append_error(path, exc) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        try:
+            for line in data:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "short write")
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, size)
+            raise _append_error(path, exc) from None
+    finally:
+        os.close(fd)  # releases the lock
     return path
 
 
+def _append_error(path: Path, exc: OSError) -> ResultsError:
+    return ResultsError(f"could not append to {path} ({exc.strerror or exc}); earlier rows are intact; fix: free "
+                        "disk space or pass --results DIR with a writable folder")
+
+
 def read_rows(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All rows of ``directory/runs.jsonl`` (empty when there is none)."""
+    """All rows of ``directory/runs.jsonl`` (empty when there is none). A line that is not a whole JSON
+    object (a run killed mid-write by an older version, a hand edit) is skipped with a warning naming
+    the file and line, never a crash."""
     path = Path(directory) / RUNS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            warnings.warn(f"{path}:{number}: not a whole JSON row (a run cut off mid-write?); skipped", stacklevel=2)
+    return rows
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

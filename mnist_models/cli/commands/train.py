@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 
 from ...config import RunConfig
-from ...results.provenance import environment, epoch_records, new_run_id
-from ...results.store import append_rows, to_json
+from ...results.provenance import environment, new_run_id
+from ...results.store import to_json
 from ...train.checkpoint import check_save_path, save_checkpoint
 from ...train.runtime import Runtime
 from ..common import prepare_run, run_fit
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if reason:
         err.print(reason, highlight=False, soft_wrap=True)
     run_id = new_run_id()
-    result = run_fit(cfg, cfg.model, err)
-    append_rows(results_dir, epoch_records(run_id, "train", cfg, result.rows, result.runtime))
+    result = run_fit(cfg, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
     figures = summary(run_id, cfg, result)
     if save is not None:
         figures["checkpoint"] = str(save_checkpoint(save, result.model, cfg, result.rows[-1]))
