@@ -9,15 +9,15 @@ are never mixed in one comparison; see ``sample_sources``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .run_files import UnreadableFile, read_csv, read_json, recorded_skips
 
 KEYS = ("phase", "model", "device", "variant", "batch_size")
 Key = tuple[str, str, str, str, int]
@@ -69,23 +69,18 @@ def case_key(row: dict[str, Any]) -> Key:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()
     try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise CompareError(f"{path} cannot be read ({str(exc).splitlines()[0]}); fix: pass a run folder "
+        frame = read_csv(path)
+    except UnreadableFile as exc:
+        raise CompareError(f"{path} cannot be read ({exc}); fix: pass a run folder "
                            "whose CSVs the benchmark suite wrote") from None
+    return pd.DataFrame() if frame is None else frame
 
 
 def _read_json(path: Path) -> Any:
-    if not path.exists():
-        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        return read_json(path)
+    except UnreadableFile as exc:
         raise CompareError(f"{path} is not valid JSON ({exc}); fix: pass a run folder the benchmark suite "
                            "wrote, or remove the damaged file") from None
 
@@ -108,22 +103,14 @@ def _benchmark_samples(bench: Any) -> dict[Key, list[float]]:
     return out
 
 
-_SKIP_LINE = re.compile(r"^\|\s*(train|inference) (\S+) (\S+) (\S+)\s*\|\s*(.*?)\s*\|\s*$")
-
-
 def _skips(machine: dict[str, Any], summary: Path) -> dict[tuple[str, str, str, str], str]:
-    """Skipped cases from machine.json's ``skips`` or, in folders written before it, summary.md's
-    "Skipped" table (both name a case ``<phase> <model> <device> <variant>``)."""
-    listed = machine.get("skips")
-    if listed is None and summary.exists():
-        lines = summary.read_text(encoding="utf-8").splitlines()
-        listed = [{"case": " ".join(m.group(1, 2, 3, 4)), "reason": m.group(5)}
-                  for m in map(_SKIP_LINE.match, lines) if m]
+    """Skipped cases keyed ``(phase, model, device, variant)`` (``run_files.recorded_skips``)."""
+    text = summary.read_text(encoding="utf-8") if summary.exists() else ""
     out = {}
-    for skip in listed or []:
-        parts = str(skip.get("case", "")).split()
+    for case, reason in recorded_skips(machine, text)[0]:
+        parts = case.split()
         if len(parts) == 4 and parts[0] in ("train", "inference"):
-            out[tuple(parts)] = str(skip.get("reason", ""))
+            out[tuple(parts)] = reason
     return out
 
 

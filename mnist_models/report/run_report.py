@@ -13,9 +13,7 @@ in order (``run_sections.py``, ``run_extras.py``); ``build_report`` renders the 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from . import bench, run_extras, run_sections
 from .html import page
 from .markdown import is_missing
 from .publish import write_files
+from .run_files import UnreadableFile, read_csv, read_json, recorded_skips
 
 RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
            "results/latest points at the newest)")
@@ -70,15 +69,10 @@ class RunReport:
 
 def _csv(path: Path) -> pd.DataFrame | None:
     """A CSV of the run (None when absent); one line naming the file when it cannot be read."""
-    if not path.is_file():
-        return None
     try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"{path}: cannot read it as CSV ({reason}); {RUN_FIX}") from None
+        return read_csv(path)
+    except UnreadableFile as exc:
+        raise UsageError(f"{path}: cannot read it as CSV ({exc}); {RUN_FIX}") from None
 
 
 def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -86,12 +80,12 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _machine(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
     try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        found = read_json(path)
+    except UnreadableFile as exc:
         raise UsageError(f"{path}: not valid JSON ({exc}); {RUN_FIX}") from None
+    if found is None:
+        return {}
     if not isinstance(found, dict):
         raise UsageError(f"{path}: expected a JSON object; {RUN_FIX}")
     return found
@@ -154,20 +148,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
 
 
 def skips(run: RunFolder) -> tuple[list[tuple[str, str]], str | None]:
-    """(case, reason) of every skipped case and where they were read: machine.json's ``skips``, else
-    summary.md's Skipped table (older runs); None when the run recorded neither."""
-    if isinstance(run.machine.get("skips"), list):
-        return [(str(s.get("case", "")), str(s.get("reason", ""))) for s in run.machine["skips"]], "machine.json"
-    found, inside, seen = [], False, False
-    for line in run.summary.splitlines():
-        if line.startswith("#"):
-            inside = line.lstrip("#").strip() == "Skipped"
-            seen = seen or inside
-        elif inside and line.startswith("|") and not re.match(r"^\|\s*(case|-)", line):
-            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
-            if len(cells) >= 2:
-                found.append((cells[0], cells[1].replace("\\|", "|")))
-    return found, "summary.md" if seen else None
+    """(case, reason) of every skipped case and where they were read (``run_files.recorded_skips``)."""
+    return recorded_skips(run.machine, run.summary)
 
 
 def document(run: RunFolder, store: dict[str, bytes], data_root: str | os.PathLike[str] | None) -> str:

@@ -12,6 +12,7 @@ recomputed, so the report and ``summary.md`` read the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -126,6 +127,17 @@ def models_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
             *figure(store, "models", data, "Models compared: test accuracy and images/s, eager")]
 
 
+def _model_tables(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str],
+                  suffix: str, note: Callable[[pd.DataFrame], str] | None = None) -> list[str]:
+    """One ``bench.table`` per (model, device) of ``frame``, titled ``### model · device<suffix>``, with
+    an optional line under it."""
+    lines: list[str] = []
+    for (model, device), rows in plots.cases(frame):
+        lines += [f"### {model} · {device}{suffix}", "", bench.table(rows, env, formats, columns), ""]
+        lines += [note(rows), ""] if note else []
+    return lines
+
+
 def _band_line(rows: pd.DataFrame) -> str:
     eager = rows[rows["variant"] == bench.BASELINE]
     if eager.empty or "band_min_acc_pct" not in eager or is_missing(eager["band_min_acc_pct"].iloc[0]):
@@ -144,10 +156,7 @@ def training_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
              "its test accuracy − eager's (a case the budget cut is compared with eager retrained to its steps).",
              "", *figure(store, "speedup", plots.speedups(run.train), "Training speed-up per variant"),
              "Per model: accuracy, loss and time of each variant.", ""]
-    for (model, device), rows in plots.cases(run.train):
-        lines += [f"### {model} · {device}", "", bench.table(rows, run.env, bench.TRAIN_FORMATS, TRAIN_REPORT), "",
-                  _band_line(rows), ""]
-    return lines
+    return lines + _model_tables(run.train, run.env, bench.TRAIN_FORMATS, TRAIN_REPORT, "", _band_line)
 
 
 def rounds_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
@@ -186,10 +195,7 @@ def inference_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
              *figure(store, "throughput", plots.throughput(run.inference), "Inference throughput vs batch size"),
              "### Latency percentiles", "",
              *figure(store, "latency", plots.latency(run.inference), "Inference latency percentiles")]
-    for (model, device), rows in plots.cases(run.inference):
-        lines += [f"### {model} · {device}: inference", "",
-                  bench.table(rows, run.env, bench.INFERENCE_FORMATS, INFERENCE_REPORT), ""]
-    return lines
+    return lines + _model_tables(run.inference, run.env, bench.INFERENCE_FORMATS, INFERENCE_REPORT, ": inference")
 
 
 def memory_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
