@@ -26,7 +26,8 @@ from types import ModuleType
 from rich.console import Console
 
 from ..config import ConfigError
-from ..data import DataError, ImageError
+from ..data import DataError
+from ..data.images import ImageError
 from ..models import UnknownModelError
 from ..results.store import ResultsError
 from ..train.checkpoint import CheckpointError

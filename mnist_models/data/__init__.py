@@ -7,7 +7,8 @@
 - ``loaders.py``: ``seed`` (torchvision DataLoader, the notebook's way) and ``fast`` (whole split on
   the device);
 - ``images.py``: ``preprocess`` (a real image of a digit → an MNIST-shaped sample, normalised the way
-  MNIST was made), ``ImageError``.
+  MNIST was made), ``ImageError``; imported from ``data.images`` (not re-exported here: PIL stays out of
+  the time-to-accuracy worker's data phase).
 
 Run ``mnist-bench data`` to prepare and verify the files from the command line.
 """
@@ -15,7 +16,6 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 from __future__ import annotations
 
 from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
-from .images import ImageError, preprocess
 from .loaders import FastLoader, draw_like_dataloader, make_loader, seed_loader
 from .verify import (
                      INSTALL_HINT,
@@ -31,6 +31,6 @@ from .verify import (
 )
 
 __all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader",
-           "FileSpec", "FileStatus", "ImageError", "RestrictedUnpickler", "draw_like_dataloader", "load_split",
-           "make_loader", "prepare", "preprocess", "raw_dir", "rebuild_from_pickle", "resolve_root",
+           "FileSpec", "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split",
+           "make_loader", "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root",
            "restricted_loads", "seed_loader", "sha256_bytes", "sha256_file"]
