@@ -9,8 +9,12 @@ cannot run (a CUDA-only variant on the CPU, no CUDA device) is collected and ski
 reason, and listed in the run's summary. The session keeps a time budget (``experiments/budget.py``;
 300 s for the quick profile): each case's weight is set at collection from a short probe of its
 model's eager step, and a case that would overrun its share runs less work, says so in its row,
-and is listed in the summary. At the end of the session the collected rows are written once,
-through the one publish path (``report.publish.publish_run``), to ``DIR/<run-id>/``.
+and is listed in the summary. Each case's rows are on disk before the next case starts: appended, as
+whole lines, to ``DIR/<run-id>/cases.jsonl`` when the case ends (``results.cases.CaseLog``; the folder is
+made then). At the end of the session the tables are published into that folder through the one
+publish path (``report.publish.publish_run``), ``machine.json`` last, and ``DIR/latest`` moves to it. A
+session killed or interrupted before its end publishes nothing more: its folder keeps ``cases.jsonl``,
+which ``mnist-bench report`` and ``compare`` read as an incomplete run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pytest
 import torch
 
 from mnist_models import data
+from mnist_models.config import RunConfig
 from mnist_models.experiments.budget import Budget
 from mnist_models.experiments.plans import (
     TTA_MIN_SEEDS,
@@ -48,8 +53,11 @@ from mnist_models.models import list_models
 from mnist_models.report import bench
 from mnist_models.report.publish import publish_run
 from mnist_models.report.readme import has_markers
+from mnist_models.results.cases import RUN_FORMAT, CaseLog
 from mnist_models.results.provenance import bench_run_id, environment
+from mnist_models.results.store import DiskFullError, ResultsError, check_writable
 from mnist_models.train.device import peak_precisions
+from mnist_models.train.oom import OOM_ERRORS, oom_reason, release_memory
 
 DEVICES = ("cpu", "cuda")
 README_BATCH = 256  # the inference batch size the README's compact summary shows
@@ -76,6 +84,15 @@ class BenchState:
     # (model, device) → (confusion rows, prediction-sample rows) of the inference weights, for the report
     quality: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)
+    log: CaseLog = field(init=False)  # the finished cases' rows, on disk as each case ends
+    stopped: bool = False  # a case's rows could not be written: the session stopped, publishing nothing
+
+    def __post_init__(self) -> None:
+        self.log = CaseLog(self.results, self.run_id)
+
+    def tables(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows collected so far, by the table they go into (cases.jsonl's ``table``)."""
+        return {"train": self.train_rows, "inference": self.inference_rows, "tta": self.tta_rows}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -143,7 +160,14 @@ def pytest_configure(config: pytest.Config) -> None:
     readme = config._mnist_bench.readme
     if readme is not None and not has_markers(readme, "bench-summary"):
         pytest.exit(f"mnist-bench: error: --bench-readme {readme}: no such file or no "
-                    "<!-- bench-summary:start --> / <!-- bench-summary:end --> markers", returncode=2)
+                    "<!-- bench-summary:start --> / <!-- bench-summary:end --> markers; fix: add both markers to "
+                    "the file, or drop --bench-readme", returncode=2)
+    try:  # before collection probes the models: a results folder or data root that cannot work fails now
+        check_writable(config._mnist_bench.results)
+        data.prepare(config._mnist_bench.data_root)
+    except (ResultsError, data.DataError) as exc:
+        line = str(exc).replace("--results DIR", "--bench-results DIR")  # the CLI's fix, in this suite's flags
+        pytest.exit(f"mnist-bench: error: {line.replace('--data-root DIR', '--bench-data-root DIR')}", returncode=2)
 
 
 def _device_skip_reason(device: str) -> str | None:
@@ -194,6 +218,7 @@ def _phase(item: pytest.Item) -> int:
     return min((PHASE_ORDER[p] for p in params if p in PHASE_ORDER), default=len(PHASE_ORDER))
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m have deselected: only the cases that will run are weighed
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Order the phases, and give every case that will run its budget weight: its expected seconds
     at eager speed here."""
@@ -223,6 +248,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             state.budget.add(item.nodeid, (len(profile.tta_seeds) - least) * seed_s, least * seed_s, kind="tta")
 
 
+def _case_batch(item: pytest.Item) -> int | None:
+    """The batch size a case runs at: the inference case's own, the seed protocol's for training."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    if "inference_spec" in params:
+        return params["inference_spec"][3]
+    return RunConfig().batch_size if "train_spec" in params else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A case that runs out of memory (a large batch on a small GPU) is skipped with the reason, listed
+    in the run's skips, and the session goes on with the memory released."""
+    try:
+        return (yield)
+    except OOM_ERRORS as exc:
+        reason = oom_reason(exc, _case_batch(item), flag="batch")
+        del exc
+        release_memory()
+        state: BenchState | None = getattr(item.config, "_mnist_bench", None)
+        if state is not None:
+            state.skips.append((item.name.removeprefix("test_"), reason))
+        pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """When a case ends (after its teardown, before the next case starts), its rows are appended to the
+    run folder's cases.jsonl; a write that fails stops the session with one line."""
+    result = yield
+    state: BenchState | None = getattr(item.config, "_mnist_bench", None)
+    if state is not None:
+        try:
+            state.log.record(bench._case_name(item.nodeid), state.tables())
+        except ResultsError as exc:
+            state.stopped = True
+            pytest.exit(f"mnist-bench: error: {exc}", returncode=1 if isinstance(exc, DiskFullError) else 2)
+    return result
+
+
 @pytest.fixture(autouse=True)
 def _budget_clock(request: pytest.FixtureRequest) -> Any:
     """Tell the budget how long each case took (set-up, timed rounds, evaluation, memory pass)."""
@@ -237,12 +301,8 @@ def _budget_clock(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def bench_state(request: pytest.FixtureRequest) -> BenchState:
-    """The session's choices and row collector; prepares and verifies MNIST once."""
+    """The session's choices and row collector (MNIST was prepared and verified at configure)."""
     state: BenchState = request.config._mnist_bench
-    try:
-        data.prepare(state.data_root)
-    except data.DataError as exc:
-        pytest.exit(f"mnist-bench: error: {exc}", returncode=2)
     for device in state.devices:  # the roofline's ceilings, every precision, recorded in machine.json
         if _device_skip_reason(device) is None:
             for precision in peak_precisions(torch.device(device)):
@@ -286,6 +346,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: BenchState | None = getattr(session.config, "_mnist_bench", None)
     if state is None or not (state.train_rows or state.inference_rows or state.tta_rows):
         return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if exitstatus == pytest.ExitCode.INTERRUPTED or state.stopped or state.log.folder is None:  # before its end
+        cases = f"{state.log.cases} finished case{'s' if state.log.cases != 1 else ''}"
+        where = (f"the rows of its {cases} are in {state.log.folder}/cases.jsonl; `mnist-bench report "
+                 f"{state.log.folder}` reads them" if state.log.folder else "no row was written")
+        if reporter is not None:
+            reporter.write_line(f"mnist-bench: the session stopped before its end: {where} (an incomplete run; "
+                                "no tables, summary or README block, and results/latest is unchanged)")
+        return
     env = environment()
     train_rows, train_rounds = bench.split_rounds(state.train_rows)
     inference_rows, inference_rounds = bench.split_rounds(state.inference_rows)
@@ -295,18 +364,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
               "inductor_warmup_s": state.inductor_warmup_s}
     run = bench.BenchRun(train, inference, state.profile.name, tta=tta, skips=state.skips, budget=budget,
                          peaks=measured_peaks())
-    machine = {**env, "capabilities": capabilities(), "profile": state.profile.name, "devices": state.devices,
+    machine = {"format": RUN_FORMAT, **env, "capabilities": capabilities(), "profile": state.profile.name,
+               "devices": state.devices,
                "models": state.models, "variants": [v.name for v in state.variants],
                "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(), **budget,
                "skips": [{"case": case, "reason": reason} for case, reason in state.skips]}
-    files = {"train.csv": train, "inference.csv": inference, "tta.csv": tta if not tta.empty else None,
-             "summary.md": bench.render(run, env, state.run_id), "machine.json": machine,
-             "benchmark.json": _benchmark_json(session.config),
+    run_id = state.log.run_id  # the folder cases.jsonl went into (-2… when another session took the name)
+    files = {"train.csv": train if not train.empty else None,  # a phase with no rows writes no file
+             "inference.csv": inference if not inference.empty else None, "tta.csv": tta if not tta.empty else None,
+             "summary.md": bench.render(run, env, run_id), "benchmark.json": _benchmark_json(session.config),
              "rounds.csv": _table([*train_rounds.to_dict("records"), *inference_rounds.to_dict("records")]),
              "confusion.csv": _table([r for confusion, _ in state.quality.values() for r in confusion]),
-             "predictions.csv": _table([r for _, sample in state.quality.values() for r in sample])}
-    compact = bench.render(run.compact(README_BATCH), env, state.run_id, heading="###")
-    folder = publish_run(state.results, state.run_id, files, state.readme, ("bench-summary", compact), env)
+             "predictions.csv": _table([r for _, sample in state.quality.values() for r in sample]),
+             "machine.json": machine}  # last: a folder with cases.jsonl and no machine.json is incomplete
+    compact = bench.render(run.compact(README_BATCH), env, run_id, heading="###")
+    try:
+        folder = publish_run(state.results, run_id, files, state.readme, ("bench-summary", compact), env,
+                             existing=True)
+    except ResultsError as exc:  # a full disk, say: nothing half-written; the rows stay in cases.jsonl
+        sys.stderr.write(f"mnist-bench: error: {exc} (the rows of every finished case are in "
+                         f"{state.log.folder}/cases.jsonl)\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
     elapsed = state.budget.elapsed()
     # The run's report (report.md, report.html, plots/) is drawn by `mnist-bench report` in a process of its
     # own, after the session: matplotlib stays out of the timed session, and a report that fails (one line
@@ -322,7 +401,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report = f"report not written ({type(exc).__name__}: {exc})"
     if not report.startswith("wrote"):
         report += f"; the run's tables are in {folder}; retry: mnist-bench report {folder}"
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         cut = f"; {len(state.budget.cuts)} cases cut to keep the budget" if state.budget.cuts else ""
         names = ", ".join(sorted(p.name for p in folder.iterdir()))

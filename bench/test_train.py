@@ -3,8 +3,10 @@
 Each case trains with the seed protocol's hyper-parameters from the same seed; the timed
 rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised,
 iterations=1); compilation/capture time is reported apart; peak memory is measured in a
-pass of its own after the accuracy is taken. The eager case also retrains, untimed, from
-``suite.BAND_SEEDS``: the spread of those accuracies is the band each variant is checked against.
+pass of its own after the accuracy is taken. A non-finite loss fails the case, and its row says
+``status: "failed"`` with the round (or epoch) and step and the one-line ``error``. The eager case
+also retrains, untimed, from ``suite.BAND_SEEDS``: the spread of those accuracies is the band each
+variant is checked against.
 When the session's budget cuts a case's steps per round (and, in proportion, the test images it is
 scored on), eager is retrained (untimed) to the same steps and scored on the same images, and the
 cut case is compared with that instead.
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from mnist_models.experiments.plans import needs_reference, plan_train
 from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config, eager_reference, finish_row, train_row
 from mnist_models.experiments.variants import BASELINE
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
+from mnist_models.train.engine import NonFiniteLoss
 
 
 def test_train(benchmark, bench_state, train_spec, request):
@@ -27,7 +32,12 @@ def test_train(benchmark, bench_state, train_spec, request):
     case = TrainCase(variant.apply(base_config(model, device, bench_state.data_root)), profile.train_steps)
     plan_train(bench_state.budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"train {model} {device}"
-    times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
+    try:
+        times, contention = run_pedantic(benchmark, case.run, profile.train_rounds, profile.warmup_rounds)
+    except NonFiniteLoss as exc:  # the case fails; its row says so, where (round or epoch, step) and why
+        bench_state.train_rows.append({"phase": "train", "model": model, "device": device, "variant": variant.name,
+                                       "profile": profile.name, "seed": case.cfg.seed, **exc.row()})
+        pytest.fail(str(exc), pytrace=False)
     metrics = case.evaluate()
     if needs_reference(case, variant):
         case.reference = eager_reference(model, device, bench_state.data_root, case.steps, len(case.rows),

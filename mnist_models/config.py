@@ -26,6 +26,7 @@ LOADERS = ("seed", "fast")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "onecycle")
 PROTOCOLS = ("seed",)
+MAX_BATCH_SIZE = 60_000  # MNIST's training images
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,10 @@ class RunConfig:
     label_smoothing: float = setting(0.0, "cross-entropy label smoothing of the training loss, in [0, 1)")
     epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)")
     seed: int = setting(42, "torch.manual_seed before the model is built")
+    # Runtime.from_config applies it (train/device.py make_deterministic): the one place.
+    deterministic: bool = setting(False, "deterministic kernels and every RNG seeded: two runs on one machine give "
+                                         "bit-identical metrics and weights (slower; eager only; auto precision and "
+                                         "memory format become fp32 and NCHW, not measured)")
     data_root: str | None = setting(None, "MNIST root (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)",
                                     flag="--data-root")
     # Time to accuracy: evaluate every eval_every steps from eval_from of the budget on, stop at the
@@ -98,6 +103,12 @@ class RunConfig:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
         if not _positive_int(self.batch_size):
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if self.batch_size > MAX_BATCH_SIZE:  # a larger batch than the training set cannot be filled
+            raise ConfigError(f"batch size {self.batch_size:,} is more than the {MAX_BATCH_SIZE:,} training images; "
+                              f"fix: pass --batch-size from 1 to {MAX_BATCH_SIZE:,}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not -2**63 <= self.seed < 2**64:
+            raise ConfigError(f"seed must be an integer that fits torch.manual_seed's 64 bits, got {self.seed!r}; "
+                              "fix: pick a seed from 0 to 2**64 - 1")
         if self.eval_batch_size is not None and not _positive_int(self.eval_batch_size):
             raise ConfigError(f"evaluation batch size must be a positive integer, got {self.eval_batch_size!r}")
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
@@ -107,8 +118,8 @@ class RunConfig:
         self._check_combinations()
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"learning rate must be > 0, got {self.lr!r}")
+        if not 0 < self.lr < float("inf"):
+            raise ConfigError(f"learning rate must be a finite number > 0, got {self.lr!r}")
         if self.target_pct is not None and not 0 < self.target_pct <= 100:
             raise ConfigError(f"--target is a test accuracy in percent (0, 100], got {self.target_pct:g}")
         if self.eval_every is not None and not _positive_int(self.eval_every):
@@ -128,6 +139,10 @@ class RunConfig:
         if self.cuda_graph and self.compile != "none":
             raise ConfigError("cuda_graph and torch.compile both capture the step; fix: pick one "
                               "(compile mode reduce-overhead uses CUDA graphs itself)")
+        if self.deterministic and self.compile != "none":
+            raise ConfigError(f"--deterministic runs eager kernels only, not --compile {self.compile}: "
+                              "torch.compile can pick its kernels by timing them (autotuning), which may differ "
+                              "from run to run; fix: drop --compile (or --deterministic)")
         if self.freeze and self.compile != "default":
             raise ConfigError("inductor freezing is applied with compile mode 'default' only")
 

@@ -42,7 +42,7 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
 
     first = runs[0]
     assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json",
-                                                 "rounds.csv", "confusion.csv", "predictions.csv",
+                                                 "rounds.csv", "confusion.csv", "predictions.csv", "cases.jsonl",
                                                  "report.md", "report.html", "plots"}  # the report, drawn after
     train = pd.read_csv(first / "train.csv")
     assert not {"round_times_s", "round_train_loss"} & set(train.columns)  # the raw samples live apart

@@ -51,7 +51,7 @@ def subset_tensors(mnist_root: Path, split: str, n: int) -> tuple[torch.Tensor, 
 def train_pass(model: nn.Module, loader, optimizer: torch.optim.Optimizer, rt: Runtime, **hooks) -> dict:
     """One pass of the engine's loop over ``loader`` for a hand-built model and optimiser."""
     loss_fn = nn.CrossEntropyLoss()
-    step = make_train_step(model, optimizer, rt.autocast, rt.grad_scaler(), loss_fn)
+    step = make_train_step(model, optimizer, rt.amp, loss_fn)
     return Training(RunConfig(device="cpu"), rt, loader, [], model, optimizer, loss_fn, step).train_epoch(**hooks)
 
 

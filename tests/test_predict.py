@@ -5,7 +5,11 @@ give an answer; bad input is one line with exit 2."""
 from __future__ import annotations
 
 import json
+import struct
+import subprocess
+import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +190,7 @@ def test_bad_images_raise_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     cut = tmp_path / "cut.png"
     cut.write_bytes(Path(good).read_bytes()[:200])
     for path, words in ((tmp_path / "missing.png", "no such file"), (text, "not an image"),
-                        (cut, "truncated or corrupted"), (tmp_path, "no such file")):
+                        (cut, "truncated or corrupted"), (tmp_path, "is a folder")):
         with pytest.raises(ImageError) as info:
             preprocess(path)
         assert "\n" not in str(info.value) and str(path) in str(info.value) and words in str(info.value)
@@ -293,3 +297,105 @@ def test_bad_inputs_exit_2_with_one_line(untrained: Path, digits: list[tuple[int
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL's own decompression-bomb guard, as one line too
     code = cli.main(["predict", "--checkpoint", str(untrained), good])
     assert_one_line_usage_error(code, capsys.readouterr().err, "good.png", "decompression-bomb")
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile inputs (issue 11): a prediction, or one line and exit 2, in bounded memory and time
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` × ``height`` 8-bit gray pixels, about 1 KiB on disk: its data
+    is 1 MiB of zeros, compressed (a decompression bomb's shape: decoding it would need width × height
+    bytes)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # depth 8, grayscale, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1 << 20), 9))
+            + chunk(b"IEND", b""))
+
+
+# Runs `mnist-bench predict` on the bomb in a fresh process and reports what it cost: how far the process's
+# peak RSS rose above its RSS before the call (the peak, VmHWM, is reset first through /proc/self/clear_refs,
+# so that the imports' own peak cannot hide a rise; where that is refused, ru_maxrss's growth), and the
+# call's wall time. argv: checkpoint, image, PIL's guard on/off.
+BOMB_PROBE = """
+import json, resource, sys, time
+from PIL import Image
+from mnist_models.cli.main import main
+
+def status_kib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
+
+if sys.argv[3] == "off":
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own guard off: mnist-bench's must hold alone
+try:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak RSS to the current RSS
+    reset = True
+except OSError:
+    reset = False
+rss, maxrss = status_kib("VmRSS"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+code = main(["predict", "--checkpoint", sys.argv[1], sys.argv[2], "--device", "cpu"])
+seconds = time.perf_counter() - start
+growth = status_kib("VmHWM") - rss if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss
+print(json.dumps({"code": code, "seconds": seconds, "rss_growth_kib": growth, "peak_reset": reset}))
+"""
+
+
+@pytest.mark.parametrize("pil_guard", ["on", "off"])
+def test_a_png_declaring_50000_by_50000_pixels_is_refused_from_its_header(pil_guard: str, untrained: Path,
+                                                                          tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(50_000, 50_000))
+    assert bomb.stat().st_size < 4096 and struct.unpack(">II", bomb.read_bytes()[16:24]) == (50_000, 50_000)
+    done = subprocess.run([sys.executable, "-c", BOMB_PROBE, str(untrained), str(bomb), pil_guard],
+                          capture_output=True, text=True, timeout=300)
+    cost = json.loads(done.stdout.strip().splitlines()[-1])
+    assert_one_line_usage_error(cost["code"], done.stderr, "bomb.png", "pixels", "fix:")
+    print(f"\nPIL's guard {pil_guard}: refused in {cost['seconds'] * 1e3:.1f} ms, peak RSS "
+          f"{cost['rss_growth_kib'] / 1024:.1f} MiB above the RSS before the call (peak reset: "
+          f"{cost['peak_reset']}); {done.stderr.strip()}")
+    # Decoding would take 2.5 GB (50,000² bytes): refused from the header, it takes next to nothing.
+    assert cost["seconds"] < 5 and cost["rss_growth_kib"] < 32 * 1024
+
+
+def test_hostile_images_get_a_prediction_or_one_line(trained: dict, digits: list[tuple[int, np.ndarray]],
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    label, digit = digits[6]
+    first = write(tmp_path, "first-frame.png", Image.fromarray(digit))
+    frames = [Image.fromarray(digit).convert("P"), Image.fromarray(digits[1][1]).convert("P")]
+    frames[0].save(tmp_path / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert Image.open(tmp_path / "animated.gif").n_frames == 2
+    answered = {"animated.gif": False, "one-white.png": True, "one-black.png": True, "white.png": True,
+                "white.jpg": True, "sixteen.png": False}
+    Image.new("L", (1, 1), 255).save(tmp_path / "one-white.png")
+    Image.new("L", (1, 1), 0).save(tmp_path / "one-black.png")
+    Image.new("L", (28, 28), 255).save(tmp_path / "white.png")
+    Image.new("RGB", (500, 300), (255, 255, 255)).save(tmp_path / "white.jpg")
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    start = time.perf_counter()
+    result = predict(trained["path"], [first, *(str(tmp_path / name) for name in answered)], capsys)
+    assert time.perf_counter() - start < 30
+    by_file = {Path(p["file"]).name: p for p in result["predictions"]}
+    assert by_file["animated.gif"]["probabilities"] == pytest.approx(by_file["first-frame.png"]["probabilities"])
+    assert by_file["first-frame.png"]["digit"] == label == by_file["sixteen.png"]["digit"]  # the first frame read
+    assert {name: by_file[name]["blank"] for name in answered} == answered  # blank: said so, not a crash
+    assert cli.main(["predict", "--checkpoint", str(trained["path"]), str(tmp_path / "white.png")]) == 0
+    assert "no digit found" in capsys.readouterr().out  # the table says so too
+
+    jpeg = tmp_path / "photo.jpg"
+    on_paper(digit).save(jpeg, quality=90)
+    refused = {"half.jpg": (jpeg.read_bytes()[: jpeg.stat().st_size // 2], "truncated"),
+               "header.jpg": (jpeg.read_bytes()[:300], "JPEG file truncated"),
+               "text.png": (b"just some text\n", "not an image"),
+               "empty.png": (b"", "not an image"),
+               "bomb.png": (png_declaring(50_000, 50_000), "pixels")}
+    for name, (content, words) in refused.items():
+        (tmp_path / name).write_bytes(content)
+        start = time.perf_counter()
+        code = cli.main(["predict", "--checkpoint", str(trained["path"]), str(tmp_path / name)])
+        assert_one_line_usage_error(code, capsys.readouterr().err, name, words)
+        assert time.perf_counter() - start < 5, name

@@ -17,9 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from mnist_models.cli import main as cli
-from mnist_models.measure.profile_report import CATEGORIES, Span, diff_ops, step_totals
+from mnist_models.measure.profile_report import CATEGORIES, PYTHON_FRAME, Span, diff_ops, is_python, step_totals
+from mnist_models.models import get_model
 from mnist_models.results.provenance import environment, machine_tag
 
 ACTIVE = 3
@@ -237,3 +239,18 @@ def test_each_slice_of_a_step_goes_to_one_category() -> None:
     totals = step_totals((0, 100), spans, main)
     assert {k: v for k, v in totals.items() if v} == {"Python": 40, "convolution": 20, "pooling": 20, "untraced": 20}
     assert sum(totals.values()) == 100
+
+
+def test_python_frames_are_told_apart_without_the_newer_flag() -> None:
+    """torch 2.11 (the H200 image's) has no ``FunctionEvent.is_python_function``: the name-based test
+    used there must agree with the flag wherever the flag exists."""
+    model = get_model("v0")
+    with profile(activities=[ProfilerActivity.CPU], with_stack=True) as prof:
+        model(torch.rand(8, 1, 28, 28)).sum().backward()
+    events = list(prof.events())
+    if not hasattr(events[0], "is_python_function"):
+        pytest.skip("this torch has no is_python_function to compare with")
+    frames = [e for e in events if e.is_python_function]
+    assert frames and len(frames) < len(events)
+    assert [e.name for e in events if bool(PYTHON_FRAME.search(e.name)) != e.is_python_function] == []
+    assert all(is_python(e) == e.is_python_function for e in events)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_run_report import COMMITTED_RUNS, copy_run, write_profile
+from test_run_report import FULL_RUNS, copy_run, write_profile
 
 from mnist_models.report import html, run_report
 
@@ -80,7 +80,7 @@ def screenshot(browser: str, page: Path, out: Path, tmp_path: Path, size: str = 
 def test_the_report_renders_offline_with_every_image_and_no_console_error(chromium, tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()
-    folder = copy_run(COMMITTED_RUNS[-1], results)
+    folder = copy_run(FULL_RUNS[-1], results)
     (folder / "compare.md").write_text("# Comparison\n\n| case | change |\n|---|---|\n| v2 | 1.05× slower |\n")
     write_profile(results, "20261126T020000Z-v2-bf16")
     run_report.write_report(folder)

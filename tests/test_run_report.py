@@ -31,9 +31,14 @@ from mnist_models.report import digits, html, run_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_RUNS = sorted(p for p in (ROOT / "results").glob("2026*") if p.is_dir() and (p / "train.csv").is_file())
+# Whole suite runs (training, inference and the prediction-quality files), newest last: a run of one
+# phase alone (`-k train`) is a committed run too, but not what the checks of every section need.
+FULL_RUNS = [p for p in COMMITTED_RUNS if all((p / f).is_file() for f in ("inference.csv", "confusion.csv"))]
+CPU_FULL_RUNS = [p for p in FULL_RUNS if "-cpu-" in p.name]  # to relabel as CUDA runs
 SECTIONS = ("## Machine", "## Models compared (eager)", "## Training", "## Time per round", "## Training curves",
             "## Inference", "### Latency percentiles", "## Memory", "## Roofline", "## Prediction quality",
             "## Skipped")
+INFERENCE_SECTIONS = ("### Latency percentiles",)  # drawn only from inference rows
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 GPU = {"gpu": "NVIDIA H100 80GB HBM3", "cuda": "13.0", "cudnn": 91002, "gpu_capability": "9.0"}
 
@@ -77,8 +82,9 @@ def check_report(folder: Path) -> str:
     for plot in plots:
         assert_png(plot.read_bytes())
     assert assert_self_contained(page) == len(named)
+    inference = (folder / "inference.csv").is_file()  # a training-only session (-k train) has none
     for section in SECTIONS:
-        assert f"\n{section}\n" in markdown, section
+        assert (f"\n{section}\n" in markdown) == (inference or section not in INFERENCE_SECTIONS), section
     return markdown
 
 
@@ -136,8 +142,11 @@ def test_every_committed_run_folder_gets_a_report(run, tmp_path):
     if "predictions.csv" not in files:
         assert "### Predictions on a fixed sample\n\nNot recorded" in markdown
     assert ("## Time to accuracy" in markdown) == ("tta.csv" in files)
-    assert "| inference v0 cpu fp16 | fp16 runs on CUDA only" in markdown  # skips: machine.json or summary.md
     machine = json.loads((run / "machine.json").read_text())
+    if machine.get("gpu"):  # every skip it recorded is listed
+        assert machine["skips"] and all(f"| {skip['case']} | " in markdown for skip in machine["skips"])
+    else:  # CPU runs skip the CUDA-only variants: from machine.json or, in older runs, summary.md
+        assert "| inference v0 cpu fp16 | fp16 runs on CUDA only" in markdown
     assert ("machine kind | not recorded" in markdown) == ("machine_kind" not in machine)
     assert ("## Cut to keep the time budget" in markdown) == bool(machine.get("cuts"))
 
@@ -163,7 +172,7 @@ def relabel_cuda(run: Path, into: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("run", [COMMITTED_RUNS[0], COMMITTED_RUNS[-1]], ids=lambda p: p.name)
+@pytest.mark.parametrize("run", [COMMITTED_RUNS[0], CPU_FULL_RUNS[-1]], ids=lambda p: p.name)
 def test_a_run_with_cuda_rows_renders(run, tmp_path):
     folder = relabel_cuda(run, tmp_path)
     assert cli.main(["report", str(folder)]) == 0
@@ -198,7 +207,7 @@ def write_profile(results: Path, name: str) -> Path:
 def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    folder = copy_run(COMMITTED_RUNS[-1], results)
+    folder = copy_run(FULL_RUNS[-1], results)
     (folder / "compare.md").write_text("# Comparison `a` → `b`\n\n## Training\n\n| case | change |\n|---|---|\n"
                                        "| v2 cpu eager | 1.05× slower |\n")
     write_profile(results, "20261126T010000Z-v2-eager")
@@ -217,7 +226,7 @@ def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_p
 def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys):
     """The files `mnist-bench compare` and `mnist-bench profile` write, as they write them today."""
     results = tmp_path / "results"
-    base, new = copy_run(COMMITTED_RUNS[-2], results), copy_run(COMMITTED_RUNS[-1], results)
+    base, new = copy_run(FULL_RUNS[-2], results), copy_run(FULL_RUNS[-1], results)
     assert cli.main(["compare", str(base), str(new)]) in (0, 1)  # 1: a gated metric regressed
     assert cli.main(["profile", "--model", "v0", "--results", str(results), "--data-root", str(mnist_root)]) == 0
     capsys.readouterr()
@@ -230,7 +239,7 @@ def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys
 
 
 def test_without_mnist_the_report_says_so_and_draws_no_digits(tmp_path):
-    folder = copy_run(COMMITTED_RUNS[-1], tmp_path)
+    folder = copy_run(FULL_RUNS[-1], tmp_path)
     report = run_report.build_report(folder, data_root=tmp_path / "no-mnist-here")
     assert "MNIST's test images are not available here" in report.markdown
     assert "plots/test_images.png" not in report.plots
@@ -256,7 +265,7 @@ def test_prediction_grid_titles_are_green_when_right_and_red_when_wrong(mnist_ro
 @pytest.mark.parametrize("case", ["missing", "file", "empty", "results", "columns", "json"])
 def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
     results = tmp_path / "results"
-    run = copy_run(COMMITTED_RUNS[-1], results)
+    run = copy_run(FULL_RUNS[-1], results)
     (results / "latest").symlink_to(run.name)
     target = {"missing": tmp_path / "nope", "file": run / "train.csv", "empty": tmp_path / "empty",
               "results": results, "columns": run, "json": run}[case]

@@ -44,6 +44,7 @@ def test_resolve_cuda_without_cuda_raises() -> None:
 
 
 @requires_cuda
+@pytest.mark.cuda
 def test_resolve_cuda_with_cuda() -> None:
     assert resolve_device("cuda").type == "cuda"
 

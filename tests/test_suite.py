@@ -140,6 +140,7 @@ def test_cpu_peak_memory_sees_an_allocation():
 
 
 @requires_cuda
+@pytest.mark.cuda
 def test_cuda_graph_training_matches_eager(mnist_root):
     """The captured step trains like the eager one (same seed, fp32): same loss after the rounds."""
     losses = {}
@@ -151,6 +152,7 @@ def test_cuda_graph_training_matches_eager(mnist_root):
 
 
 @requires_cuda
+@pytest.mark.cuda
 def test_cuda_peak_memory_and_graph_inference(mnist_root):
     case = InferenceCase(VARIANTS["cudagraph"].apply(base_config("v2", "cuda", str(mnist_root))), batch_size=256)
     eager = InferenceCase(base_config("v2", "cuda", str(mnist_root)), batch_size=256)

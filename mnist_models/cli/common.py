@@ -18,7 +18,8 @@ from ..report.publish import Report, publish
 from ..report.readme import has_markers
 from ..results.provenance import environment, epoch_records, new_run_id
 from ..results.store import append_rows, check_writable
-from ..train.engine import FitResult, fit
+from ..train.engine import FitResult, NonFiniteLoss, fit
+from ..train.oom import oom_guard
 from ..train.runtime import Runtime
 from .flags import UsageError
 from .progress import EpochProgress
@@ -28,7 +29,7 @@ def check_readme(readme: str | None, marker: str) -> None:
     """Stop with one line, before any work, when ``--readme`` lacks the markers it would be spliced into."""
     if readme and not has_markers(readme, marker):
         raise UsageError(f"--readme {readme}: no such file, or no <!-- {marker}:start --> / "
-                         f"<!-- {marker}:end --> markers in it")
+                         f"<!-- {marker}:end --> markers in it; fix: add both markers to the file, or drop --readme")
 
 
 def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
@@ -49,8 +50,12 @@ def run_fit(cfg: RunConfig, label: str, err: Console, results_dir: Path, run_id:
         progress.on_epoch(row)
         append_rows(results_dir, epoch_records(run_id, kind, cfg, [row], runtime))
 
-    with EpochProgress(err, label, cfg.epochs) as progress:
-        return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
+    with EpochProgress(err, label, cfg.epochs) as progress, oom_guard(cfg.batch_size):
+        try:
+            return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
+        except NonFiniteLoss as exc:  # the failed epoch's row (status "failed") after the finished ones
+            append_rows(results_dir, epoch_records(run_id, kind, cfg, [exc.row()], runtime))
+            raise
 
 
 def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> tuple[str, pd.DataFrame]:
@@ -73,6 +78,8 @@ def compare_cases(cases: list[Case], kind: str, stem: str, marker: str, render: 
     """The comparison commands (reproduce, speedup): fail fast, train the cases, then publish the
     rendered report (``stem``.csv/.md, the README's ``marker`` block) and print it."""
     check_readme(args.readme, marker)
+    for case in cases[1:]:  # every case can run here (fp16 on the CPU fails now, not after the others)
+        Runtime.check(case.config)
     results_dir = prepare_run(cases[0].config, args.results)
     run_id, rows = run_cases(cases, kind, results_dir, err)
     report = Report(stem, rows, render(rows, environment(), run_id), marker)

@@ -52,7 +52,8 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         raise UsageError(f"--seeds takes a count (5 → seeds 0–4) or a comma list (42,0,1), got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds needs at least one seed and no repeats, got {text!r}")
+        raise UsageError(f"--seeds needs at least one seed and no repeats, got {text!r}; fix: a count ≥ 1 "
+                         "(5 → seeds 0–4) or a comma list of distinct seeds (42,0,1)")
     return seeds
 
 

@@ -29,12 +29,14 @@ from ..config import ConfigError
 from ..data import DataError
 from ..data.images import ImageError
 from ..models import UnknownModelError
-from ..results.store import ResultsError
+from ..results.store import DISK_FULL_ERRNOS, DiskFullError, ResultsError, write_error
 from ..train.checkpoint import CheckpointError
 from ..train.engine import TrainingError
+from ..train.oom import OOM_ERRORS, OutOfMemory, oom_reason, release_memory
 from . import commands
 from .flags import Parser, UsageError
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -72,7 +74,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted, 143 terminated)."""
+    """Entry point; returns the exit code (0 ok, 1 out of memory or disk, 2 bad input, 130 interrupted, 143
+    terminated)."""
     out = Console(soft_wrap=True)
     err = Console(stderr=True)
     args = None
@@ -81,9 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command].run(args, out, err)
+    except DiskFullError as exc:  # the disk filled: the machine's limit, not a usage error; exit 1, one line
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except USER_ERRORS as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (OutOfMemory, *OOM_ERRORS) as exc:  # the machine's limit, not a usage error: exit 1, one line
+        reason = str(exc) if isinstance(exc, OutOfMemory) else oom_reason(exc, getattr(args, "batch_size", None))
+        del exc
+        release_memory()
+        print(f"mnist-bench: error: {reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:  # a full disk met outside the atomic writer (a new folder): the same one line
+        if exc.errno not in DISK_FULL_ERRNOS:
+            raise
+        print(f"mnist-bench: error: {write_error(None, exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     except (KeyboardInterrupt, Terminated) as exc:
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         results = getattr(args, "results", None)

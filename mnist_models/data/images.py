@@ -40,6 +40,7 @@ NOISE = 0.1  # after stretching (paper 0, ink 1), an edge pixel under this is ze
 FRINGE = 2  # pixels: how far from the ink (Otsu's class) its antialiased edge is kept
 BLANK = 0.15  # the ink must stand this far above the paper, else the image is blank
 INVERT_CHOICES = ("auto", "yes", "no")
+MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 
 
 class ImageError(ValueError):
@@ -58,23 +59,35 @@ def open_image(source: str | os.PathLike[str] | Image.Image) -> Image.Image:
         return _decoded(source, name)
     path = Path(source)
     if not path.is_file():
-        raise ImageError(f"image {name}: no such file; fix: pass the path of a PNG, JPEG, BMP or GIF file")
+        raise ImageError(f"image {name}: {'is a folder' if path.is_dir() else 'no such file'}; fix: pass the path "
+                         "of a PNG, JPEG, BMP or GIF file")
     try:  # reads the header only; PIL's own bomb guard is made an error here rather than a warning
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageError(f"image {name}: too many pixels for PIL's decompression-bomb guard; "
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise ImageError(f"image {name}: too many pixels for PIL's decompression-bomb guard ({_first_line(exc)}); "
                          "fix: downscale or crop it to the digit first") from None
     except OSError as exc:
         if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
-            raise ImageError(f"image {name}: not an image PIL can read; "
-                             "fix: pass a PNG, JPEG, BMP or GIF file") from None
+            raise _unreadable(path) from None
         raise ImageError(f"image {name}: cannot be read ({exc.strerror})") from None
     except Exception:  # noqa: BLE001 - a malformed header can fail in any of PIL's plugins: same user error
-        raise ImageError(f"image {name}: not an image PIL can read; fix: pass a PNG, JPEG, BMP or GIF file") from None
+        raise _unreadable(path) from None
     with img:
         return _decoded(img, name)
+
+
+def _unreadable(path: Path) -> ImageError:
+    """A file PIL could not identify: an image cut short in its header when it starts like one (a PNG,
+    JPEG, GIF or BMP signature), else not an image at all."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    kind = next((kind for magic, kind in MAGIC.items() if head.startswith(magic)), None)
+    if kind:
+        return ImageError(f"image {path}: a {kind} file truncated or corrupted in its header; "
+                          "fix: export the image again")
+    return ImageError(f"image {path}: not an image PIL can read; fix: pass a PNG, JPEG, BMP or GIF file")
 
 
 def _decoded(img: Image.Image, name: str) -> Image.Image:

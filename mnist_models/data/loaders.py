@@ -59,13 +59,17 @@ def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
 class FastLoader:
     """Batches sliced from a whole split held on the device as uint8.
 
-    Per batch: one gather (or slice) and a uint8 → float32 / 255 conversion on the device; no
-    per-sample Python work and no host-device copies after construction.
+    Per batch: one gather (or slice) and a uint8 → float32 / 255 conversion on the device, the
+    divisor a tensor on that device so that CUDA divides exactly as the CPU (and torchvision's
+    ``ToTensor``) does: divided by a Python number, CUDA multiplies by its reciprocal instead, which
+    differs in the last bit for some pixel values. The batches are bit-identical on every device.
+    No per-sample Python work and no host-device copies after construction.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
                  device: torch.device, drop_last: bool = False) -> None:
         self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
+        self.divisor = torch.tensor(255.0, device=device)  # a device tensor: true division everywhere
         self.labels = labels.to(device)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -87,7 +91,7 @@ class FastLoader:
             else:
                 index = order[start:start + self.batch_size]
                 x, y = self.images[index], self.labels[index]
-            yield x.float().div_(255), y
+            yield x.float().div_(self.divisor), y
 
 
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,

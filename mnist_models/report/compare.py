@@ -11,8 +11,9 @@ a gated metric regressed. The rules (README, "Comparing two runs"):
   overlap) AND by more than ``min_effect_pct``; ``same`` otherwise. ``new`` / ``removed``: a row on one
   side only, the other run not asked for that case or listing it as skipped. ``failed``: NEW was asked
   for the case (its machine.json models × devices × variants) and neither ran it nor skipped it (the
-  test errored), or NEW's row has a non-finite time, accuracy or training loss; ``fixed``: the same
-  in BASE, with NEW's row sound.
+  test errored), or NEW's row has a non-finite time, accuracy or training loss, or could not be read
+  (skipped by ``run_files``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
+  row sound (a BASE row that could not be read makes the case ``new``).
 - **Accuracy** (training rows, same steps per round and test images on both sides): a regression
   when NEW's accuracy is below ``min(BASE's eager band low, BASE's own accuracy)`` (the band of eager
   retrained to the case's steps, ``ref_band_*``, for a case the budget cut) or more than
@@ -111,6 +112,10 @@ def _broken(row: dict[str, Any]) -> str:
 
 def _presence(key: Key, base: RunFolder, new: RunFolder) -> tuple[str, list[str]]:
     """Verdict and notes for a case with a row on one side only."""
+    for side, run in (("NEW", new), ("BASE", base)):  # a row skipped as unreadable: failed in NEW, new in BASE
+        if key in run.unreadable and key not in run.rows:
+            return ("failed" if side == "NEW" else "new"), [f"{side}'s row could not be read "
+                                                            f"({run.unreadable[key].say()})"]
     if key in new.rows:
         skipped = base.skips.get(key[:4])
         if base.selected(key):

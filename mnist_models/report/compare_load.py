@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .run_files import UnreadableFile, read_csv, read_json, recorded_skips
+from .run_files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, recorded_skips
 
 KEYS = ("phase", "model", "device", "variant", "batch_size")
 Key = tuple[str, str, str, str, int]
@@ -34,7 +34,9 @@ class RunFolder:
     ``rows``: each case's row (train.csv and inference.csv) by its key (phase, model, device, variant,
     batch size); ``tta``: tta.csv (empty when absent); ``machine``: machine.json ({} when absent);
     ``samples``: raw per-round seconds by key and source (``"rounds.csv"``, ``"benchmark.json"``);
-    ``skips``: (phase, model, device, variant) the run listed as skipped, with the reason."""
+    ``skips``: (phase, model, device, variant) the run listed as skipped, with the reason; ``problems``:
+    what was skipped or left out of its files (file and line); ``incomplete``: set for a session that
+    stopped before its end (its rows come from cases.jsonl, and it lists no skips)."""
 
     path: Path
     rows: dict[Key, dict[str, Any]]
@@ -42,6 +44,9 @@ class RunFolder:
     machine: dict[str, Any]
     samples: dict[str, dict[Key, list[float]]] = field(default_factory=dict)
     skips: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    incomplete: Incomplete | None = None
+    unreadable: dict[Key, Problem] = field(default_factory=dict)  # cases whose row was skipped as unreadable
 
     @property
     def name(self) -> str:
@@ -68,21 +73,8 @@ def case_key(row: dict[str, Any]) -> Key:
     return (str(row["phase"]), str(row["model"]), str(row["device"]), str(row["variant"]), batch)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = read_csv(path)
-    except UnreadableFile as exc:
-        raise CompareError(f"{path} cannot be read ({exc}); fix: pass a run folder "
-                           "whose CSVs the benchmark suite wrote") from None
+def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return pd.DataFrame() if frame is None else frame
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return read_json(path)
-    except UnreadableFile as exc:
-        raise CompareError(f"{path} is not valid JSON ({exc}); fix: pass a run folder the benchmark suite "
-                           "wrote, or remove the damaged file") from None
 
 
 def _rounds_samples(frame: pd.DataFrame) -> dict[Key, list[float]]:
@@ -94,20 +86,40 @@ def _rounds_samples(frame: pd.DataFrame) -> dict[Key, list[float]]:
     return out
 
 
-def _benchmark_samples(bench: Any) -> dict[Key, list[float]]:
+def _benchmark_samples(bench: Any, problems: list[Problem]) -> dict[Key, list[float]]:
+    """pytest-benchmark's per-round times by case; an entry that does not hold them is left out (said)."""
     out: dict[Key, list[float]] = {}
-    for entry in (bench or {}).get("benchmarks", []) if isinstance(bench, dict) else []:
-        info, data = entry.get("extra_info") or {}, (entry.get("stats") or {}).get("data")
-        if data and all(k in info for k in ("phase", "model", "device", "variant")):
+    entries = bench.get("benchmarks") if isinstance(bench, dict) else None
+    for number, entry in enumerate(entries if isinstance(entries, list) else [], start=1):
+        info = entry.get("extra_info") if isinstance(entry, dict) else None
+        data = (entry.get("stats") or {}).get("data") if isinstance(entry, dict) else None
+        if not isinstance(info, dict) or not all(k in info for k in ("phase", "model", "device", "variant")):
+            continue  # not a suite case
+        try:
             out[case_key(info)] = [float(v) for v in data]
+        except (TypeError, ValueError):
+            problems.append(Problem("benchmark.json", None, f"benchmark {number} ({info.get('name', 'a case')}): its "
+                                                            "per-round times are not numbers; left out"))
     return out
 
 
-def _skips(machine: dict[str, Any], summary: Path) -> dict[tuple[str, str, str, str], str]:
-    """Skipped cases keyed ``(phase, model, device, variant)`` (``run_files.recorded_skips``)."""
-    text = summary.read_text(encoding="utf-8") if summary.exists() else ""
+def _unreadable(problems: list[Problem]) -> dict[Key, Problem]:
+    """The cases whose train or inference row was skipped, where the row still names its case."""
     out = {}
-    for case, reason in recorded_skips(machine, text)[0]:
+    for problem in problems:
+        for row in problem.rows:
+            if row.get("phase") in ("train", "inference"):
+                try:
+                    out[case_key(row)] = problem
+                except (KeyError, TypeError, ValueError, OverflowError):
+                    continue
+    return out
+
+
+def _skips(machine: dict[str, Any], summary: str) -> dict[tuple[str, str, str, str], str]:
+    """Skipped cases keyed ``(phase, model, device, variant)`` (``run_files.recorded_skips``)."""
+    out = {}
+    for case, reason in recorded_skips(machine, summary)[0]:
         parts = case.split()
         if len(parts) == 4 and parts[0] in ("train", "inference"):
             out[tuple(parts)] = reason
@@ -122,17 +134,22 @@ def load_run(folder: str | os.PathLike[str], role: str) -> RunFolder:
                            "results/latest or results/<run-id>")
     if not path.is_dir():
         raise CompareError(f"{role} {folder} is a file, not a run folder; fix: pass results/<run-id>/")
-    tables = [_read_csv(path / name) for name in ("train.csv", "inference.csv")]
-    if not (path / "train.csv").exists() and not (path / "inference.csv").exists():
-        raise CompareError(f"{role} {folder} is not a benchmark run folder (no train.csv or inference.csv); fix: "
-                           "pass a folder written by `pytest bench --benchmark-only`, e.g. results/latest")
-    rows = {case_key(r): r for t in tables if not t.empty and "phase" in t for r in t.to_dict("records")}
-    machine = _read_json(path / "machine.json")
-    machine = machine if isinstance(machine, dict) else {}
-    samples = {"rounds.csv": _rounds_samples(_read_csv(path / "rounds.csv")),
-               "benchmark.json": _benchmark_samples(_read_json(path / "benchmark.json"))}
-    return RunFolder(path.resolve(), rows, _read_csv(path / "tta.csv"), machine,
-                     {k: v for k, v in samples.items() if v}, _skips(machine, path / "summary.md"))
+    files = RunFiles(path)
+    if not files.has_rows():
+        raise CompareError(f"{role} {folder} is not a benchmark run folder (no train.csv, inference.csv or "
+                           f"{CASES_FILE}); fix: pass a folder written by `pytest bench --benchmark-only`, e.g. "
+                           "results/latest")
+    try:
+        machine = files.machine()
+        tables = [_or_empty(files.table(name)) for name in ("train.csv", "inference.csv")]
+        rounds, tta = _or_empty(files.table("rounds.csv")), _or_empty(files.table("tta.csv"))
+        bench, summary = files.optional_json("benchmark.json"), files.text("summary.md")
+    except RunFileError as exc:
+        raise CompareError(f"{role}: {exc.say(path)}") from None
+    rows = {case_key(r): r for t in tables if not t.empty for r in t.to_dict("records")}
+    samples = {"rounds.csv": _rounds_samples(rounds), "benchmark.json": _benchmark_samples(bench, files.problems)}
+    return RunFolder(path.resolve(), rows, tta, machine, {k: v for k, v in samples.items() if v},
+                     _skips(machine, summary), files.problems, files.incomplete, _unreadable(files.problems))
 
 
 def sample_source(base: RunFolder, new: RunFolder) -> str | None:

@@ -82,6 +82,12 @@ def _side(label: str, run: Any) -> str:
             f"profile `{m.get('profile') or '–'}`.")
 
 
+def _sides(c: Comparison) -> list[tuple[str, Any, str]]:
+    """(label, run folder, the verdict of a case only the other side has) of each side; one for A/A."""
+    sides = [("BASE", c.base, "new"), ("NEW", c.new, "removed")]
+    return sides[1:] if c.base.path == c.new.path else sides
+
+
 def _warnings(c: Comparison) -> list[str]:
     b, n = c.base.machine, c.new.machine
     out = []
@@ -90,6 +96,24 @@ def _warnings(c: Comparison) -> list[str]:
     for key, what in (("machine_kind", "machine kinds"), ("profile", "profiles"), ("torch", "torch versions")):
         if b.get(key) and n.get(key) and b[key] != n[key]:
             out.append(f"Different {what} ({b[key]} → {n[key]}): the change includes that difference.")
+    for label, run, absent in _sides(c):
+        if run.incomplete is not None:
+            out.append(f"{label} `{run.name}` is an incomplete run. {run.incomplete.detail()}; the cases it did not "
+                       f"reach show as {absent}.")
+        if run.problems:
+            listed = "; ".join(f"`{p.say().replace('`', chr(39))}`" for p in run.problems)
+            out.append(f"Problems in {label}'s files ({len(run.problems)}), each skipped or left out as said: "
+                       f"{listed}.")
+    return out
+
+
+def warning_lines(c: Comparison) -> list[str]:
+    """One line per problem in either folder's files (the file's full path and line) and per incomplete run,
+    for stderr."""
+    out = []
+    for label, run, _ in _sides(c):
+        out += [f"{label}: {p.say(run.path)}" for p in run.problems]
+        out += [f"{label}: {run.path}: {run.incomplete.say()}"] if run.incomplete else []
     return out
 
 

@@ -17,11 +17,12 @@ def _markers(name: str) -> tuple[str, str]:
 
 
 def has_markers(path: str | os.PathLike[str], name: str) -> bool:
-    """Whether ``path`` is a file holding both ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    """Whether ``path`` is a UTF-8 text file holding both ``<!-- name:start -->`` and ``<!-- name:end -->``."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (OSError, UnicodeDecodeError):  # unreadable, or not text (an image passed as --readme)
         return False
-    text = path.read_text(encoding="utf-8")
     return all(marker in text for marker in _markers(name))
 
 
@@ -31,13 +32,21 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str 
     With ``kind`` (a machine kind, see ``measure.machine.machine_kind``), only the sub-block
     ``<!-- name@kind:start -->`` … ``<!-- name@kind:end -->`` inside that block is replaced, or
     added at its end when this kind has none yet: figures from other machines stay as they are.
-    Returns False (and changes nothing) when the outer markers are absent.
+    Returns False (and changes nothing) when the outer markers are absent. Written atomically.
     """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = spliced(path, name, body, kind)
+    if text is None:
+        return False
+    write_text(path, text)
+    return True
+
+
+def spliced(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> str | None:
+    """The file's whole text after ``splice_marked`` (nothing written); None without the outer markers."""
+    text = Path(path).read_text(encoding="utf-8")
     start, end = _markers(name)
     if start not in text or end not in text:
-        return False
+        return None
     head, rest = text.split(start, 1)
     inner, tail = rest.split(end, 1)
     if kind is None:
@@ -50,18 +59,27 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str 
             inner = before + block + after.split(sub_end, 1)[1]
         else:
             inner = inner.rstrip("\n") + f"\n\n{block}\n"
-    write_text(path, f"{head}{start}{inner}{end}{tail}")
-    return True
+    return f"{head}{start}{inner}{end}{tail}"
+
+
+def machine_block(path: str | os.PathLike[str], name: str, body: str, env: dict[str, Any] | None = None) -> str | None:
+    """The file's whole text with ``body`` as this machine kind's sub-block of its ``name`` block (see
+    ``splice_machine_block``; nothing written); None without the block's markers."""
+    env = env or environment()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    demoted = "\n".join("#" + line if line.startswith("#") else line for line in body.strip().splitlines())
+    titled = f"**{machine_tag(env)}** · kind `{env['machine_kind']}` · measured {stamp}\n\n{demoted}"
+    return spliced(path, name, titled, kind=env["machine_kind"])
 
 
 def splice_machine_block(path: str | os.PathLike[str], name: str, body: str, env: dict[str, Any] | None = None) -> bool:
     """Put ``body`` into ``path``'s ``name`` block as this machine kind's sub-block (see ``splice_marked``),
     under a line naming the machine, its kind and the date, so that every README figure says which
     machine it belongs to and figures from other machines are kept. The body's headings go one
-    level down, under that line."""
-    env = env or environment()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-    demoted = "\n".join("#" + line if line.startswith("#") else line for line in body.strip().splitlines())
-    titled = f"**{machine_tag(env)}** · kind `{env['machine_kind']}` · measured {stamp}\n\n{demoted}"
-    return splice_marked(path, name, titled, kind=env["machine_kind"])
+    level down, under that line. Written atomically; False (nothing written) without the markers."""
+    text = machine_block(path, name, body, env)
+    if text is None:
+        return False
+    write_text(path, text)
+    return True
 

@@ -134,7 +134,7 @@ def compare_section(run: RunFolder) -> list[str]:
     if not path.is_file():
         return []
     return ["## Comparison with another run", "", "From `compare.md` in this folder (`mnist-bench compare`).", "",
-            *_demote(path.read_text(encoding="utf-8"), 2), ""]
+            *_demote(path.read_text(encoding="utf-8", errors="replace"), 2), ""]
 
 
 def latest_profile(run: RunFolder) -> Path | None:
@@ -146,11 +146,10 @@ def latest_profile(run: RunFolder) -> Path | None:
 
 def _breakdown(folder: Path) -> list[str]:
     path = folder / "breakdown.csv"
-    try:
-        rows = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+    try:  # a damaged or hand-edited breakdown (text where a number belongs) is said, not drawn
+        shown = fmt_columns(pd.read_csv(path), {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, TypeError):
         return [f"(`{path.name}` could not be read.)", ""]
-    shown = fmt_columns(rows, {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
     return [markdown_table(shown.rename(columns={"ms_per_step": "ms/step", "share_pct": "% of step"})), ""]
 
 
@@ -159,7 +158,7 @@ def profile_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
     if folder is None:
         return []
     link = Path(os.path.relpath(folder, run.path)).as_posix()
-    ran = next((line for line in (folder / "summary.md").read_text(encoding="utf-8").splitlines()
+    ran = next((line for line in (folder / "summary.md").read_text(encoding="utf-8", errors="replace").splitlines()
                 if line.startswith("Ran:")), "")
     lines = ["## Latest profile", "",
              f"The newest profile beside this run: [`{folder.name}`]({link}/summary.md) (`mnist-bench profile`, a "

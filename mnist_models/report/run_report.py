@@ -1,7 +1,7 @@
 """The report of one benchmark-suite run folder (``mnist-bench report [RUN_DIR]``, and the suite at the
 end of every session): ``report.md``, ``report.html`` (one self-contained page, images embedded) and
-``plots/*.png`` written into the run folder through the one publish path (``publish.write_files``;
-PNGs through ``results.store.atomic_write_bytes``).
+``plots/*.png`` written into the run folder through the one publish path (``publish.write_files``: all
+of them or none, so a full disk leaves the earlier report as it was).
 
 ``load_run`` reads a run folder of any version (the oldest lack columns, ``rounds.csv``,
 ``confusion.csv``, ``predictions.csv`` and most of ``machine.json``; what is missing is said, never
@@ -21,17 +21,16 @@ from typing import Any
 import pandas as pd
 
 from ..cli.flags import UsageError
-from ..results.store import atomic_write_bytes
 from . import bench, run_extras, run_sections
 from .html import page
 from .markdown import is_missing
 from .publish import write_files
-from .run_files import UnreadableFile, read_csv, read_json, recorded_skips
+from .run_files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, recorded_skips
 
 RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
            "results/latest points at the newest)")
 READS = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
-         "summary.md", "compare.md")  # what the report is made from (named in its first lines)
+         "summary.md", "compare.md", CASES_FILE)  # what the report is made from (named in its first lines)
 DERIVED = ("speedup_vs_eager", "acc_delta_vs_eager_pct", "acc_band")  # recomputed by bench_frames
 # The environment the tables' header needs, from machine.json or else the rows (older runs lack some).
 ENV_KEYS = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_count", "torch_threads", "git_commit", "cpu_vendor",
@@ -55,6 +54,8 @@ class RunFolder:
     predictions: pd.DataFrame | None
     summary: str
     files: list[str] = field(default_factory=list)  # the files of READS the folder has
+    problems: list[Problem] = field(default_factory=list)  # what was skipped or left out, file and line
+    incomplete: Incomplete | None = None  # a session that stopped before its end (only cases.jsonl)
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,11 @@ class RunReport:
     markdown: str
     html: str
     plots: dict[str, bytes]
-
-
-def _csv(path: Path) -> pd.DataFrame | None:
-    """A CSV of the run (None when absent); one line naming the file when it cannot be read."""
-    try:
-        return read_csv(path)
-    except UnreadableFile as exc:
-        raise UsageError(f"{path}: cannot read it as CSV ({exc}); {RUN_FIX}") from None
+    warnings: list[str] = field(default_factory=list)  # one line each for stderr: the problems, incomplete
 
 
 def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return pd.DataFrame() if frame is None else frame
-
-
-def _machine(path: Path) -> dict[str, Any]:
-    try:
-        found = read_json(path)
-    except UnreadableFile as exc:
-        raise UsageError(f"{path}: not valid JSON ({exc}); {RUN_FIX}") from None
-    if found is None:
-        return {}
-    if not isinstance(found, dict):
-        raise UsageError(f"{path}: expected a JSON object; {RUN_FIX}")
-    return found
 
 
 def check_run_dir(run_dir: str | os.PathLike[str]) -> Path:
@@ -98,11 +80,12 @@ def check_run_dir(run_dir: str | os.PathLike[str]) -> Path:
         raise UsageError(f"{path}: no such folder; {RUN_FIX}")
     if not path.is_dir():
         raise UsageError(f"{path} is a file, not a run folder; {RUN_FIX}")
-    if not any((path / name).is_file() for name in ("train.csv", "inference.csv")):
+    if not RunFiles(path).has_rows():
         if (path / "latest").is_dir():
             raise UsageError(f"{path} is a results folder, not a run; fix: pass {path / 'latest'} or one of its "
                              "<run-id> folders")
-        raise UsageError(f"{path} is not a benchmark run folder (no train.csv or inference.csv in it); {RUN_FIX}")
+        raise UsageError(f"{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE} in "
+                         f"it); {RUN_FIX}")
     return path
 
 
@@ -128,23 +111,26 @@ def _frames(train: pd.DataFrame | None, inference: pd.DataFrame | None) -> tuple
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
-    """Read a run folder of any version (see the module's docstring)."""
+    """Read a run folder of any version (see the module's docstring). A file it cannot go on without:
+    ``UsageError`` naming the file and line; what it skipped is in ``problems``."""
     path = check_run_dir(run_dir)
-    machine = _machine(path / "machine.json")
-    raw_train, raw_inference = _csv(path / "train.csv"), _csv(path / "inference.csv")
-    for name, frame in (("train.csv", raw_train), ("inference.csv", raw_inference)):
-        if frame is not None and not frame.empty and not {"model", "device", "variant"} <= set(frame.columns):
-            raise UsageError(f"{path / name}: no model/device/variant columns, not a suite table; {RUN_FIX}")
+    files = RunFiles(path)
+    try:
+        machine = files.machine()
+        raw_train, raw_inference = files.table("train.csv"), files.table("inference.csv")
+        tables = {name: files.table(name) for name in ("tta.csv", "rounds.csv", "confusion.csv", "predictions.csv")}
+        summary = files.text("summary.md")
+    except RunFileError as exc:
+        raise UsageError(exc.say(path)) from None
     train, inference = _frames(raw_train, raw_inference)
-    summary_path = path / "summary.md"
     return RunFolder(
         path=path, run_id=path.resolve().name, machine=machine,
         env=_environment(machine, [f for f in (raw_train, raw_inference) if f is not None]),
-        train=train, inference=inference, tta=_or_empty(_csv(path / "tta.csv")),
-        rounds=_csv(path / "rounds.csv"), confusion=_csv(path / "confusion.csv"),
-        predictions=_csv(path / "predictions.csv"),
-        summary=summary_path.read_text(encoding="utf-8") if summary_path.is_file() else "",
-        files=[name for name in READS if (path / name).is_file()])
+        train=train, inference=inference, tta=_or_empty(tables["tta.csv"]), rounds=tables["rounds.csv"],
+        confusion=tables["confusion.csv"], predictions=tables["predictions.csv"], summary=summary,
+        files=[name for name in READS if (path / name).is_file() and (name != CASES_FILE or files.incomplete)],
+        problems=files.problems,
+        incomplete=files.incomplete)
 
 
 def skips(run: RunFolder) -> tuple[list[tuple[str, str]], str | None]:
@@ -169,19 +155,22 @@ def build_report(run_dir: str | os.PathLike[str], data_root: str | os.PathLike[s
     run = load_run(run_dir)
     plots: dict[str, bytes] = {}
     markdown = document(run, plots, data_root)
-    return RunReport(markdown, page(markdown, plots, f"Benchmark run {run.run_id}"), plots)
+    said = [p.say(run.path) for p in run.problems]
+    said += [f"{run.path}: {run.incomplete.say()}"] if run.incomplete else []
+    return RunReport(markdown, page(markdown, plots, f"Benchmark run {run.run_id}"), plots, said)
 
 
 def write_report(run_dir: str | os.PathLike[str], data_root: str | os.PathLike[str] | None = None,
                  report: RunReport | None = None) -> list[Path]:
     """Build the report (unless given) and write ``report.md``, ``report.html`` and ``plots/*.png`` into
-    the run folder; plots an earlier report left that this one does not draw are removed."""
+    the run folder, all of them or none; then plots an earlier report left that this one does not draw
+    are removed."""
     folder = check_run_dir(run_dir)
     report = report or build_report(folder, data_root)
-    written = [atomic_write_bytes(folder / name, data) for name, data in report.plots.items()]
+    written = write_files(folder, {**report.plots, "report.md": report.markdown, "report.html": report.html})
     kept = {p.resolve() for p in written}
     plots_dir = folder / run_sections.PLOTS
     for stale in plots_dir.glob("*.png") if plots_dir.is_dir() else []:
         if stale.resolve() not in kept:
             stale.unlink()
-    return [*written, *write_files(folder, {"report.md": report.markdown, "report.html": report.html})]
+    return written

@@ -101,12 +101,27 @@ def title_section(run: RunFolder) -> list[str]:
              f"{len(run.train)} training and {len(run.inference)} inference cases",
              "models " + ", ".join(dict.fromkeys([*run.train.get("model", []), *run.inference.get("model", [])])),
              "devices " + ", ".join(dict.fromkeys([*run.train.get("device", []), *run.inference.get("device", [])]))]
-    return [f"# Benchmark run `{run.run_id}`", "",
+    return [f"# Benchmark run `{run.run_id}`", "", *problem_lines(run),
             f"{machine_tag(run.env)}: " + "; ".join(facts) + ".", "",
             "Made by `mnist-bench report` from this folder's " + ", ".join(f"`{f}`" for f in run.files) +
-            ". `summary.md` has every table in full; the columns are described in `results/README.md`. Times: "
+            (". `summary.md` has every table in full" if "summary.md" in run.files else "") +
+            "; the columns are described in `results/README.md`. Times: "
             "`benchmark.pedantic`, warm-up rounds excluded, the device synchronised at the end of every round; "
             "median over n rounds with the IQR (p75 − p25).", ""]
+
+
+def problem_lines(run: RunFolder) -> list[str]:
+    """The incomplete-run banner and the problems found in the folder's files (file and line, and what
+    was skipped or left out), before anything else."""
+    lines = []
+    if run.incomplete is not None:
+        lines += [f"> **Incomplete run.** {run.incomplete.detail()}. `mnist-bench report` read what it finished.",
+                  ""]
+    if run.problems:
+        lines += [f"**Problems in this folder's files ({len(run.problems)}):** each was skipped or left out as "
+                  "said; the report is made from the rest.", "",
+                  *(f"- `{p.say().replace('`', chr(39))}`" for p in run.problems), ""]
+    return lines
 
 
 def _first(run: RunFolder, column: str) -> str:

@@ -40,20 +40,17 @@ def _stepper(key: ProbeKey) -> tuple[Callable[[], Any], Callable[[], None]]:
     x = torch.rand(batch_size, *IMAGE_SHAPE).to(device, memory_format=fmt)
     y = torch.randint(0, 10, (batch_size,), device=device)
 
-    def autocast() -> Any:
-        return D.autocast(device, precision)
-
+    amp = D.Amp(device, precision)
     if workload == "inference":
         model.eval()
 
         def forward() -> None:
-            with torch.inference_mode(), autocast():
+            with torch.inference_mode(), amp.autocast():
                 model(x)
 
         return forward, D.synchronizer(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    scaler = torch.amp.GradScaler(device.type, enabled=D.PRECISIONS[precision].scaler)
-    step = make_train_step(model, optimizer, autocast, scaler, nn.CrossEntropyLoss())
+    step = make_train_step(model, optimizer, amp, nn.CrossEntropyLoss())
     return (lambda: step(x, y)), D.synchronizer(device)
 
 

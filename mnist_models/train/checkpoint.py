@@ -25,6 +25,7 @@ import io
 import json
 import os
 import platform
+import warnings
 from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
@@ -35,7 +36,7 @@ from torch import nn
 
 from ..models import UnknownModelError, check_model, get_model, list_models
 from ..results.provenance import environment, utc_now
-from ..results.store import ResultsError, atomic_write_bytes, check_writable
+from ..results.store import DiskFullError, ResultsError, atomic_write_bytes, check_writable
 from .device import resolve_device
 
 FORMAT = "mnist-bench-checkpoint"
@@ -149,6 +150,8 @@ def check_save_path(path: str | os.PathLike[str]) -> Path:
         raise CheckpointError(f"--save {path}: is a folder; fix: give a file name, e.g. --save {path / 'model.pt'}")
     try:
         check_writable(path.parent)
+    except DiskFullError:
+        raise
     except ResultsError:
         raise CheckpointError(f"--save {path}: its folder {path.parent} cannot be created or written; "
                               "fix: pass --save a path in a writable folder") from None
@@ -157,10 +160,13 @@ def check_save_path(path: str | os.PathLike[str]) -> Path:
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: Any, metrics: dict[str, Any]) -> Path:
     """Write the checkpoint of ``model`` (trained as ``cfg`` says, ending with ``metrics``) to ``path``
-    atomically: a reader sees the previous file or the whole new one."""
+    atomically: a reader sees the previous file or the whole new one (the bytes are made in memory by
+    ``torch.save`` first). A full disk is ``DiskFullError`` (one line naming the file, exit 1)."""
     data = checkpoint_bytes(model, cfg, metrics)
     try:
         return atomic_write_bytes(path, data)
+    except DiskFullError:
+        raise
     except OSError as exc:
         raise CheckpointError(f"checkpoint {path}: cannot be written ({exc.strerror or exc}); "
                               "fix: pass --save a path in a writable folder") from None
@@ -169,7 +175,9 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: Any, me
 def _torch_load(path: Path) -> Any:
     """``torch.load(weights_only=True)``, its failures as one line."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a pickle protocol it then refuses: the one line says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse untrusted bytes is the same user error
         text = str(exc)
         if "Weights only load failed" in text and "Unsupported global" in text:
@@ -183,7 +191,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The verified checkpoint dict: the file exists, is this format, and both hashes match."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file; {SAVE_HINT}")
+        raise CheckpointError(f"checkpoint {path}: {'is a folder' if path.is_dir() else 'no such file'}; {SAVE_HINT}")
     payload = _torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not an mnist-bench checkpoint (no {FORMAT!r} format tag); "

@@ -6,8 +6,10 @@
   loss and accuracy are accumulated on the device (no per-batch host synchronisation). Hooks:
   ``on_batch`` (progress), ``on_step`` (called with the run's step count after every step; it
   returns True to stop the run early; ``every(n, fn)`` makes an every-N-steps hook) and
-  ``max_steps``. A non-finite training loss raises ``TrainingError``, whoever runs the loop
-  (``fit``, the benchmark suite's cases, time to accuracy).
+  ``max_steps``. A non-finite training loss raises ``NonFiniteLoss`` (a ``TrainingError``) at the
+  end of the pass, naming the epoch and the first step whose loss was not finite, whoever runs
+  the loop (``fit``, the benchmark suite's cases, time to accuracy); its ``row()`` is the failed
+  epoch's row for ``runs.jsonl`` (``status: "failed"``).
 - ``evaluate``: test loss and accuracy, sample-weighted and counted on the device, timed on its own.
 - ``fit(cfg)``: one row per epoch.
 - ``make_predictions``: class probabilities for a list of samples, as in the seed notebook.
@@ -27,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import SEED_LR, RunConfig
 from ..data import make_loader
 from ..measure.timing import Timer
 from ..models import get_model
@@ -42,6 +44,37 @@ StepHook = Callable[[int], Any]
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a non-finite loss, a worker process that failed). One line with the fix."""
+
+
+class NonFiniteLoss(TrainingError):
+    """The training loss became inf or nan: in which training pass (``unit`` "epoch", or "round" for
+    a pass of ``max_steps`` steps; ``number`` 1-based), the step within it (1-based) whose loss first
+    was not finite, and the run's step count there. ``row()`` is the failed pass's result row."""
+
+    def __init__(self, loss: float, unit: str, number: int, step: int, run_step: int, cfg: RunConfig,
+                 precision: str) -> None:
+        self.loss, self.unit, self.number, self.step, self.run_step = loss, unit, number, step, run_step
+        super().__init__(f"training loss became {loss} at {unit} {number}, step {step} (step {run_step} of the run; "
+                         f"{cfg.model}, lr {cfg.lr:g}, {precision}); fix: lower --lr (the seed protocol's is "
+                         f"{SEED_LR.get(cfg.model, 0.1):g})")
+
+    def row(self) -> dict[str, Any]:
+        """The failed pass's row: ``status: "failed"``, where (``epoch`` or ``round``, ``step``,
+        ``run_step``), the loss and the one-line ``error``, instead of the pass's metrics, so that no
+        reader counts it as a finished epoch."""
+        return {self.unit: self.number, "status": "failed", "step": self.step, "run_step": self.run_step,
+                "loss": str(self.loss), "error": str(self)}
+
+
+def first_non_finite(weighted_losses: list[torch.Tensor]) -> tuple[int, float]:
+    """The 1-based step after which the running loss sum is first not finite, and that step's loss
+    (inf where finite losses overflowed the sum); read once, after the pass, from the per-step
+    tensors (each step's loss × its batch size)."""
+    losses = torch.stack(weighted_losses).float()
+    bad = (~torch.isfinite(losses.cumsum(0))).nonzero()
+    step = int(bad[0]) + 1 if bad.numel() else len(weighted_losses)
+    loss = float(losses[step - 1])
+    return step, loss if not math.isfinite(loss) else math.inf
 
 
 def every(n: int, fn: Callable[[int], Any], start: float = 0, also_at: int | None = None) -> StepHook:
@@ -143,20 +176,24 @@ class Training:
         """One training pass (or its first ``max_steps`` batches, or until ``on_step`` returns True).
 
         Returns train_loss, train_acc_pct, train_s, train_images, train_img_per_s; raises
-        ``TrainingError`` when the pass's loss is not finite.
+        ``NonFiniteLoss`` when the pass's loss is not finite, naming the pass ("epoch", or "round"
+        when ``max_steps`` slices it) and its first step whose loss was not finite. The check runs
+        once, after the pass, so the loop never waits for the device.
         """
         self.model.train()
         self.passes += 1
         loss_sum = torch.zeros((), device=self.rt.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.rt.device)
-        seen = 0
+        seen, started = 0, self.steps
+        weighted: list[torch.Tensor] = []  # each step's loss × batch, kept to name a non-finite step
         with Timer(self.rt.synchronize) as timer:
             for i, (x, y) in enumerate(_tracked(self.train_loader, "train", on_batch)):
                 if max_steps is not None and i >= max_steps:
                     break
                 x, y = self.rt.to_device(x, y)
                 loss, hits = self.step(x, y)
-                loss_sum += loss * y.shape[0]
+                weighted.append(loss * y.shape[0])  # a new tensor (a CUDA graph's outputs are overwritten)
+                loss_sum += weighted[-1]
                 correct += hits
                 seen += y.shape[0]
                 self.steps += 1
@@ -168,8 +205,9 @@ class Training:
         row = {"train_loss": loss_sum.item() / seen, "train_acc_pct": 100.0 * correct.item() / seen,
                "train_s": timer.seconds, "train_images": seen, "train_img_per_s": seen / timer.seconds}
         if not math.isfinite(row["train_loss"]):
-            raise TrainingError(f"training loss became {row['train_loss']} in epoch {self.passes} "
-                                f"({self.cfg.model}, lr {self.cfg.lr}, {self.rt.precision}); fix: lower --lr")
+            step, loss = first_non_finite(weighted)
+            unit = "epoch" if max_steps is None else "round"
+            raise NonFiniteLoss(loss, unit, self.passes, step, started + step, self.cfg, self.rt.precision)
         return row
 
     def evaluate(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
@@ -188,7 +226,7 @@ def build_training(cfg: RunConfig, workload: str = "train") -> Training:
     model = rt.prepare_model(get_model(cfg.model))
     optimizer = make_optimizer(cfg, model)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    step = make_train_step(model, optimizer, rt.autocast, rt.grad_scaler(), loss_fn)
+    step = make_train_step(model, optimizer, rt.amp, loss_fn)
     schedule = None
     if cfg.lr_schedule == "onecycle":  # peak lr cfg.lr over the whole budget of steps
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,

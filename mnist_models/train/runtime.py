@@ -6,6 +6,10 @@ CUDA-graph capture); the engine's loops use them without asking which device the
 ``auto`` settings (precision ``auto``, ``channels_last=None``) are resolved by measuring
 (``auto.resolve_auto``), never assumed: bf16 is fast on a CPU with AMX or AVX-512 BF16 and
 emulated, tens of times slower, on an AVX2-only one.
+
+``deterministic`` runs are decided here and nowhere else: ``from_config`` switches the process to
+deterministic kernels (``device.make_deterministic``), seeds every RNG, and resolves ``auto``
+without measuring (fp32, NCHW), since a timing can choose differently from one run to the next.
 """
 
 from __future__ import annotations
@@ -31,6 +35,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def unmeasured_choices(cfg: RunConfig) -> tuple[str, bool, str]:
+    """A deterministic run's precision and memory format: ``auto`` ones fixed to fp32 and NCHW
+    without measuring (a probe's timings can pick differently from one run to the next), with
+    the reason ("" when nothing would have been measured)."""
+    fixed = []
+    if cfg.precision == "auto":
+        fixed.append("precision auto → fp32")
+    if cfg.channels_last is None and cfg.loader != "seed":  # the seed loader's auto is NCHW, unmeasured
+        fixed.append("memory format auto → NCHW")
+    precision = "fp32" if cfg.precision == "auto" else cfg.precision
+    channels_last = False if cfg.channels_last is None else cfg.channels_last
+    reason = f"{'; '.join(fixed)} (deterministic: not measured, as timings can choose differently between runs)"
+    return precision, channels_last, reason if fixed else ""
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Concrete device-side choices for one run (``auto`` settings already resolved)."""
@@ -41,6 +60,7 @@ class Runtime:
     channels_last: bool
     cuda_graph: bool = False
     auto_reason: str = ""  # what the automatic choices resolved to and why ("" when none were automatic)
+    deterministic: bool = False  # deterministic kernels, every RNG seeded (make_deterministic)
 
     @classmethod
     def from_config(cls, cfg: RunConfig, workload: str = "train") -> Runtime:
@@ -49,9 +69,14 @@ class Runtime:
         ``cfg.batch_size``); impossible combinations raise ConfigError before anything runs."""
         device = cls.check(cfg)
         tune_host_allocator()
-        choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size,
-                              workload)
-        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph, choice.reason)
+        precision, channels_last, fixed = cfg.precision, cfg.channels_last, ""
+        if cfg.deterministic:
+            D.make_deterministic(device)
+            seed_everything(cfg.seed)
+            precision, channels_last, fixed = unmeasured_choices(cfg)
+        choice = resolve_auto(cfg.model, device, precision, channels_last, cfg.loader, cfg.batch_size, workload)
+        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph,
+                   fixed or choice.reason, cfg.deterministic)
 
     @staticmethod
     def check(cfg: RunConfig) -> torch.device:
@@ -68,7 +93,7 @@ class Runtime:
     def describe(self) -> dict[str, Any]:
         """What the run used, for result rows: device, precision, memory format, and why (auto)."""
         return {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last,
-                "auto_reason": self.auto_reason}
+                "auto_reason": self.auto_reason, "deterministic": self.deterministic}
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -79,13 +104,18 @@ class Runtime:
         """Wait for queued device work; a no-op on the CPU, where work is synchronous."""
         return D.synchronizer(self.device)
 
+    @property
+    def amp(self) -> D.Amp:
+        """This run's autocast and GradScaler, both from the precision table (what the training step takes)."""
+        return D.Amp(self.device, self.precision, cache_enabled=not self.cuda_graph)
+
     def autocast(self) -> AbstractContextManager:
         """The autocast context for this precision (a null context for fp32)."""
-        return D.autocast(self.device, self.precision, cache_enabled=not self.cuda_graph)
+        return self.amp.autocast()
 
     def grad_scaler(self) -> torch.amp.GradScaler:
-        """A GradScaler, enabled only where the precision needs one (fp16)."""
-        return torch.amp.GradScaler(self.device.type, enabled=D.PRECISIONS[self.precision].scaler)
+        """A GradScaler, enabled only where the precision needs one (fp16): ``Amp.grad_scaler``."""
+        return self.amp.grad_scaler()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         """Move the model to the device and memory format; compile it if asked."""

@@ -18,9 +18,9 @@ import argparse
 from rich.console import Console
 
 from ...report.compare import DEFAULT_GATED, METRICS, CompareError, Thresholds, compare, load_run
-from ...report.compare_render import as_json, render_html, render_markdown
+from ...report.compare_render import as_json, render_html, render_markdown, warning_lines
 from ...report.publish import write_files
-from ...results.store import to_json
+from ...results.store import DiskFullError, to_json
 from ..flags import UsageError, add_json, float_arg
 
 ORDER = 85  # position in `mnist-bench --help`
@@ -65,9 +65,13 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         comparison = compare(load_run(args.base, "BASE"), load_run(args.new, "NEW"), th)
     except CompareError as exc:
         raise UsageError(str(exc)) from None
+    for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run
+        err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)
     markdown = render_markdown(comparison)
     try:
         write_files(comparison.new.path, {"compare.md": markdown + "\n", "compare.html": render_html(comparison)})
+    except DiskFullError:  # one line naming the file, exit 1 (as a regression: the line says which)
+        raise
     except OSError as exc:
         raise UsageError(f"cannot write compare.md into {comparison.new.path} ({exc.strerror or exc}); fix: "
                          "make the NEW folder writable, or copy it somewhere writable") from None

@@ -10,14 +10,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ...config import RunConfig
 from ...measure.machine import bf16_note, capabilities
 from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
-from ...models import check_model
 from ...results.provenance import environment
 from ...results.store import to_json
 from ...train.auto import resolve_auto
 from ...train.device import peak_precisions, resolve_device
-from ..flags import UsageError, add_config_flags, add_json, int_arg
+from ..flags import add_config_flags, add_json, int_arg
 
 ORDER = 20  # position in `mnist-bench --help`
 
@@ -33,17 +33,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """The capabilities, the matmul peaks of every device here, and the auto choice for ``--model``."""
-    if args.model is not None:
-        check_model(args.model)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UsageError(f"--batch-size must be ≥ 1, got {args.batch_size}")
-    device = resolve_device(args.device or "auto")
+    # RunConfig checks what was given (model, device, batch size) as it does for every command.
+    given = {"model": args.model, "device": args.device, "batch_size": args.batch_size}
+    probe = RunConfig(**{name: value for name, value in given.items() if value is not None})
+    device = resolve_device(probe.device)
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
     peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
     report: dict[str, Any] = {**capabilities(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                               "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes()}
     if args.model is not None:
-        batch = args.batch_size or 32
+        batch = probe.batch_size
         choice = resolve_auto(args.model, device, "auto", None, "fast", batch)
         report["auto"] = {"model": args.model, "device": device.type, "batch_size": batch,
                           "precision": choice.precision, "channels_last": choice.channels_last,

@@ -5,7 +5,15 @@ Each image (PNG, JPEG, BMP or GIF, any size or mode) is normalised the way MNIST
 (``data.images.preprocess``: grayscale, a light background inverted, the digit cropped, fitted in
 20×20 and centred by its centre of mass in 28×28), then classified (``train.engine.make_predictions``).
 Every image and the checkpoint are checked before anything is predicted: a bad one stops the
-command with one line (exit 2).
+command with one line (exit 2). What each kind of image gets:
+
+- a decompression bomb (a small file declaring, say, 50,000 × 50,000 pixels): refused from its header,
+  before any pixel is decoded (``data.images.MAX_PIXELS`` and PIL's own guard), in bounded memory;
+- a truncated or corrupted file, or one that is not an image whatever its name: refused, one line;
+- an animated GIF (or any multi-frame file): its first frame is read;
+- 16-bit, palette, 1-bit, transparent images: converted to grayscale by their depth;
+- a 1 × 1, all-white or otherwise blank image: a prediction marked ``blank`` (``--json``) and "blank"
+  in the table: no digit was found, so the digit shown means nothing.
 """
 
 from __future__ import annotations
@@ -42,20 +50,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def predict(checkpoint: str, images: list[str], invert: str = "auto", device: str = "auto") -> dict[str, Any]:
     """The ``--json`` object: the checkpoint, its model and one prediction per image (digit, its
-    probability and all ten class probabilities)."""
+    probability, all ten class probabilities, and whether the image was blank)."""
     target = resolve_device(device)
     samples = [preprocess(image, invert) for image in images]  # every image is checked before the model runs
     model, config, _ = load_checkpoint(checkpoint, target)
     probabilities = make_predictions(model, samples, target)
     predictions = []
-    for image, row in zip(images, probabilities.tolist(), strict=True):
+    for image, sample, row in zip(images, samples, probabilities.tolist(), strict=True):
         digit = max(range(len(row)), key=row.__getitem__)
-        predictions.append({"file": image, "digit": digit, "probability": row[digit], "probabilities": row})
+        predictions.append({"file": image, "digit": digit, "probability": row[digit], "probabilities": row,
+                            "blank": not bool(sample.any())})  # no ink found: the digit means nothing
     return {"checkpoint": str(checkpoint), "model": config["model"], "predictions": predictions}
 
 
 def table(result: dict[str, Any]) -> Table:
-    """One row per image: file, predicted digit, its probability, and the runner-up."""
+    """One row per image: file, predicted digit, its probability, and the runner-up ("blank" for an image
+    with no digit in it)."""
     title = f"{result['model']} from {Path(result['checkpoint']).name}"
     view = Table(title=title, title_justify="left")
     view.add_column("file", overflow="fold")  # a path is shown whole, folded if the terminal is narrow
@@ -63,6 +73,9 @@ def table(result: dict[str, Any]) -> Table:
         view.add_column(column, justify="right", no_wrap=True)
     for p in result["predictions"]:
         second = sorted(range(10), key=p["probabilities"].__getitem__)[-2]
+        if p.get("blank"):
+            view.add_row(p["file"], "blank", "-", "no digit found in the image")
+            continue
         view.add_row(p["file"], str(p["digit"]), f"{p['probability']:.3f}",
                      f"{second} ({p['probabilities'][second]:.3f})")
     return view

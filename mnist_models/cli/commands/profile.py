@@ -11,7 +11,10 @@ printed and written as ``B/diff.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +38,8 @@ from ...measure.profile import (
 )
 from ...report.publish import write_files
 from ...results.provenance import environment, machine_tag
-from ...results.store import atomic_write_bytes, to_json
+from ...results.store import DiskFullError, to_json
+from ...train.device import resolve_device
 from ...train.runtime import Runtime
 from ..common import prepare_run
 from ..flags import UsageError, add_config_flags, add_json, config_values, float_arg, int_arg
@@ -86,9 +90,10 @@ def config(args: argparse.Namespace) -> tuple[RunConfig, Variant]:
     base = base_config(given.pop("model", DEFAULTS["model"]), given.pop("device", "auto"),
                        given.pop("data_root", None))
     cfg = variant.apply(base).with_(**given)
-    reason = variant.skip_reason(Runtime.check(cfg).type, "train")
+    reason = variant.skip_reason(resolve_device(cfg.device).type, "train")  # the variant's reason before the flag's
     if reason:
         raise UsageError(f"--variant {variant.name}: {reason}; fix: pick another variant (see --help)")
+    Runtime.check(cfg)
     return cfg, variant
 
 
@@ -105,6 +110,17 @@ def new_profile_folder(results: Path, model: str, variant: str) -> tuple[str, Pa
         except FileExistsError:
             continue
     raise UsageError(f"{results / 'profiles'} already holds 99 profiles named {stem}*; fix: wait a second")
+
+
+@contextlib.contextmanager
+def removed_on_failure(folder: Path) -> Iterator[Path]:
+    """The new profile folder, removed with what it holds when the profile fails (a full disk, Ctrl-C):
+    no half profile is left for ``--diff`` to trip over. Nothing else is ever removed."""
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def view_lines(folder: Path) -> list[str]:
@@ -177,13 +193,12 @@ def write_profile(folder: Path, meta: dict[str, Any], run: Any, bd: pr.Breakdown
                    "Python function; its self CPU µs), for https://www.speedscope.app or flamegraph.pl "
                    "(`flamegraph.pl stacks.txt > flame.svg`)" if stacks else
                    "empty: torch recorded no Python stacks for this run, so there is no flame graph")
-    write_files(folder, {
+    title = f"{meta['id']}: step time by category\n{meta['machine']}"
+    write_files(folder, {  # all or none (a full disk: one line naming the file)
         "ops.csv": ops, "ops.md": pr.ops_markdown(ops, TOP_OPS, meta["device_time"]) + "\n", "stacks.txt": stacks,
         "breakdown.csv": bd.rows, "summary.md": summary_markdown(meta, bd, ops, stacks_note, folder),
-        "profile.json": meta})
-    atomic_write_bytes(folder / "trace.json.gz", chrome_trace_gz(run.trace_file))
-    title = f"{meta['id']}: step time by category\n{meta['machine']}"
-    atomic_write_bytes(folder / "breakdown.png", pr.breakdown_png(bd, title))
+        "profile.json": meta, "trace.json.gz": chrome_trace_gz(run.trace_file),
+        "breakdown.png": pr.breakdown_png(bd, title)})
 
 
 OPS_NEEDS = {"operator", "input_shapes", "self_cpu_us", "self_cpu_us_per_step", "self_device_us",
@@ -223,6 +238,8 @@ def diff_profiles(args: argparse.Namespace, out: Console) -> int:
     markdown = pr.diff_markdown(diff, (a_line, b_line), metric, (args.min_change, args.min_us))
     try:
         write_files(args.diff[1], {"diff.md": markdown})
+    except DiskFullError:  # one line naming the file, exit 1
+        raise
     except OSError as exc:
         raise UsageError(f"--diff: cannot write {Path(args.diff[1]) / 'diff.md'} ({exc.strerror or exc}); fix: make "
                          "B a writable profile folder") from None
@@ -250,13 +267,14 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     run_id, folder = new_profile_folder(results, cfg.model, variant.name)
     err.print(f"profiling {cfg.model} {variant.name}: {sched.steps} steps under the profiler, {sched.active} "
               f"recorded; {sched.active} before and after without it", highlight=False)
-    run_ = profile_training(training, sched, folder / "tensorboard", run_id)
-    env = environment()
-    bd = pr.breakdown(list(run_.prof.events()))
-    ops = op_rows(run_.prof, sched.active)
-    stacks = folded_stacks(run_.prof.events())
-    meta = profile_meta(run_id, folder, cfg, variant, sched, run_, bd, ops, stacks, env)
-    write_profile(folder, meta, run_, bd, ops, stacks)
+    with removed_on_failure(folder):
+        run_ = profile_training(training, sched, folder / "tensorboard", run_id)
+        env = environment()
+        bd = pr.breakdown(list(run_.prof.events()))
+        ops = op_rows(run_.prof, sched.active)
+        stacks = folded_stacks(run_.prof.events())
+        meta = profile_meta(run_id, folder, cfg, variant, sched, run_, bd, ops, stacks, env)
+        write_profile(folder, meta, run_, bd, ops, stacks)
     if args.json:
         out.file.write(to_json(meta) + "\n")
         out.file.flush()

@@ -30,6 +30,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     folder = check_run_dir(args.run_dir)
     start = time.perf_counter()
     report = build_report(folder, args.data_root)
+    for line in report.warnings:  # what was skipped or left out, file and line; an incomplete run
+        err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)
     write_report(folder, report=report)
     seconds = time.perf_counter() - start
     out.print(f"wrote {folder / 'report.html'}, {folder / 'report.md'} and {len(report.plots)} plots in "

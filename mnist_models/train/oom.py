@@ -1,0 +1,67 @@
+"""Out of memory, said in one line: which batch size failed, on which device, how much memory it
+had, and what to try. Used by the CLI (``cli/main.py``: one line, exit 1) and the benchmark suite
+(``bench/conftest.py``: the case is skipped with this reason, the session goes on).
+
+    >>> error = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    >>> oom_reason(error, batch_size=8192).split(" on ")[0].split(";")[0]
+    'CUDA out of memory at batch size 8192'
+    >>> oom_reason(MemoryError(), batch_size=64)
+    'host out of memory at batch size 64; fix: use --batch-size 32 or less'
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+# torch.cuda.OutOfMemoryError is the caching allocator's failure (torch.OutOfMemoryError in newer
+# releases is the same class); MemoryError is the host's.
+OOM_ERRORS: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError, MemoryError)
+
+
+def release_memory() -> None:
+    """Give back what a failed attempt held (its frames are gone once the exception is dropped), so the
+    next case starts from a clean allocator."""
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _device_memory() -> str:
+    """`` on NVIDIA H200 (1.2 of 139.8 GiB free)`` for the current CUDA device; empty when unknown."""
+    try:
+        free, total = torch.cuda.mem_get_info()
+        return f" on {torch.cuda.get_device_name()} ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free)"
+    except RuntimeError:  # the context itself may be what ran out
+        return ""
+
+
+def oom_reason(exc: BaseException, batch_size: int | None, flag: str = "--batch-size") -> str:
+    """One line naming the failed batch size and device, with a fix (halve the batch; other work on
+    the GPU); ``flag`` names the option to change."""
+    where = "CUDA" if isinstance(exc, torch.cuda.OutOfMemoryError) else "host"
+    batch = f" at batch size {batch_size}" if batch_size else ""
+    smaller = f"use {flag} {max(batch_size // 2, 1)} or less" if batch_size and batch_size > 1 else f"lower {flag}"
+    other = ", or free the GPU (nvidia-smi lists what else holds memory)" if where == "CUDA" else ""
+    memory = _device_memory() if where == "CUDA" else ""
+    return f"{where} out of memory{batch}{memory}; fix: {smaller}{other}"
+
+
+class OutOfMemory(Exception):
+    """A run stopped for lack of memory; the message is ``oom_reason``'s one line."""
+
+
+@contextmanager
+def oom_guard(batch_size: int | None, flag: str = "--batch-size") -> Iterator[None]:
+    """Turn an out-of-memory inside the block into ``OutOfMemory`` naming ``batch_size`` (the one the
+    work really used), after releasing what the failed attempt held."""
+    try:
+        yield
+    except OOM_ERRORS as exc:
+        reason = oom_reason(exc, batch_size, flag)
+        del exc
+        release_memory()
+        raise OutOfMemory(reason) from None
