@@ -57,7 +57,7 @@ from mnist_models.results.cases import RUN_FORMAT, CaseLog
 from mnist_models.results.provenance import bench_run_id, environment
 from mnist_models.results.store import DiskFullError, ResultsError, check_writable
 from mnist_models.train.device import peak_precisions
-from mnist_models.train.oom import OOM_ERRORS, oom_reason, release_memory
+from mnist_models.train.oom import OutOfMemory, oom_guard
 
 DEVICES = ("cpu", "cuda")
 README_BATCH = 256  # the inference batch size the README's compact summary shows
@@ -261,15 +261,13 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     """A case that runs out of memory (a large batch on a small GPU) is skipped with the reason, listed
     in the run's skips, and the session goes on with the memory released."""
     try:
-        return (yield)
-    except OOM_ERRORS as exc:
-        reason = oom_reason(exc, _case_batch(item), flag="batch")
-        del exc
-        release_memory()
+        with oom_guard(_case_batch(item), flag="batch"):
+            return (yield)
+    except OutOfMemory as exc:
         state: BenchState | None = getattr(item.config, "_mnist_bench", None)
         if state is not None:
-            state.skips.append((item.name.removeprefix("test_"), reason))
-        pytest.skip(reason)
+            state.skips.append((item.name.removeprefix("test_"), str(exc)))
+        pytest.skip(str(exc))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -32,7 +32,7 @@ from ..models import UnknownModelError
 from ..results.store import DISK_FULL_ERRNOS, DiskFullError, ResultsError, write_error
 from ..train.checkpoint import CheckpointError
 from ..train.engine import TrainingError
-from ..train.oom import OOM_ERRORS, OutOfMemory, oom_reason, release_memory
+from ..train.oom import OutOfMemory, oom_guard
 from . import commands
 from .flags import Parser, UsageError
 
@@ -83,18 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command].run(args, out, err)
+        with oom_guard(getattr(args, "batch_size", None)):  # commands that know their real batch guard inside
+            return COMMANDS[args.command].run(args, out, err)
     except DiskFullError as exc:  # the disk filled: the machine's limit, not a usage error; exit 1, one line
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except USER_ERRORS as exc:
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (OutOfMemory, *OOM_ERRORS) as exc:  # the machine's limit, not a usage error: exit 1, one line
-        reason = str(exc) if isinstance(exc, OutOfMemory) else oom_reason(exc, getattr(args, "batch_size", None))
-        del exc
-        release_memory()
-        print(f"mnist-bench: error: {reason}", file=sys.stderr)
+    except OutOfMemory as exc:  # the machine's limit, not a usage error: exit 1, one line
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as exc:  # a full disk met outside the atomic writer (a new folder): the same one line
         if exc.errno not in DISK_FULL_ERRNOS:
