@@ -30,9 +30,11 @@ bench: setup
 reproduce: setup
 	$(BIN)/mnist-bench reproduce --seeds $(SEEDS)
 
-# The linter (ruff, configured in pyproject.toml); `make test` runs it first.
+# The linters, configured in pyproject.toml: ruff, and the layers contract (every import points down);
+# `make test` runs them first.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # All tests: the linter, fast unit tests and the slower real-MNIST training tests.
 test: lint

@@ -10,7 +10,7 @@ reason, and listed in the run's summary. The session keeps a time budget (``expe
 300 s for the quick profile): each case's weight is set at collection from a short probe of its
 model's eager step, and a case that would overrun its share runs less work, says so in its row,
 and is listed in the summary. Each case's rows are on disk before the next case starts: appended, as
-whole lines, to ``DIR/<run-id>/cases.jsonl`` when the case ends (``results.cases.CaseLog``; the folder is
+whole lines, to ``DIR/<run-id>/cases.jsonl`` when the case ends (``runs.writer.CaseLog``; the folder is
 made then). At the end of the session the tables are published into that folder through the one
 publish path (``report.publish.publish_run``), ``machine.json`` last, and ``DIR/latest`` moves to it. A
 session killed or interrupted before its end publishes nothing more: its folder keeps ``cases.jsonl``,
@@ -44,20 +44,23 @@ from mnist_models.experiments.plans import (
     weights_weight,
 )
 from mnist_models.experiments.suite import PROFILES, Profile, inference_batch_sizes
-from mnist_models.experiments.tta import TTA_MODEL
-from mnist_models.experiments.variants import VARIANTS, Variant
-from mnist_models.measure.machine import capabilities
+from mnist_models.experiments.time_to_accuracy import TTA_MODEL
+from mnist_models.host.clock import process_age_s
+from mnist_models.host.device import peak_precisions
+from mnist_models.host.machine import capabilities
 from mnist_models.measure.probes import matmul_peak_gflops, measured_peak_sizes, measured_peaks
-from mnist_models.measure.timing import process_age_s
 from mnist_models.models import list_models
-from mnist_models.report import bench
+from mnist_models.report import suite_summary
 from mnist_models.report.publish import publish_run
 from mnist_models.report.readme import has_markers
-from mnist_models.results.cases import RUN_FORMAT, CaseLog
 from mnist_models.results.provenance import bench_run_id, environment
 from mnist_models.results.store import DiskFullError, ResultsError, check_writable
-from mnist_models.train.device import peak_precisions
+from mnist_models.runs.frames import bench_frames, split_rounds
+from mnist_models.runs.keys import case_name
+from mnist_models.runs.schema import RUN_FORMAT
+from mnist_models.runs.writer import CaseLog
 from mnist_models.train.oom import OutOfMemory, oom_guard
+from mnist_models.variants import VARIANTS, Variant, current_name
 
 DEVICES = ("cpu", "cuda")
 README_BATCH = 256  # the inference batch size the README's compact summary shows
@@ -152,7 +155,8 @@ def pytest_configure(config: pytest.Config) -> None:
     devices = list(DEVICES) if device == "all" else _choose(device, list(DEVICES), "--bench-device")
     config._mnist_bench = BenchState(
         devices=devices, models=_choose(opt("--bench-models"), list_models(), "--bench-models model"),
-        variants=[VARIANTS[v] for v in _choose(opt("--bench-variants"), list(VARIANTS), "--bench-variants variant")],
+        variants=[VARIANTS[v] for v in _choose(",".join(map(current_name, opt("--bench-variants").split(","))),
+                                               list(VARIANTS), "--bench-variants variant")],
         profile=PROFILES[profile], results=opt("--bench-results"), data_root=opt("--bench-data-root"),
         readme=opt("--bench-readme"), run_id=bench_run_id(), startup_s=process_age_s(),
         budget=Budget(_budget_seconds(opt("--bench-budget"), profile),
@@ -249,7 +253,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _case_batch(item: pytest.Item) -> int | None:
-    """The batch size a case runs at: the inference case's own, the seed protocol's for training."""
+    """The batch size a case runs at: the inference case's own, the notebook protocol's for training."""
     params = item.callspec.params if hasattr(item, "callspec") else {}
     if "inference_spec" in params:
         return params["inference_spec"][3]
@@ -278,7 +282,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     state: BenchState | None = getattr(item.config, "_mnist_bench", None)
     if state is not None:
         try:
-            state.log.record(bench._case_name(item.nodeid), state.tables())
+            state.log.record(case_name(item.nodeid), state.tables())
         except ResultsError as exc:
             state.stopped = True
             pytest.exit(f"mnist-bench: error: {exc}", returncode=1 if isinstance(exc, DiskFullError) else 2)
@@ -354,13 +358,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                                 "no tables, summary or README block, and results/latest is unchanged)")
         return
     env = environment()
-    train_rows, train_rounds = bench.split_rounds(state.train_rows)
-    inference_rows, inference_rounds = bench.split_rounds(state.inference_rows)
-    train, inference = bench.bench_frames(train_rows, inference_rows)
+    train_rows, train_rounds = split_rounds(state.train_rows)
+    inference_rows, inference_rounds = split_rounds(state.inference_rows)
+    train, inference = bench_frames(train_rows, inference_rows)
     tta = pd.DataFrame(state.tta_rows)
     budget = {"budget_s": state.budget.seconds, "session_s": state.budget.elapsed(), "cuts": state.budget.cuts,
               "inductor_warmup_s": state.inductor_warmup_s}
-    run = bench.BenchRun(train, inference, state.profile.name, tta=tta, skips=state.skips, budget=budget,
+    run = suite_summary.BenchRun(train, inference, state.profile.name, tta=tta, skips=state.skips, budget=budget,
                          peaks=measured_peaks())
     machine = {"format": RUN_FORMAT, **env, "capabilities": capabilities(), "profile": state.profile.name,
                "devices": state.devices,
@@ -370,12 +374,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run_id = state.log.run_id  # the folder cases.jsonl went into (-2… when another session took the name)
     files = {"train.csv": train if not train.empty else None,  # a phase with no rows writes no file
              "inference.csv": inference if not inference.empty else None, "tta.csv": tta if not tta.empty else None,
-             "summary.md": bench.render(run, env, run_id), "benchmark.json": _benchmark_json(session.config),
+             "summary.md": suite_summary.render(run, env, run_id), "benchmark.json": _benchmark_json(session.config),
              "rounds.csv": _table([*train_rounds.to_dict("records"), *inference_rounds.to_dict("records")]),
              "confusion.csv": _table([r for confusion, _ in state.quality.values() for r in confusion]),
              "predictions.csv": _table([r for _, sample in state.quality.values() for r in sample]),
              "machine.json": machine}  # last: a folder with cases.jsonl and no machine.json is incomplete
-    compact = bench.render(run.compact(README_BATCH), env, run_id, heading="###")
+    compact = suite_summary.render(run.compact(README_BATCH), env, run_id, heading="###")
     try:
         folder = publish_run(state.results, run_id, files, state.readme, ("bench-summary", compact), env,
                              existing=True)

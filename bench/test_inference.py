@@ -15,9 +15,9 @@ import time
 from mnist_models.experiments.plans import plan_inference, plan_weight_steps, weights_task
 from mnist_models.experiments.quality import quality_rows
 from mnist_models.experiments.suite import InferenceCase, base_config, finish_row, inference_row, trained_state
-from mnist_models.experiments.variants import BASELINE
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
+from mnist_models.variants import BASELINE
 
 
 def test_inference(benchmark, bench_state, inference_spec, request):

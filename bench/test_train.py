@@ -1,6 +1,6 @@
 """Training benchmarks: time per round of training steps, then the variant's test accuracy.
 
-Each case trains with the seed protocol's hyper-parameters from the same seed; the timed
+Each case trains with the notebook protocol's hyper-parameters from the same seed; the timed
 rounds run through ``benchmark.pedantic`` (warm-up excluded, device synchronised,
 iterations=1); compilation/capture time is reported apart; peak memory is measured in a
 pass of its own after the accuracy is taken. A non-finite loss fails the case, and its row says
@@ -20,10 +20,10 @@ import pytest
 
 from mnist_models.experiments.plans import needs_reference, plan_train
 from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config, eager_reference, finish_row, train_row
-from mnist_models.experiments.variants import BASELINE
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import NonFiniteLoss
+from mnist_models.variants import BASELINE
 
 
 def test_train(benchmark, bench_state, train_spec, request):

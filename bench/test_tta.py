@@ -3,7 +3,7 @@
 Each timed round of ``benchmark.pedantic`` (no warm-up: a cold start is the point) is one seed's
 whole process, as ``mnist-bench tta`` runs it; the rows keep the in-process clocks (from process
 start and from the first step, to the evaluation that reached the target) and the start-up
-phases. The precision and memory format are resolved once here, by measuring (``tta.resolve``),
+phases. The precision and memory format are resolved once here, by measuring (``time_to_accuracy.resolve``),
 as the command does. The run's ``tta.csv`` holds one row per seed and ``summary.md`` the
 MLPerf-style figures. When the session's budget needs it, fewer seeds run (at least 3).
 """
@@ -14,7 +14,7 @@ import math
 
 from mnist_models.experiments.budget import cut_reason, pick
 from mnist_models.experiments.plans import TTA_MIN_SEEDS, tta_seed_estimate_s
-from mnist_models.experiments.tta import TTA_MODEL, recipe, resolve, run_in_process
+from mnist_models.experiments.time_to_accuracy import TTA_MODEL, recipe, resolve, run_in_process
 from mnist_models.measure.timing import run_pedantic
 
 

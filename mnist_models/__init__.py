@@ -1,15 +1,17 @@
 """mnist_models: verified MNIST, the seed notebook's models, and honest train/eval loops.
 
     from mnist_models import RunConfig, fit, get_model, list_models
-    result = fit(RunConfig.from_protocol("seed", model="v2"))
+    result = fit(RunConfig.from_protocol("notebook", model="v2"))
     result.rows[-1]["test_acc_pct"]
 
 The command line is ``mnist-bench`` (or ``python -m mnist_models``); see README.md.
 
-Where things live: ``config.py`` (RunConfig), ``data/``, ``models/``, ``train/`` (runtime, the
-one training loop), ``measure/`` (timing, probes, stats, machine), ``experiments/`` (reproduce,
-speedup, time to accuracy, the suite's cases and variants), ``results/`` (store, provenance),
-``report/`` (the one publish path and the renderers), ``cli/`` (one module per command).
+Where things live (top layer first; every import points down this list, held by ``make lint``):
+``cli/`` (one module per command), ``report/`` (run report, compare, tables; the one publish path),
+``experiments/`` (the suite, reproduction, fast path, time to accuracy), ``measure/`` (timing, stats,
+probes, significance), ``train/`` (runtime, the one training loop), ``runs/`` (THE run-folder format),
+``data/``, ``results/`` (store, provenance), ``host/`` (machine, devices, precision table, clocks),
+``variants.py``, ``config.py`` (RunConfig), ``models/``.
 
 The names below are imported on first use, so that ``import mnist_models`` (which the
 time-to-accuracy worker does before its start-up clock sees the torch import) stays light.

@@ -4,33 +4,46 @@ The CLI and the benchmarks build one ``RunConfig`` and pass it unchanged to the 
 ``dataclasses.asdict(cfg)`` goes into every result row. Each field carries its own help, choices
 and unit (``dataclasses.field(metadata=...)``), from which the command line's flags are generated
 (``cli/flags.py``), so a new setting is added here once. Protocols are named bundles of defaults
-(``seed`` is the seed notebook's per-model settings); explicit values override them.
+(``notebook`` is the seed notebook's per-model settings); explicit values override them. "seed" means
+the RNG seed only: the notebook's protocol and loader were once spelled ``seed``, and that spelling still
+works, with one deprecation line (``DEPRECATED``).
 
 This module imports no torch: the time-to-accuracy worker builds its config before the import
 that its start-up clock measures.
 
-    >>> cfg = RunConfig.from_protocol("seed", model="v1")
+    >>> cfg = RunConfig.from_protocol("notebook", model="v1")
     >>> cfg.lr, cfg.batch_size, cfg.epochs
     (0.01, 32, 3)
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # the first three are train.device.PRECISIONS' rows
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # the first three are host.device.PRECISIONS' rows
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-LOADERS = ("seed", "fast")
+LOADERS = ("notebook", "fast")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "onecycle")
-PROTOCOLS = ("seed",)
+PROTOCOLS = ("notebook",)
+# Old spellings still accepted, each with one deprecation line: (field, old value) → new value.
+DEPRECATED = {("loader", "seed"): "notebook", ("protocol", "seed"): "notebook"}
 MAX_BATCH_SIZE = 60_000  # MNIST's training images
 
 
 class ConfigError(ValueError):
     """A setting is invalid. The message is one line naming the setting and what is allowed."""
+
+
+def deprecation(name: str, old: str, new: str) -> None:
+    """Say once per process (a ``FutureWarning``, which Python shows by default and the CLI prints as one
+    line) that ``old`` is an old spelling of ``new``."""
+    flag = "--" + name.replace("_", "-")
+    warnings.warn(f'{flag} {old} is now spelled {flag} {new} ("seed" means the RNG seed only); the old spelling '
+                  "still works", FutureWarning, stacklevel=3)
 
 
 def _positive_int(value: Any) -> bool:
@@ -57,13 +70,14 @@ class RunConfig:
     precision: str = setting("fp32", "fp32, bf16 (autocast), fp16 (autocast + GradScaler, CUDA only) or auto: the "
                                      "faster of fp32 and bf16 for this model here, measured", PRECISIONS)
     compile: str = setting("none", "torch.compile mode", COMPILE_MODES)
-    # None = auto: NCHW with the seed loader (the notebook's way), and with the fast loader whichever
+    # None = auto: NCHW with the notebook loader (the notebook's way), and with the fast loader whichever
     # format the runtime measures faster for this model, device, precision and batch size.
     channels_last: bool | None = setting(None, "NHWC (--channels-last) or NCHW (--no-channels-last); default "
-                                               "auto: NCHW with the seed loader, the measured faster one with the "
+                                               "auto: NCHW with the notebook loader, the measured faster one with the "
                                                "fast loader")
     cuda_graph: bool = setting(False, "capture the whole training step in one CUDA graph (CUDA, fp32/bf16)")
-    loader: str = setting("seed", "seed (torchvision DataLoader) or fast (whole split on the device)", LOADERS)
+    loader: str = setting("notebook", "notebook (torchvision DataLoader, the notebook's way) or fast (whole split on "
+                                      "the device)", LOADERS)
     batch_size: int = setting(32, "training batch size", unit="images per step")
     eval_batch_size: int | None = setting(None, "images per evaluation batch (None: the training batch size, the "
                                                 "notebook's way)")
@@ -73,7 +87,7 @@ class RunConfig:
     label_smoothing: float = setting(0.0, "cross-entropy label smoothing of the training loss, in [0, 1)")
     epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)")
     seed: int = setting(42, "torch.manual_seed before the model is built")
-    # Runtime.from_config applies it (train/device.py make_deterministic): the one place.
+    # Runtime.from_config applies it (host/device.py make_deterministic): the one place.
     deterministic: bool = setting(False, "deterministic kernels and every RNG seeded: two runs on one machine give "
                                          "bit-identical metrics and weights (slower; eager only; auto precision and "
                                          "memory format become fp32 and NCHW, not measured)")
@@ -90,10 +104,15 @@ class RunConfig:
     # autocast); let inductor fold the weights into constants (needs compile mode default).
     weights_bf16: bool = setting(False, "inference: bfloat16 weights and inputs")
     freeze: bool = setting(False, "inference: inductor freezing (weights folded into constants)")
-    protocol: str | None = setting(None, "apply a protocol's defaults first: seed (the notebook's settings)",
+    protocol: str | None = setting(None, "apply a protocol's defaults first: notebook (the seed notebook's settings)",
                                    PROTOCOLS)
 
     def __post_init__(self) -> None:
+        for name in ("loader", "protocol"):  # an old spelling: renamed, said once (``deprecation``)
+            new = DEPRECATED.get((name, getattr(self, name)))
+            if new is not None:
+                deprecation(name, getattr(self, name), new)
+                object.__setattr__(self, name, new)
         for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("compile", COMPILE_MODES),
                               ("loader", LOADERS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES)):
             value = getattr(self, name)
@@ -155,9 +174,12 @@ class RunConfig:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         base: dict[str, Any] = {}
         if protocol is not None:
+            if ("protocol", protocol) in DEPRECATED:
+                deprecation("protocol", protocol, DEPRECATED["protocol", protocol])
+                protocol = DEPRECATED["protocol", protocol]
             if protocol not in PROTOCOLS:
                 raise ConfigError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PROTOCOLS)}")
-            base = seed_protocol(given.get("model", cls.model))
+            base = notebook_protocol(given.get("model", cls.model))
         return cls(**{**base, **given, "protocol": protocol})
 
     def with_(self, **changes: Any) -> RunConfig:
@@ -167,20 +189,20 @@ class RunConfig:
 
 # The seed notebook's settings: batch 32, plain SGD, 3 epochs, torch.manual_seed(42), the
 # torchvision DataLoader, no normalisation; lr 0.1 for V0 and V2 but 0.01 for V1.
-SEED_LR = {"v0": 0.1, "v1": 0.01, "v2": 0.1}
+NOTEBOOK_LR = {"v0": 0.1, "v1": 0.01, "v2": 0.1}
 
 
-def seed_protocol(model: str) -> dict[str, Any]:
+def notebook_protocol(model: str) -> dict[str, Any]:
     """The seed notebook's settings for ``model`` (models it did not have get lr 0.1)."""
     return {
         "batch_size": 32,
         "eval_batch_size": None,
-        "lr": SEED_LR.get(model, 0.1),
+        "lr": NOTEBOOK_LR.get(model, 0.1),
         "optimizer": "sgd",
         "label_smoothing": 0.0,
         "epochs": 3,
         "seed": 42,
-        "loader": "seed",
+        "loader": "notebook",
         "precision": "fp32",
         "compile": "none",
         "channels_last": None,
@@ -189,9 +211,9 @@ def seed_protocol(model: str) -> dict[str, Any]:
 
 
 def protocol_notes(name: str) -> str:
-    """How the protocols change a field's default, for its help: ``"0.01 for v1 under --protocol seed"``
+    """How the protocols change a field's default, for its help: ``"0.01 for v1 under --protocol notebook"``
     (empty when no protocol changes it)."""
     if name == "lr":
-        return ", ".join(f"{lr:g} for {model}" for model, lr in SEED_LR.items() if lr != RunConfig.lr) + \
-            " under --protocol seed"
+        return ", ".join(f"{lr:g} for {model}" for model, lr in NOTEBOOK_LR.items() if lr != RunConfig.lr) + \
+            " under --protocol notebook"
     return ""

@@ -219,7 +219,7 @@ def test_compare_says_which_rows_it_could_not_read_and_judges_the_rest(tmp_path,
         f"mnist-bench: warning: BASE: {base}/train.csv:2: img_per_s '1,2' is not a number; row skipped",
         f"mnist-bench: warning: NEW: {new}/train.csv:4: unknown variant 'eagre' (this version knows eager, "
         "channels_last, bf16, bf16+channels_last, fp16, auto, compile, compile-max-autotune, compile-reduce-overhead, "
-        "cudagraph, compile-freeze-bf16, seed-loader); its rows are kept as recorded",
+        "cudagraph, compile-freeze-bf16, notebook-loader); its rows are kept as recorded",
         f"mnist-bench: warning: NEW: {new}/inference.csv:9: median_s 'fast' is not a number; row skipped"]
     rows = {(r["phase"], r["variant"], r["batch_size"]): r for r in json.loads(out.splitlines()[-1])["rows"]}
     assert rows["inference", "channels_last", 1024]["verdict"] == "failed"

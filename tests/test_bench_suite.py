@@ -30,11 +30,11 @@ def run_bench(tmp_path: Path, mnist_root: Path, *args: str) -> subprocess.Comple
 @pytest.mark.slow
 def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     variants = "eager,channels_last,bf16,bf16+channels_last,fp16,compile,compile-max-autotune," \
-               "compile-reduce-overhead,cudagraph,seed-loader,compile-freeze-bf16,auto"
+               "compile-reduce-overhead,cudagraph,notebook-loader,compile-freeze-bf16,auto"
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v0", "--bench-variants", variants)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants",
-                     "eager,bf16+channels_last,seed-loader", "--bench-device", "cpu")
+                     "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = tmp_path / "results"
     runs = sorted(p for p in results.iterdir() if p.is_dir() and not p.is_symlink())
@@ -54,7 +54,7 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     sample = pd.read_csv(first / "predictions.csv")
     assert len(sample) == 9 and sample["probability"].between(0, 1).all() and sample["label"].between(0, 9).all()
     cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
-                    "seed-loader", "auto"}
+                    "notebook-loader", "auto"}
     assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}  # freezing: inference only
     assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
     assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
@@ -70,7 +70,7 @@ def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
     assert set(train["acc_band"].dropna()) <= {"below eager band", "above eager band"}  # empty cells: in band
     inference = pd.read_csv(first / "inference.csv")
     assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
-    assert set(inference["variant"]) == cpu_variants - {"seed-loader"} | {"compile-freeze-bf16"}
+    assert set(inference["variant"]) == cpu_variants - {"notebook-loader"} | {"compile-freeze-bf16"}
     assert inference["agree_with_eager_pct"].between(99.0, 100.0).all()
     assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
     summary = (first / "summary.md").read_text()

@@ -24,7 +24,7 @@ import torch
 from mnist_models import data
 from mnist_models.cli import main as cli
 from mnist_models.config import COMPILE_MODES, DEVICES, PRECISIONS
-from mnist_models.experiments.reproduce import SEED_TABLE
+from mnist_models.experiments.reproduction import NOTEBOOK_TABLE
 from mnist_models.models import list_models
 from mnist_models.results.provenance import environment, machine_tag
 
@@ -249,9 +249,9 @@ BAD_INPUTS = {
     "unknown-device": Bad(("--device", "tpu"), ("'tpu'", *DEVICES)),
     "unknown-precision": Bad(("--precision", "fp8"), ("'fp8'", *PRECISIONS)),
     "unknown-compile": Bad(("--compile", "turbo"), ("'turbo'", *COMPILE_MODES)),
-    "unknown-loader": Bad(("--loader", "slow"), ("'slow'", "seed", "fast")),
+    "unknown-loader": Bad(("--loader", "slow"), ("'slow'", "notebook", "fast")),
     "unknown-optimizer": Bad(("--optimizer", "rmsprop"), ("'rmsprop'", "sgd", "adam")),
-    "unknown-protocol": Bad(("--protocol", "paper"), ("'paper'", "seed")),
+    "unknown-protocol": Bad(("--protocol", "paper"), ("'paper'", "notebook")),
     "cuda-without-cuda": Bad(("--device", "cuda"), ("cuda", "--device cpu"), skip_if_cuda=True),
     "fp16-on-cpu": Bad(("--precision", "fp16", "--device", "cpu"), ("fp16", "CUDA")),
     "cuda-graph-on-cpu": Bad(("--cuda-graph", "--device", "cpu"), ("--cuda-graph", "CUDA")),
@@ -415,7 +415,7 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert 90.0 <= acc <= 100.0
 
     markdown = (results_dir / "seed_reproduction.md").read_text(encoding="utf-8")
-    assert f"{SEED_TABLE['v0'][0]:.2f}" == "91.94"  # the seed notebook's published v0 figure
+    assert f"{NOTEBOOK_TABLE['v0'][0]:.2f}" == "91.94"  # the seed notebook's published v0 figure
     assert "91.94" in markdown
     assert f"{acc:.2f}" in markdown
     assert "Seeds: 42" in markdown
@@ -425,7 +425,7 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert {r["kind"] for r in records} == {"reproduce"}
     assert len({r["run_id"] for r in records}) == 1
     for r in records:
-        assert r["config"]["protocol"] == "seed" and r["config"]["loader"] == "seed"
+        assert r["config"]["protocol"] == "notebook" and r["config"]["loader"] == "notebook"
         assert r["config"]["model"] == "v0" and r["config"]["epochs"] == 3
     assert records[-1]["test_acc_pct"] == pytest.approx(acc)
 
@@ -441,11 +441,11 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
 
 def test_train_flags_are_generated_from_the_config_fields(capsys: pytest.CaptureFixture[str]) -> None:
     """Every RunConfig field a training run sets is a `train` flag, with the field's own help and its
-    real defaults, including what a protocol changes (v1's lr under --protocol seed)."""
+    real defaults, including what a protocol changes (v1's lr under --protocol notebook)."""
     from dataclasses import fields
 
     from mnist_models.cli.commands.train import SETTINGS
-    from mnist_models.config import SEED_LR, RunConfig
+    from mnist_models.config import NOTEBOOK_LR, RunConfig
 
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
@@ -455,6 +455,6 @@ def test_train_flags_are_generated_from_the_config_fields(capsys: pytest.Capture
         if field.name in SETTINGS:
             flag = field.metadata["flag"] or "--" + field.name.replace("_", "-")
             assert flag in text and " ".join(field.metadata["help"].split()) in text, field.name
-    assert f"default {RunConfig.lr:g}; {SEED_LR['v1']:g} for v1 under --protocol seed" in text
+    assert f"default {RunConfig.lr:g}; {NOTEBOOK_LR['v1']:g} for v1 under --protocol notebook" in text
     for choice in ("auto|cpu|cuda", "fp32|bf16|fp16|auto", "sgd|adam"):
         assert choice in text

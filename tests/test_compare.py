@@ -19,7 +19,7 @@ import pytest
 
 from mnist_models.cli.main import main
 from mnist_models.measure.significance import mann_whitney_u, min_two_sided_p, significance, u_distribution
-from mnist_models.report.compare import Thresholds, compare, load_run
+from mnist_models.report.compare.verdicts import Thresholds, compare, load_run
 from mnist_models.report.publish import write_files
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from mnist_models.config import (
     PROTOCOLS,
     ConfigError,
     RunConfig,
-    seed_protocol,
+    notebook_protocol,
 )
 from mnist_models.models import list_models
 
@@ -98,42 +98,42 @@ def test_boundary_values_are_accepted() -> None:
 
 @pytest.mark.parametrize("model", ["v0", "v1", "v2"])
 def test_seed_protocol_gives_the_notebook_settings(model: str) -> None:
-    cfg = RunConfig.from_protocol("seed", model=model)
+    cfg = RunConfig.from_protocol("notebook", model=model)
     assert cfg.model == model
     assert cfg.batch_size == 32
     assert cfg.optimizer == "sgd"
     assert cfg.epochs == 3
     assert cfg.seed == 42
-    assert cfg.loader == "seed"
+    assert cfg.loader == "notebook"
     assert cfg.lr == NOTEBOOK_LR[model]
     assert (cfg.precision, cfg.compile, cfg.channels_last) == ("fp32", "none", None)  # None: auto
-    assert cfg.protocol == "seed"
+    assert cfg.protocol == "notebook"
 
 
 def test_seed_protocol_without_a_model_uses_the_default_model() -> None:
-    cfg = RunConfig.from_protocol("seed")
+    cfg = RunConfig.from_protocol("notebook")
     assert cfg.model == RunConfig().model
-    assert cfg.lr == seed_protocol(cfg.model)["lr"]
+    assert cfg.lr == notebook_protocol(cfg.model)["lr"]
 
 
 def test_explicit_overrides_beat_protocol_defaults() -> None:
-    cfg = RunConfig.from_protocol("seed", model="v1", loader="fast", lr=0.5, epochs=1, seed=7)
+    cfg = RunConfig.from_protocol("notebook", model="v1", loader="fast", lr=0.5, epochs=1, seed=7)
     assert (cfg.loader, cfg.lr, cfg.epochs, cfg.seed) == ("fast", 0.5, 1, 7)
     # Settings not overridden keep the protocol's values.
     assert (cfg.batch_size, cfg.optimizer) == (32, "sgd")
-    assert cfg.protocol == "seed"
+    assert cfg.protocol == "notebook"
 
 
 def test_none_overrides_are_ignored() -> None:
-    cfg = RunConfig.from_protocol("seed", model="v1", lr=None, loader=None, epochs=None, data_root=None)
-    assert cfg == RunConfig.from_protocol("seed", model="v1")
-    assert (cfg.lr, cfg.loader, cfg.epochs) == (0.01, "seed", 3)
+    cfg = RunConfig.from_protocol("notebook", model="v1", lr=None, loader=None, epochs=None, data_root=None)
+    assert cfg == RunConfig.from_protocol("notebook", model="v1")
+    assert (cfg.lr, cfg.loader, cfg.epochs) == (0.01, "notebook", 3)
 
 
 def test_no_protocol_uses_class_defaults_and_records_none() -> None:
     cfg = RunConfig.from_protocol(None, model="v1", batch_size=64)
     assert cfg.protocol is None
-    assert cfg.lr == RunConfig().lr  # not the seed protocol's 0.01 for v1
+    assert cfg.lr == RunConfig().lr  # not the notebook protocol's 0.01 for v1
     assert cfg.batch_size == 64
 
 
@@ -141,19 +141,19 @@ def test_from_protocol_rejects_unknown_protocol_and_settings() -> None:
     with pytest.raises(ConfigError, match="protocol"):
         RunConfig.from_protocol("paper", model="v0")
     with pytest.raises(ConfigError, match="learning_rate"):
-        RunConfig.from_protocol("seed", learning_rate=0.1)
+        RunConfig.from_protocol("notebook", learning_rate=0.1)
 
 
 def test_from_protocol_validates_overrides() -> None:
     with pytest.raises(ConfigError, match="batch size"):
-        RunConfig.from_protocol("seed", model="v0", batch_size=0)
+        RunConfig.from_protocol("notebook", model="v0", batch_size=0)
 
 
 def test_with_returns_a_changed_copy() -> None:
-    cfg = RunConfig.from_protocol("seed", model="v1")
+    cfg = RunConfig.from_protocol("notebook", model="v1")
     changed = cfg.with_(lr=0.1, loader="fast")
     assert (changed.lr, changed.loader) == (0.1, "fast")
-    assert (cfg.lr, cfg.loader) == (0.01, "seed")  # the original is untouched
+    assert (cfg.lr, cfg.loader) == (0.01, "notebook")  # the original is untouched
     assert dataclasses.replace(changed, lr=cfg.lr, loader=cfg.loader) == cfg
 
 
@@ -165,7 +165,7 @@ def test_with_revalidates(change: dict) -> None:
 
 def test_asdict_holds_every_setting() -> None:
     # The config is logged whole into result rows via dataclasses.asdict.
-    cfg = RunConfig.from_protocol("seed", model="v0", data_root="/somewhere")
+    cfg = RunConfig.from_protocol("notebook", model="v0", data_root="/somewhere")
     record = dataclasses.asdict(cfg)
     assert set(record) == {f.name for f in dataclasses.fields(RunConfig)}
-    assert record["data_root"] == "/somewhere" and record["protocol"] == "seed"
+    assert record["data_root"] == "/somewhere" and record["protocol"] == "notebook"

@@ -20,7 +20,7 @@ from PIL import Image
 from mnist_models import data
 from mnist_models.cli import main as cli
 from mnist_models.experiments.suite import TrainCase, base_config
-from mnist_models.experiments.variants import VARIANTS
+from mnist_models.variants import VARIANTS
 
 from conftest import requires_cuda
 

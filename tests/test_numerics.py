@@ -24,15 +24,17 @@ from mnist_models.cli import main as cli
 from mnist_models.cli.commands import train as train_command
 from mnist_models.config import COMPILE_MODES, LOADERS, PRECISIONS, ConfigError, RunConfig
 from mnist_models.experiments.suite import TrainCase, base_config
-from mnist_models.experiments.variants import VARIANTS
-from mnist_models.report import bench
+from mnist_models.host import device
+from mnist_models.report import suite_summary
 from mnist_models.results.provenance import environment
 from mnist_models.results.store import read_rows
-from mnist_models.train import auto, device
+from mnist_models.runs.frames import bench_frames
+from mnist_models.train import auto
 from mnist_models.train.checkpoint import read_checkpoint
 from mnist_models.train.engine import NonFiniteLoss, first_non_finite
 from mnist_models.train.runtime import Runtime, unmeasured_choices
 from mnist_models.train.step import make_train_step
+from mnist_models.variants import VARIANTS
 
 from conftest import requires_cuda
 
@@ -69,7 +71,8 @@ def test_train_that_diverges_stops_with_epoch_and_step_and_a_failed_row(
     said = [line for line in err.splitlines() if line.startswith("mnist-bench:")]
     assert len(said) == 1 and said[0] == err.strip().splitlines()[-1], err
     where = re.fullmatch(r"mnist-bench: error: training loss became (nan|inf) at epoch (\d+), step (\d+) "
-                         r"\(step (\d+) of the run; v0, lr 1, fp32\); fix: lower --lr \(the seed protocol's is 0\.1\)",
+                         r"\(step (\d+) of the run; v0, lr 1, fp32\); fix: lower --lr "
+                         r"\(the notebook protocol's is 0\.1\)",
                          said[0])
     assert where, said[0]
     epoch, step, run_step = (int(g) for g in where.groups()[1:])
@@ -89,7 +92,7 @@ def test_train_that_diverges_stops_with_epoch_and_step_and_a_failed_row(
 
 
 def test_a_suite_case_that_diverges_fails_with_a_failed_row(mnist_root: Path) -> None:
-    """The benchmark suite's training case (seed protocol, v0) at lr 1e6: its round raises NonFiniteLoss
+    """The benchmark suite's training case (notebook protocol, v0) at lr 1e6: its round raises NonFiniteLoss
     naming the round and step, and the row bench/test_train.py records from it shows as failed."""
     variant = VARIANTS["eager"]
     case = TrainCase(variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(lr=1e6), steps=10)
@@ -102,8 +105,8 @@ def test_a_suite_case_that_diverges_fails_with_a_failed_row(mnist_root: Path) ->
     row = {"phase": "train", "model": "v0", "device": "cpu", "variant": variant.name, "profile": "smoke",
            "seed": case.cfg.seed, **exc.row()}
     assert row["status"] == "failed" and row["round"] == exc.number and row["step"] == exc.step
-    train, inference = bench.bench_frames([row], [])  # a run whose only case failed still renders
-    summary = bench.render(bench.BenchRun(train, inference, "smoke"), environment(), "run")
+    train, inference = bench_frames([row], [])  # a run whose only case failed still renders
+    summary = suite_summary.render(suite_summary.BenchRun(train, inference, "smoke"), environment(), "run")
     assert "| v0 | cpu | eager |" in summary and "| failed |" in summary
 
 
@@ -134,7 +137,7 @@ def test_only_device_py_makes_a_grad_scaler() -> None:
                 name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
                 if name == "GradScaler":
                     makers.add(str(path.relative_to(PACKAGE)))
-    assert makers == {"train/device.py"}
+    assert makers == {"host/device.py"}
 
 
 def _runnable_cuda_configs() -> list[RunConfig]:

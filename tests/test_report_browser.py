@@ -23,7 +23,8 @@ import pytest
 from PIL import Image
 from test_run_report import FULL_RUNS, copy_run, write_profile
 
-from mnist_models.report import html, run_report
+from mnist_models.report import html
+from mnist_models.report.run import run_page
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
@@ -83,7 +84,7 @@ def test_the_report_renders_offline_with_every_image_and_no_console_error(chromi
     folder = copy_run(FULL_RUNS[-1], results)
     (folder / "compare.md").write_text("# Comparison\n\n| case | change |\n|---|---|\n| v2 | 1.05× slower |\n")
     write_profile(results, "20261126T020000Z-v2-bf16")
-    run_report.write_report(folder)
+    run_page.write_report(folder)
     page = folder / "report.html"
     check, console = open_page(chromium, page, tmp_path)
     expected = page.read_text().count("<img ")

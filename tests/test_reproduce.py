@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from mnist_models.config import RunConfig, seed_protocol
-from mnist_models.experiments.reproduce import Case, case_row, make_cases
-from mnist_models.report.seed_table import render, summarize
+from mnist_models.config import RunConfig, notebook_protocol
+from mnist_models.experiments.reproduction import Case, case_row, make_cases
+from mnist_models.report.notebook_table import render, summarize
 
 MODELS = ("v0", "v1", "v2")
 # The seed notebook's published test accuracies after 3 epochs (its results table).
@@ -28,12 +28,12 @@ def test_cases_are_seed_major_with_the_v1_high_lr_case() -> None:
 def test_cases_use_the_seed_protocol() -> None:
     for case in make_cases(MODELS, [1]):
         cfg = case.config
-        assert cfg.protocol == "seed"
-        assert (cfg.batch_size, cfg.optimizer, cfg.epochs, cfg.loader) == (32, "sgd", 3, "seed")
+        assert cfg.protocol == "notebook"
+        assert (cfg.batch_size, cfg.optimizer, cfg.epochs, cfg.loader) == (32, "sgd", 3, "notebook")
         if case.label == case.config.model:
-            assert cfg == RunConfig.from_protocol("seed", model=cfg.model, seed=1)
+            assert cfg == RunConfig.from_protocol("notebook", model=cfg.model, seed=1)
     base_v1, high_v1 = (c.config for c in make_cases(["v1"], [1]))
-    assert base_v1.lr == seed_protocol("v1")["lr"] == 0.01
+    assert base_v1.lr == notebook_protocol("v1")["lr"] == 0.01
     assert high_v1 == base_v1.with_(lr=0.1)  # only the learning rate differs
 
 
@@ -78,7 +78,7 @@ def case_frame() -> pd.DataFrame:
 
 
 def test_case_row_keeps_the_final_epoch_and_time_spread() -> None:
-    case = Case("v0", RunConfig.from_protocol("seed", model="v0", seed=7))
+    case = Case("v0", RunConfig.from_protocol("notebook", model="v0", seed=7))
     row = case_row(case, fake_epochs(90.0, 0.3, [3.0, 1.0, 2.0]))
     assert (row["label"], row["model"], row["seed"], row["lr"], row["epochs"]) == ("v0", "v0", 7, 0.1, 3)
     assert (row["test_acc_pct"], row["test_loss"]) == (90.0, 0.3)
@@ -131,9 +131,9 @@ def test_render(case_frame: pd.DataFrame) -> None:
     assert "Seeds: 42, 0 (n = 2 per model)" in text
     assert "Machine: Test CPU Model (2 cores)" in text
     assert "torch 9.9.9, 2 threads" in text and "run-xyz" in text
-    protocol = seed_protocol("v0")
-    assert (f"Protocol: batch {protocol['batch_size']}, plain SGD (lr {seed_protocol('v0')['lr']:g} for v0/v2, "
-            f"{seed_protocol('v1')['lr']:g} for v1), {protocol['epochs']} epochs") in text
+    protocol = notebook_protocol("v0")
+    assert (f"Protocol: batch {protocol['batch_size']}, plain SGD (lr {notebook_protocol('v0')['lr']:g} for v0/v2, "
+            f"{notebook_protocol('v1')['lr']:g} for v1), {protocol['epochs']} epochs") in text
 
 
 def test_report_names_the_gpu_when_there_is_one(case_frame: pd.DataFrame) -> None:

@@ -175,7 +175,7 @@ def test_check_writable_under_a_regular_file_raises_one_line(tmp_path: Path, bel
 
 
 def test_epoch_records_carry_run_id_kind_config_and_environment() -> None:
-    cfg = RunConfig.from_protocol("seed", model="v1", data_root="/data")
+    cfg = RunConfig.from_protocol("notebook", model="v1", data_root="/data")
     rows = [_epoch_row(1, 80.0), _epoch_row(2, 85.5)]
     records = epoch_records("20260101T000000Z-abc123", "reproduce", cfg, rows)
 
@@ -185,7 +185,7 @@ def test_epoch_records_carry_run_id_kind_config_and_environment() -> None:
         assert record["run_id"] == "20260101T000000Z-abc123"
         assert record["kind"] == "reproduce"
         assert record["config"] == asdict(cfg)
-        assert record["config"]["lr"] == 0.01 and record["config"]["protocol"] == "seed"
+        assert record["config"]["lr"] == 0.01 and record["config"]["protocol"] == "notebook"
         assert record["environment"] == env
         assert datetime.fromisoformat(record["time_utc"]).utcoffset().total_seconds() == 0
         for key, value in row.items():

@@ -27,7 +27,9 @@ from PIL import Image
 
 from mnist_models.cli import main as cli
 from mnist_models.data import load_split
-from mnist_models.report import digits, html, run_report
+from mnist_models.report import html
+from mnist_models.report.run import digit_figures as digits
+from mnist_models.report.run import run_page
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_RUNS = sorted(p for p in (ROOT / "results").glob("2026*") if p.is_dir() and (p / "train.csv").is_file())
@@ -240,7 +242,7 @@ def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys
 
 def test_without_mnist_the_report_says_so_and_draws_no_digits(tmp_path):
     folder = copy_run(FULL_RUNS[-1], tmp_path)
-    report = run_report.build_report(folder, data_root=tmp_path / "no-mnist-here")
+    report = run_page.build_report(folder, data_root=tmp_path / "no-mnist-here")
     assert "MNIST's test images are not available here" in report.markdown
     assert "plots/test_images.png" not in report.plots
 

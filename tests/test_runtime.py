@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from mnist_models.config import ConfigError, RunConfig
+from mnist_models.host.allocator import host_allocator, tune_host_allocator
+from mnist_models.host.clock import PROBE_MAX_STEPS, Timer
+from mnist_models.host.device import resolve_device
 from mnist_models.measure import probes
-from mnist_models.measure.probes import PROBE_MAX_STEPS, matmul_peak_gflops, measured_peaks
-from mnist_models.measure.timing import Timer
+from mnist_models.measure.probes import matmul_peak_gflops, measured_peaks
 from mnist_models.models import get_model
 from mnist_models.train import auto
-from mnist_models.train.allocator import host_allocator, tune_host_allocator
 from mnist_models.train.auto import probe_step_seconds
-from mnist_models.train.device import resolve_device
 from mnist_models.train.runtime import Runtime, seed_everything
 
 from conftest import requires_cuda
@@ -254,7 +254,7 @@ def fake_probe(monkeypatch, step_ms: dict[tuple[str, bool], float]) -> list[tupl
 
 def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
     calls = fake_probe(monkeypatch, {("fp32", False): 4.0, ("fp32", True): 3.0})
-    rt = Runtime.from_config(RunConfig(device="cpu", loader="seed"))
+    rt = Runtime.from_config(RunConfig(device="cpu", loader="notebook"))
     assert rt.channels_last is False and rt.auto_reason == "" and calls == []
     rt = Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64))
     assert rt.channels_last is True and rt.precision == "fp32"

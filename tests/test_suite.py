@@ -23,10 +23,10 @@ from mnist_models.experiments.suite import (
     reference_predictions,
     train_row,
 )
-from mnist_models.experiments.variants import VARIANTS
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import build_training
+from mnist_models.variants import VARIANTS
 
 from conftest import requires_cuda
 
@@ -71,9 +71,9 @@ def test_train_case_rounds_and_row(mnist_root):
 
 
 def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
-    """Eager (fast loader) and seed-loader cases see the same batches: same loss after 4 steps."""
+    """Eager (fast loader) and notebook-loader cases see the same batches: same loss after 4 steps."""
     losses = []
-    for name in ("eager", "seed-loader"):
+    for name in ("eager", "notebook-loader"):
         case = TrainCase(VARIANTS[name].apply(base_config("v0", "cpu", str(mnist_root))), steps=4)
         losses.append(case.run()["train_loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)

@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from mnist_models.cli.main import main
-from mnist_models.results.cases import CASES_FILE, RUN_FORMAT, CaseLog
+from mnist_models.runs.schema import CASES_FILE, RUN_FORMAT
+from mnist_models.runs.writer import CaseLog
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "20261126T050607Z-cpu-amd-avx512-bf16-2c"

@@ -12,9 +12,9 @@ from dataclasses import asdict
 import pandas as pd
 import pytest
 
-from mnist_models.experiments.tta import olympic_mean, recipe, run_one
-from mnist_models.measure.timing import process_age_s
-from mnist_models.report.tta import figures, render
+from mnist_models.experiments.time_to_accuracy import olympic_mean, recipe, run_one
+from mnist_models.host.clock import process_age_s
+from mnist_models.report.tta_table import figures, render
 from mnist_models.results.provenance import environment
 
 

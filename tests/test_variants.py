@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mnist_models.config import ConfigError, RunConfig
-from mnist_models.experiments.variants import BASELINE, VARIANTS, get_variant, list_variants
+from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
 
 ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
-                  "compile-reduce-overhead", "cudagraph", "seed-loader", "compile-freeze-bf16", "auto"}
+                  "compile-reduce-overhead", "cudagraph", "notebook-loader", "compile-freeze-bf16", "auto"}
 
 
 def test_every_named_variant_is_registered_and_eager_is_the_baseline():
@@ -44,9 +44,9 @@ def test_freezing_variant_skips_training_only():
 
 
 def test_loader_variant_skips_inference_only():
-    assert VARIANTS["seed-loader"].skip_reason("cpu", "train") is None
-    assert "loader" in VARIANTS["seed-loader"].skip_reason("cpu", "inference")
-    assert all(v.skip_reason("cuda", "inference") is None for n, v in VARIANTS.items() if n != "seed-loader")
+    assert VARIANTS["notebook-loader"].skip_reason("cpu", "train") is None
+    assert "loader" in VARIANTS["notebook-loader"].skip_reason("cpu", "inference")
+    assert all(v.skip_reason("cuda", "inference") is None for n, v in VARIANTS.items() if n != "notebook-loader")
     assert [n for n, v in VARIANTS.items() if v.skip_reason("cuda", "train")] == ["compile-freeze-bf16"]
 
 

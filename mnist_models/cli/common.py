@@ -13,7 +13,7 @@ from rich.console import Console
 
 from ..config import RunConfig
 from ..data import prepare
-from ..experiments.reproduce import Case, case_row
+from ..experiments.reproduction import Case, case_row
 from ..report.publish import Report, publish
 from ..report.readme import has_markers
 from ..results.provenance import environment, epoch_records, new_run_id

@@ -3,7 +3,7 @@
     mnist-bench data [--data-root DIR] [--repair]     prepare and verify MNIST
     mnist-bench machine [--model v2] [--json]          capabilities, matmul peaks, what auto picks
     mnist-bench models [--json]                        registry: parameters, FLOPs per image
-    mnist-bench train --model v2 --protocol seed [--json] [--results DIR] [...]
+    mnist-bench train --model v2 --protocol notebook [--json] [--results DIR] [...]
     mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
     mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme README.md]
     mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--precision auto] [--json] [--results DIR]
@@ -20,6 +20,7 @@ import pkgutil
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -30,6 +31,7 @@ from ..data import DataError
 from ..data.images import ImageError
 from ..models import UnknownModelError
 from ..results.store import DISK_FULL_ERRNOS, DiskFullError, ResultsError, write_error
+from ..runs.files import RunFolderError
 from ..train.checkpoint import CheckpointError
 from ..train.engine import TrainingError
 from ..train.oom import OutOfMemory, oom_guard
@@ -54,7 +56,7 @@ def _commands() -> dict[str, ModuleType]:
 COMMANDS = _commands()
 # Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
 USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError, CheckpointError,
-               ImageError)
+               ImageError, RunFolderError)
 
 
 def build_parser() -> Parser:
@@ -73,15 +75,26 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *rest: object, **kw: object) -> None:
+    """A warning (an old spelling, say) as one line on stderr, not Python's two with a source line."""
+    print(f"mnist-bench: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 out of memory or disk, 2 bad input, 130 interrupted, 143
     terminated)."""
+    with warnings.catch_warnings():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     out = Console(soft_wrap=True)
     err = Console(stderr=True)
     args = None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
+        warnings.showwarning = _warning_line  # restored by catch_warnings below
         args = build_parser().parse_args(argv)
         with oom_guard(getattr(args, "batch_size", None)):  # commands that know their real batch guard inside
             return COMMANDS[args.command].run(args, out, err)

@@ -16,7 +16,7 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 from __future__ import annotations
 
 from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
-from .loaders import FastLoader, draw_like_dataloader, make_loader, seed_loader
+from .loaders import FastLoader, draw_like_dataloader, make_loader, notebook_loader
 from .verify import (
                      INSTALL_HINT,
                      DataError,
@@ -33,4 +33,4 @@ from .verify import (
 __all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader",
            "FileSpec", "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split",
            "make_loader", "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root",
-           "restricted_loads", "seed_loader", "sha256_bytes", "sha256_file"]
+           "restricted_loads", "notebook_loader", "sha256_bytes", "sha256_file"]

@@ -5,7 +5,7 @@ and int64 labels.
   seed notebook (shuffle for train only, no workers);
 - ``fast``: the whole split resident on the target device as uint8, converted per batch there,
   batches sliced from one tensor with no per-sample Python work. With the same torch seed it
-  draws the same shuffle order as the seed loader, so both yield the same batches.
+  draws the same shuffle order as the notebook loader, so both yield the same batches.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .datasets import raw_dir, resolve_root
 from .verify import DataError, load_split
 
 
-def seed_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
+def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
                 drop_last: bool = False):  # noqa: ANN201
     """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
 
@@ -97,8 +97,8 @@ class FastLoader:
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
                 data_root: str | os.PathLike[str] | None = None, drop_last: bool = False):  # noqa: ANN201
     """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
-    if loader == "seed":
-        return seed_loader(split, batch_size, data_root, drop_last)
+    if loader == "notebook":
+        return notebook_loader(split, batch_size, data_root, drop_last)
     if loader == "fast":
         images, labels = load_split(split, data_root)
         return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)

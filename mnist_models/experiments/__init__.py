@@ -1,7 +1,9 @@
 """Experiments: each turns cases (RunConfigs) into tidy rows.
 
-- ``reproduce.py``: the seed notebook's table under its protocol; ``speedup.py``: the fast path
-  against the notebook's way; ``tta.py`` + ``tta_worker.py``: time to accuracy, a process per seed;
-- ``suite.py``: the benchmark suite's cases and rows; ``variants.py``: the named variants (a new
-  variant goes here); ``plans.py`` + ``budget.py``: what a case may cut to keep the time budget.
+- ``reproduction.py``: the seed notebook's table under its protocol; ``fast_path.py``: the fast path
+  against the notebook's way; ``time_to_accuracy.py`` + ``tta_worker.py``: time to accuracy, a process
+  per seed;
+- ``suite.py``: the benchmark suite's cases and rows (the variants are ``mnist_models.variants``);
+  ``plans.py`` + ``budget.py``: what a case may cut to keep the time budget; ``quality.py``: what a
+  suite run's weights predict.
 """

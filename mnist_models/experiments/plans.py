@@ -9,8 +9,9 @@ import math
 
 import torch
 
-from ..measure.machine import bf16_note
+from ..host.machine import bf16_note
 from ..train.auto import probe_step_seconds
+from ..variants import BASELINE, Variant
 from .budget import Budget, cut_reason, levels, pick
 from .suite import (
     BAND_SEEDS,
@@ -23,8 +24,7 @@ from .suite import (
     base_config,
     has_reference,
 )
-from .tta import TTA_BATCH, TTA_MODEL
-from .variants import BASELINE, Variant
+from .time_to_accuracy import TTA_BATCH, TTA_MODEL
 
 # Compilation that no cut can shorten, allowed on top of a compiled case's work. Measured on the
 # 2-core AVX-512 EPYC: compiling a training step took about 1 s plus 1,000 eager steps' worth (v0
@@ -36,7 +36,7 @@ COMPILE_ALLOWANCE = {"train": (1.0, 1000), "inference": (0.5, 250)}  # (seconds,
 EVAL_STEP_EQUIV = 100
 CASE_OVERHEAD_S = 0.15  # building the case, the memory pass's bookkeeping, the row
 CALL_OVERHEAD_S = 60e-6  # Python work around each forward pass of the agreement pass
-LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (seed-loader variant)
+LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (notebook-loader variant)
 MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
 MIN_EVAL_IMAGES = 2000  # a cut training case is scored on at least this many test images
 MIN_INFERENCE_ROUNDS = 3
@@ -81,7 +81,7 @@ def train_weight(model: str, device: str, variant: Variant, profile: Profile) ->
     if variant.name == BASELINE:
         work += len(BAND_SEEDS) * rounds * steps * u
         fixed += len(BAND_SEEDS) * EVAL_STEP_EQUIV * u
-    if dict(variant.changes).get("loader") == "seed":
+    if dict(variant.changes).get("loader") == "notebook":
         work += LOADER_S_PER_IMAGE * (rounds + 1) * steps * batch
         fixed += LOADER_S_PER_IMAGE * TEST_IMAGES
     return work, fixed + _compile_allowance("train", model, device, variant)

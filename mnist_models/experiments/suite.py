@@ -29,16 +29,16 @@ from torch._dynamo.utils import counters
 
 from ..config import RunConfig
 from ..data import FastLoader, load_split
+from ..host.clock import Timer, steady_seconds
+from ..host.device import resolve_device
 from ..measure.probes import roofline
 from ..measure.stats import is_noisy, latency_ms, time_stats
-from ..measure.timing import Contention, Timer, steady_seconds
+from ..measure.timing import Contention
 from ..models import get_model, model_flops
 from ..results.provenance import environment
-from ..train.device import resolve_device
 from ..train.engine import build_training, evaluate, first_batch
 from ..train.runtime import Runtime, seed_everything
-from .tta import TTA_MODEL  # noqa: F401 - the suite's time-to-accuracy model, named here for bench/
-from .variants import Variant
+from ..variants import Variant
 
 QUICK_TRAIN_STEPS = 100
 TEST_IMAGES = 10_000
@@ -80,9 +80,9 @@ EVAL_BATCH = 1000
 
 
 def base_config(model: str, device: str, data_root: str | None = None) -> RunConfig:
-    """The suite's baseline: the seed protocol's hyper-parameters, fast loader, NCHW, on ``device``;
+    """The suite's baseline: the notebook protocol's hyper-parameters, fast loader, NCHW, on ``device``;
     evaluations in batches of ``EVAL_BATCH``."""
-    return RunConfig.from_protocol("seed", model=model, device=device, loader="fast", channels_last=False,
+    return RunConfig.from_protocol("notebook", model=model, device=device, loader="fast", channels_last=False,
                                    eval_batch_size=EVAL_BATCH, data_root=data_root)
 
 
@@ -131,7 +131,7 @@ class TrainCase:
     def evaluate(self) -> dict[str, float]:
         """Test loss and accuracy on the first ``eval_images`` test images (all 10,000 unless the
         budget cut the case), after the timed rounds. The images go through the fast loader, which
-        yields the same float32 values as the notebook's (so the seed-loader variant is scored alike)."""
+        yields the same float32 values as the notebook's (so the notebook-loader variant is scored alike)."""
         images, labels = load_split("test", self.cfg.data_root)
         loader = FastLoader(images[:self.eval_images], labels[:self.eval_images], EVAL_BATCH, shuffle=False,
                             device=self.rt.device)
@@ -170,10 +170,10 @@ def has_reference(model: str, device: str, data_root: str | None, steps: int | N
 
 def eager_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int,
                     eval_images: int = 10_000) -> list[float]:
-    """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the seed protocol's
+    """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the notebook protocol's
     seed and from ``BAND_SEEDS`` (untimed, cached), scored on the same test images as a case cut
     to ``steps`` per round: what such a case is compared with, since eager's own row trained
-    longer. The first value is the protocol seed's."""
+    longer. The first value is the notebook protocol's."""
     key = (model, device, data_root, steps, rounds)
     if key not in _REFERENCES:
         cfg = base_config(model, device, data_root)
@@ -185,14 +185,14 @@ def eager_reference(model: str, device: str, data_root: str | None, steps: int |
     return _REFERENCES[key]
 
 
-# The inference cases' weights: one epoch of the seed protocol (1,875 steps of batch 32) unless the
+# The inference cases' weights: one epoch of the notebook protocol (1,875 steps of batch 32) unless the
 # budget cuts it.
 WEIGHT_STEPS = 60_000 // 32
 _TRAINED: dict[tuple[str, str, str | None, int], dict[str, torch.Tensor]] = {}
 
 
 def trained_state(model: str, device: str, data_root: str | None, steps: int = WEIGHT_STEPS) -> dict[str, torch.Tensor]:
-    """Weights of ``model`` after ``steps`` steps of the seed protocol on the fast loader (one epoch
+    """Weights of ``model`` after ``steps`` steps of the notebook protocol on the fast loader (one epoch
     by default; cached per process), so inference cases run, and compare predictions, on a real
     classifier. The memory format is the one measured faster: it changes the speed, not the model."""
     key = (model, device, data_root, steps)

@@ -1,7 +1,7 @@
 """One time-to-accuracy seed in a fresh process: ``python -m mnist_models.experiments.tta_worker '<RunConfig JSON>'``.
 
 Prints the seed's row as one JSON line. Its clock starts at process start, so it imports nothing
-heavy before ``tta.run_one`` times the torch import (tests/test_imports.py holds it to that: no
+heavy before ``time_to_accuracy.run_one`` times the torch import (tests/test_imports.py holds it to that: no
 pandas, matplotlib or rich in this process).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .tta import run_one
+from .time_to_accuracy import run_one
 
 
 def main(argv: list[str]) -> int:

@@ -8,14 +8,13 @@ where it is costly, and says in its docstring how it was taken.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
-from ..train.device import PRECISIONS, synchronizer
-from .timing import Timer
+from ..host.device import PRECISIONS, synchronizer
 
 K = TypeVar("K", bound=Hashable)
 
@@ -120,33 +119,3 @@ def _proc_status_kib(key: str) -> float | None:
     except OSError:
         pass
     return None
-
-
-
-# Interleaved step timing (behind ``--precision auto``): every candidate gets PROBE_WARMUP_STEPS
-# untimed calls, then the candidates take timed calls in turn (A B A B …, so drift hits all of
-# them alike), up to PROBE_MAX_STEPS each, fewer once each has PROBE_MIN_STEPS and PROBE_SECONDS
-# have passed per candidate: an emulated precision costs about a second to rule out, not minutes.
-# Why 30 and 0.25 s: docs/decisions.md (2026-11-26, "probe length").
-PROBE_WARMUP_STEPS = 3
-PROBE_MAX_STEPS = 30
-PROBE_MIN_STEPS = 3
-PROBE_SECONDS = 0.25
-
-
-def interleaved_medians(candidates: Mapping[K, tuple[Callable[[], Any], Callable[[], None]]]) -> dict[K, float]:
-    """Median seconds of one call of each candidate ``(call, synchronize)``, timed interleaved as above."""
-    for call, _ in candidates.values():
-        for _ in range(PROBE_WARMUP_STEPS):
-            call()
-    times: dict[K, list[float]] = {k: [] for k in candidates}
-    spent = 0.0
-    for i in range(PROBE_MAX_STEPS):
-        if i >= PROBE_MIN_STEPS and spent >= PROBE_SECONDS * len(candidates):
-            break
-        for k, (call, sync) in candidates.items():
-            with Timer(sync) as timer:
-                call()
-            times[k].append(timer.seconds)
-            spent += timer.seconds
-    return {k: sorted(values)[len(values) // 2] for k, values in times.items()}

@@ -44,9 +44,10 @@ from torch.profiler import (
 )
 
 from ..config import ConfigError, RunConfig
+from ..host.clock import Timer
 from ..results.store import atomic_write_bytes, write_error
 from ..train.engine import Training, build_training
-from .timing import Contention, Timer
+from .timing import Contention
 
 # Kineto (the profiler's backend) logs its stages, and on a machine without a GPU driver an ERROR that
 # it found no GPU, to stderr: noise beside one-line output. It reads this once, when the first

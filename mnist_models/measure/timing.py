@@ -1,13 +1,11 @@
-"""Clocks: a synchronising timer, the steady-call median, the process's age, the contention
-indicator, and timed rounds through pytest-benchmark's ``pedantic``.
+"""The contention indicator and timed rounds through pytest-benchmark's ``pedantic`` (the clocks
+themselves, ``Timer`` and the process's age, are ``host.clock``).
 
 Contention: over a timed region we record this process's CPU time and the whole machine's busy
 CPU time (Linux /proc/stat). ``process_cpu_util`` (process CPU s ÷ wall s) near the thread
 count means our threads ran undisturbed; ``machine_busy_cores`` well above it means other
 processes were competing for the cores, and the row is flagged noisy (``stats.is_noisy``).
 
-This module imports nothing heavy: the time-to-accuracy worker reads ``process_age_s`` before it
-imports torch.
 """
 
 from __future__ import annotations
@@ -18,54 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-
-def _no_sync() -> None:
-    return None
-
-
-class Timer:
-    """Wall-clock timer that synchronises the device before reading the clock at both ends.
-
-        with Timer(rt.synchronize) as t:
-            work()
-        t.seconds
-    """
-
-    def __init__(self, synchronize: Callable[[], None] = _no_sync) -> None:
-        self.synchronize = synchronize
-        self.seconds = float("nan")
-
-    def __enter__(self) -> Timer:
-        self.synchronize()
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.synchronize()
-        self.seconds = time.perf_counter() - self._start
-
-
-STEADY_CALLS = 3
-
-
-def steady_seconds(call: Callable[[], Any], synchronize: Callable[[], None]) -> float:
-    """Median seconds of ``STEADY_CALLS`` calls, device synchronised (one steady call alone was seen
-    running 100× slow right after a compile)."""
-    times = []
-    for _ in range(STEADY_CALLS):
-        with Timer(synchronize) as timer:
-            call()
-        times.append(timer.seconds)
-    return sorted(times)[len(times) // 2]
-
-
-def process_age_s() -> float:
-    """Seconds since this process started (Linux /proc), so interpreter start-up is counted."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
-    return max(0.0, uptime - start)
 
 
 def _machine_busy_seconds() -> float | None:

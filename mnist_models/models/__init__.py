@@ -4,7 +4,7 @@ Every model takes a batch of images shaped (N, 1, 28, 28) with values in [0, 1] 
 (N, 10) logits. Models are plain ``nn.Module`` classes with no training logic.
 
 - ``registry.py``: ``register_model``, ``get_model(name, **kw)``, ``list_models(pattern)``;
-- one module per family: ``seed.py`` (the notebook's V0–V2), ``fastnet.py``;
+- one module per family: ``notebook.py`` (the seed notebook's V0–V2), ``fastnet.py``;
 - ``flops.py``: parameter and FLOP counts.
 
     >>> from mnist_models.models import get_model, list_models
@@ -36,13 +36,13 @@ from .registry import (
 
 # Importing a family registers its models; the registry lists them in this order. A new family
 # module is added here.
-FAMILIES = ("seed", "fastnet")
+FAMILIES = ("notebook", "fastnet")
 for _family in FAMILIES:
     importlib.import_module(f".{_family}", __name__)
 
 from .fastnet import MNISTFastNet  # noqa: E402 - after the registration order is fixed above
 from .flops import count_parameters, forward_flops, model_flops, training_flops  # noqa: E402
-from .seed import MNISTModelV0, MNISTModelV1, MNISTModelV2  # noqa: E402
+from .notebook import MNISTModelV0, MNISTModelV1, MNISTModelV2  # noqa: E402
 
 __all__ = ["FAMILIES", "IMAGE_SHAPE", "MODELS", "NUM_CLASSES", "MNISTFastNet", "MNISTModelV0", "MNISTModelV1",
            "MNISTModelV2", "ModelSpec", "UnknownModelError", "check_model", "count_parameters", "forward_flops",

@@ -1,7 +1,7 @@
 """The model registry: a short name → a constructor, so the CLI, the tests and the benchmarks iterate
 ``list_models()`` and pick up a new model without being edited.
 
-A new model: write its class in a family module (``seed.py``, ``fastnet.py``, or a new one imported
+A new model: write its class in a family module (``notebook.py``, ``fastnet.py``, or a new one imported
 by ``models/__init__.py``) and decorate a constructor with ``@register_model(name, description)``.
 """
 

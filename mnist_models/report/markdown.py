@@ -3,17 +3,12 @@ and the line naming the machine and run."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
 from ..results.provenance import machine_tag
-
-
-def is_missing(value: Any) -> bool:
-    """None or NaN: a cell with nothing measured (rows from older runs lack columns)."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
+from ..runs.frames import is_missing
 
 
 def fmt_columns(frame: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:

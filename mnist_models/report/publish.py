@@ -5,8 +5,8 @@ Markdown beside ``runs.jsonl``; ``publish_run`` writes a benchmark run's folder 
 ``latest``. Both write through ``write_files``, and the README's new text (``readme.machine_block``)
 goes into the same call: the files of one publish are all written or none (a full disk leaves every
 earlier file as it was: ``results.store.atomic_write_files``). Nothing here decides what a table
-says: the renderers in this package do (``seed_table``, ``speedup``, ``tta``, ``bench``), each as
-``render(rows, env, run_id, heading)``.
+says: the renderers in this package do (``notebook_table``, ``speedup_table``, ``tta_table``,
+``suite_summary``), each as ``render(rows, env, run_id, heading)``.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 import torch
 
-from ..measure.machine import capabilities, machine_kind, machine_label
-from ..train.allocator import host_allocator
+from ..host.machine import capabilities, machine_kind, machine_label
+from ..host.allocator import host_allocator
 
 def new_run_id() -> str:
     """UTC timestamp plus a short random suffix, e.g. ``20261125T163000Z-3f9a1c``."""
@@ -52,7 +52,7 @@ def _version(package: str) -> str | None:
 
 def environment() -> dict[str, Any]:
     """Versions, device and CPU of this process, and its host allocator settings (``host_allocator``:
-    what ``train.allocator.tune_host_allocator`` applied, ``"default"`` before any run was set up)."""
+    what ``host.allocator.tune_host_allocator`` applied, ``"default"`` before any run was set up)."""
     return {**_static_environment(), "host_allocator": host_allocator()}
 
 

@@ -1,12 +1,12 @@
-"""Training: the device policy and the one training loop.
+"""Training: the run's choices resolved and the one training loop.
 
-- ``device.py``: the ONE precision table, device resolution, autocast, synchronize;
 - ``runtime.py``: ``Runtime.from_config`` (device, precision, memory format, compile, CUDA graphs);
 - ``auto.py``: ``--precision auto`` / channels_last auto, resolved by measuring here;
-- ``allocator.py``: the host malloc settings a training process runs under;
 - ``step.py``: the training step, the one place that calls ``backward()``;
-- ``engine.py``: the loop with hooks, ``evaluate``, ``fit``, ``make_predictions``.
+- ``engine.py``: the loop with hooks, ``evaluate``, ``fit``, ``make_predictions``;
+- ``checkpoint.py``: saved weights with their config; ``oom.py``: out of memory in one line.
 
-Subpackage ``__init__`` files import nothing (except ``data`` and ``models``, which re-export their
-public names), so importing one module never drags in its siblings.
+The precision table, devices and the host allocator are ``host/`` (below this layer). Subpackage
+``__init__`` files import nothing (except ``data`` and ``models``, which re-export their public names),
+so importing one module never drags in its siblings.
 """

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..measure.machine import bf16_note
-from ..measure.probes import interleaved_medians
+from ..host import device as D
+from ..host.clock import interleaved_medians
+from ..host.machine import bf16_note
 from ..models import IMAGE_SHAPE, get_model
-from . import device as D
 from .step import make_train_step
 
 # bf16 is chosen only when its step is at least this much faster than fp32's: bf16 autocast costs
@@ -102,7 +102,7 @@ def resolve_auto(model_name: str, device: torch.device, precision: str, channels
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")
     precisions = ["fp32", "bf16"] if precision == "auto" else [precision]
-    formats = [channels_last] if channels_last is not None else ([False] if loader == "seed" else [False, True])
+    formats = [channels_last] if channels_last is not None else ([False] if loader == "notebook" else [False, True])
     if len(precisions) == 1 and len(formats) == 1:
         return AutoChoice(precisions[0], bool(formats[0]))
     keys = {(p, f): (model_name, str(device), p, f, batch_size, workload) for p in precisions for f in formats}

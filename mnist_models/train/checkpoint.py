@@ -34,10 +34,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..host.device import resolve_device
 from ..models import UnknownModelError, check_model, get_model, list_models
 from ..results.provenance import environment, utc_now
 from ..results.store import DiskFullError, ResultsError, atomic_write_bytes, check_writable
-from .device import resolve_device
 
 FORMAT = "mnist-bench-checkpoint"
 FORMAT_VERSION = 1

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import SEED_LR, RunConfig
+from ..config import NOTEBOOK_LR, RunConfig
 from ..data import make_loader
-from ..measure.timing import Timer
+from ..host.clock import Timer
 from ..models import get_model
 from .runtime import Runtime, seed_everything
 from .step import TrainStep, make_train_step
@@ -55,8 +55,8 @@ class NonFiniteLoss(TrainingError):
                  precision: str) -> None:
         self.loss, self.unit, self.number, self.step, self.run_step = loss, unit, number, step, run_step
         super().__init__(f"training loss became {loss} at {unit} {number}, step {step} (step {run_step} of the run; "
-                         f"{cfg.model}, lr {cfg.lr:g}, {precision}); fix: lower --lr (the seed protocol's is "
-                         f"{SEED_LR.get(cfg.model, 0.1):g})")
+                         f"{cfg.model}, lr {cfg.lr:g}, {precision}); fix: lower --lr (the notebook protocol's is "
+                         f"{NOTEBOOK_LR.get(cfg.model, 0.1):g})")
 
     def row(self) -> dict[str, Any]:
         """The failed pass's row: ``status: "failed"``, where (``epoch`` or ``round``, ``step``,

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, RunConfig
-from . import device as D
-from .allocator import tune_host_allocator
+from ..host import device as D
+from ..host.allocator import tune_host_allocator
 from .auto import resolve_auto
 
 
@@ -42,7 +42,7 @@ def unmeasured_choices(cfg: RunConfig) -> tuple[str, bool, str]:
     fixed = []
     if cfg.precision == "auto":
         fixed.append("precision auto → fp32")
-    if cfg.channels_last is None and cfg.loader != "seed":  # the seed loader's auto is NCHW, unmeasured
+    if cfg.channels_last is None and cfg.loader != "notebook":  # the notebook loader's auto is NCHW, unmeasured
         fixed.append("memory format auto → NCHW")
     precision = "fp32" if cfg.precision == "auto" else cfg.precision
     channels_last = False if cfg.channels_last is None else cfg.channels_last

@@ -17,8 +17,8 @@ import argparse
 
 from rich.console import Console
 
-from ...report.compare import DEFAULT_GATED, METRICS, CompareError, Thresholds, compare, load_run
-from ...report.compare_render import as_json, render_html, render_markdown, warning_lines
+from ...report.compare.compare_page import as_json, render_html, render_markdown, warning_lines
+from ...report.compare.verdicts import DEFAULT_GATED, METRICS, CompareError, Thresholds, compare, load_run
 from ...report.publish import write_files
 from ...results.store import DiskFullError, to_json
 from ..flags import UsageError, add_json, float_arg

@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ...config import RunConfig
-from ...measure.machine import bf16_note, capabilities
+from ...host.device import peak_precisions, resolve_device
+from ...host.machine import bf16_note, capabilities
 from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
 from ...results.provenance import environment
 from ...results.store import to_json
 from ...train.auto import resolve_auto
-from ...train.device import peak_precisions, resolve_device
 from ..flags import add_config_flags, add_json, int_arg
 
 ORDER = 20  # position in `mnist-bench --help`

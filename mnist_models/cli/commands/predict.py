@@ -26,9 +26,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ...data.images import INVERT_CHOICES, preprocess
+from ...host.device import resolve_device
 from ...results.store import to_json
 from ...train.checkpoint import load_checkpoint
-from ...train.device import resolve_device
 from ...train.engine import make_predictions
 from ..flags import add_config_flags, add_json
 

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from ...config import RunConfig
 from ...experiments.suite import base_config
-from ...experiments.variants import Variant, get_variant, list_variants
+from ...host.device import resolve_device
 from ...measure import profile_report as pr
 from ...measure.profile import (
     Schedule,
@@ -39,8 +39,8 @@ from ...measure.profile import (
 from ...report.publish import write_files
 from ...results.provenance import environment, machine_tag
 from ...results.store import DiskFullError, to_json
-from ...train.device import resolve_device
 from ...train.runtime import Runtime
+from ...variants import Variant, get_variant, list_variants
 from ..common import prepare_run
 from ..flags import UsageError, add_config_flags, add_json, config_values, float_arg, int_arg
 
@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "operator table, flame-graph stacks, step-time breakdown, profiler overhead")
     add_config_flags(p, SETTINGS, defaults=DEFAULTS, notes={
         "precision": "default: the variant's (fp32 for eager)", "compile": "default: the variant's (none for eager)",
-        "loader": "default: the variant's (fast; seed for seed-loader)",
+        "loader": "default: the variant's (fast; seed for notebook-loader)",
         "channels_last": "here the variant's (NCHW for eager)"})
     p.add_argument("--variant", default="eager", metavar="NAME",
                    help=f"a benchmark variant applied to the suite's baseline, before the flags above: "

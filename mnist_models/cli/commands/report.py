@@ -11,7 +11,7 @@ import time
 
 from rich.console import Console
 
-from ...report.run_report import build_report, check_run_dir, write_report
+from ...report.run.run_page import build_report, check_run_dir, write_report
 
 ORDER = 80  # position in `mnist-bench --help`
 DEFAULT_RUN = "results/latest"

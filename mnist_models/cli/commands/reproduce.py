@@ -1,4 +1,4 @@
-"""``mnist-bench reproduce [--seeds 42,0,1]``: v0, v1, v2 under the seed protocol → the seed
+"""``mnist-bench reproduce [--seeds 42,0,1]``: v0, v1, v2 under the notebook protocol → the seed
 notebook's table beside this run's (``seed_reproduction.{csv,md}``, README block ``seed-table``)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import argparse
 
 from rich.console import Console
 
-from ...experiments.reproduce import SEED_MODELS, make_cases
-from ...report import seed_table
+from ...experiments.reproduction import NOTEBOOK_MODELS, make_cases
+from ...report import notebook_table
 from ..common import compare_cases
 from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
 
@@ -18,9 +18,9 @@ ORDER = 50  # position in `mnist-bench --help`
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="train v0, v1, v2 under the seed protocol and write the comparison table")
+    p = sub.add_parser("reproduce", help="train v0, v1, v2 under the notebook protocol and write the comparison table")
     p.add_argument("--seeds", default="42,", help="count (3 → 0,1,2) or comma list (default: 42, the notebook's)")
-    p.add_argument("--models", default=",".join(SEED_MODELS), help="comma list (default v0,v1,v2)")
+    p.add_argument("--models", default=",".join(NOTEBOOK_MODELS), help="comma list (default v0,v1,v2)")
     add_config_flags(p, ["device", "data_root"])
     add_readme(p, MARKER)
     add_results(p)
@@ -31,4 +31,4 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not models:
         raise UsageError(f"--models needs at least one model name, got {args.models!r}")
     cases = make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
-    return compare_cases(cases, "reproduce", "seed_reproduction", MARKER, seed_table.render, args, out, err)
+    return compare_cases(cases, "reproduce", "seed_reproduction", MARKER, notebook_table.render, args, out, err)

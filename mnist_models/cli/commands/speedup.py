@@ -7,8 +7,8 @@ import argparse
 
 from rich.console import Console
 
-from ...experiments.speedup import make_cases
-from ...report import speedup
+from ...experiments.fast_path import make_cases
+from ...report import speedup_table as speedup
 from ..common import compare_cases
 from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
 

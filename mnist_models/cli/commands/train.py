@@ -29,7 +29,7 @@ ORDER = 40  # position in `mnist-bench --help`
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")
     add_config_flags(p, SETTINGS, defaults={"precision": "auto"},
-                     notes={"precision": "fp32 under --protocol seed"})
+                     notes={"precision": "fp32 under --protocol notebook"})
     p.add_argument("--save", metavar="PATH", help="after training, write the model's checkpoint (weights, config, "
                    "metrics, versions, SHA-256) to PATH, for `mnist-bench predict --checkpoint PATH`")
     add_json(p)

@@ -10,8 +10,8 @@ import pandas as pd
 from rich.console import Console
 
 from ...config import RunConfig
-from ...experiments import tta
-from ...report import tta as tta_report
+from ...experiments import time_to_accuracy as tta
+from ...report import tta_table as tta_report
 from ...report.publish import Report, publish
 from ...results.provenance import environment, epoch_records, new_run_id
 from ...results.store import append_rows, to_json
@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config(args: argparse.Namespace) -> RunConfig:
-    """The recipe's RunConfig with the flags given (``tta.recipe``'s defaults elsewhere)."""
+    """The recipe's RunConfig with the flags given (``time_to_accuracy.recipe``'s defaults elsewhere)."""
     given = {k: v for k, v in config_values(args, SETTINGS).items() if v is not None}
     if "epochs" in given:
         given["max_epochs"] = given.pop("epochs")

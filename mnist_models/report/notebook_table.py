@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.reproduce import SEED_TABLE
+from ..experiments.reproduction import NOTEBOOK_TABLE
 from .markdown import fmt_columns, machine_line, markdown_table
 
 
@@ -14,7 +14,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Per label: the seed's figures, then this run's mean and range over seeds, and time/epoch."""
     out = []
     for label, group in rows.groupby("label", sort=False):
-        seed_acc, seed_loss = SEED_TABLE.get(label, (float("nan"), float("nan")))
+        seed_acc, seed_loss = NOTEBOOK_TABLE.get(label, (float("nan"), float("nan")))
         out.append({
             "model": label,
             "seed acc %": seed_acc,
@@ -35,7 +35,7 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
     table = fmt_columns(summarize(rows), {"acc % mean": "{:.2f}", "loss mean": "{:.4f}", "s/epoch median": "{:.2f}",
                                           "seed acc %": "{:.2f}", "seed loss": "{:.4f}"})
     return "\n".join([
-        f"{heading} Seed notebook vs this run (3 epochs, seed protocol)",
+        f"{heading} Seed notebook vs this run (3 epochs, notebook protocol)",
         "",
         markdown_table(table),
         "",

@@ -5,9 +5,9 @@ of them or none, so a full disk leaves the earlier report as it was).
 
 ``load_run`` reads a run folder of any version (the oldest lack columns, ``rounds.csv``,
 ``confusion.csv``, ``predictions.csv`` and most of ``machine.json``; what is missing is said, never
-guessed) and recomputes the tables with ``report.bench.bench_frames``; ``document`` puts the sections
-in order (``run_sections.py``, ``run_extras.py``); ``build_report`` renders the Markdown and the page;
-``write_report`` writes the files. Bad input raises ``UsageError``
+guessed) and recomputes the tables with ``runs.frames.bench_frames``; ``document`` puts the sections
+in order (``timing_sections.py``, ``other_sections.py``); ``build_report`` renders the Markdown and the page;
+``write_report`` writes the files. Bad input raises ``RunFolderError``
 (one line naming the problem and the fix).
 """
 
@@ -20,21 +20,19 @@ from typing import Any
 
 import pandas as pd
 
-from ..cli.flags import UsageError
-from . import bench, run_extras, run_sections
-from .html import page
-from .markdown import is_missing
-from .publish import write_files
-from .run_files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, recorded_skips
+from ...runs.files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, RunFolderError, recorded_skips
+from ...runs.frames import bench_frames, is_missing
+from ...runs.keys import ENV_KEYS
+from ..html import page
+from ..publish import write_files
+from . import other_sections, timing_sections
 
 RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
            "results/latest points at the newest)")
 READS = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
          "summary.md", "compare.md", CASES_FILE)  # what the report is made from (named in its first lines)
 DERIVED = ("speedup_vs_eager", "acc_delta_vs_eager_pct", "acc_band")  # recomputed by bench_frames
-# The environment the tables' header needs, from machine.json or else the rows (older runs lack some).
-ENV_KEYS = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_count", "torch_threads", "git_commit", "cpu_vendor",
-            "cpu_capability", "cpu_isa", "bf16_native", "onednn_max_isa", "machine_kind", "gpu_capability")
+
 
 
 @dataclass(frozen=True)
@@ -74,17 +72,17 @@ def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def check_run_dir(run_dir: str | os.PathLike[str]) -> Path:
-    """The run folder, or UsageError saying why it is not one."""
+    """The run folder, or RunFolderError saying why it is not one."""
     path = Path(run_dir)
     if not path.exists():
-        raise UsageError(f"{path}: no such folder; {RUN_FIX}")
+        raise RunFolderError(f"{path}: no such folder; {RUN_FIX}")
     if not path.is_dir():
-        raise UsageError(f"{path} is a file, not a run folder; {RUN_FIX}")
+        raise RunFolderError(f"{path} is a file, not a run folder; {RUN_FIX}")
     if not RunFiles(path).has_rows():
         if (path / "latest").is_dir():
-            raise UsageError(f"{path} is a results folder, not a run; fix: pass {path / 'latest'} or one of its "
+            raise RunFolderError(f"{path} is a results folder, not a run; fix: pass {path / 'latest'} or one of its "
                              "<run-id> folders")
-        raise UsageError(f"{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE} in "
+        raise RunFolderError(f"{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE} in "
                          f"it); {RUN_FIX}")
     return path
 
@@ -107,12 +105,12 @@ def _frames(train: pd.DataFrame | None, inference: pd.DataFrame | None) -> tuple
     run reads by today's definitions; older runs' rows lack the band columns: no verdict then."""
     rows = [[] if f is None or f.empty else f.drop(columns=[c for c in DERIVED if c in f]).to_dict("records")
             for f in (train, inference)]
-    return bench.bench_frames(rows[0], rows[1])
+    return bench_frames(rows[0], rows[1])
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
     """Read a run folder of any version (see the module's docstring). A file it cannot go on without:
-    ``UsageError`` naming the file and line; what it skipped is in ``problems``."""
+    ``RunFolderError`` naming the file and line; what it skipped is in ``problems``."""
     path = check_run_dir(run_dir)
     files = RunFiles(path)
     try:
@@ -121,7 +119,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
         tables = {name: files.table(name) for name in ("tta.csv", "rounds.csv", "confusion.csv", "predictions.csv")}
         summary = files.text("summary.md")
     except RunFileError as exc:
-        raise UsageError(exc.say(path)) from None
+        raise RunFolderError(exc.say(path)) from None
     train, inference = _frames(raw_train, raw_inference)
     return RunFolder(
         path=path, run_id=path.resolve().name, machine=machine,
@@ -134,19 +132,20 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFolder:
 
 
 def skips(run: RunFolder) -> tuple[list[tuple[str, str]], str | None]:
-    """(case, reason) of every skipped case and where they were read (``run_files.recorded_skips``)."""
+    """(case, reason) of every skipped case and where they were read (``runs.files.recorded_skips``)."""
     return recorded_skips(run.machine, run.summary)
 
 
 def document(run: RunFolder, store: dict[str, bytes], data_root: str | os.PathLike[str] | None) -> str:
     """The whole report's Markdown, section after section; figures go into ``store``."""
-    sections = [run_sections.title_section(run), run_sections.machine_section(run),
-                run_sections.models_section(run, store), run_sections.training_section(run, store),
-                run_sections.rounds_section(run, store), run_sections.curves_section(run, store),
-                run_sections.inference_section(run, store), run_sections.memory_section(run, store),
-                run_sections.roofline_section(run, store), run_extras.quality_section(run, store, data_root),
-                run_extras.tta_section(run), run_extras.cuts_section(run), run_extras.skipped_section(*skips(run)),
-                run_extras.compare_section(run), run_extras.profile_section(run, store)]
+    sections = [timing_sections.title_section(run), timing_sections.machine_section(run),
+                timing_sections.models_section(run, store), timing_sections.training_section(run, store),
+                timing_sections.rounds_section(run, store), timing_sections.curves_section(run, store),
+                timing_sections.inference_section(run, store), timing_sections.memory_section(run, store),
+                timing_sections.roofline_section(run, store), other_sections.quality_section(run, store, data_root),
+                other_sections.tta_section(run), other_sections.cuts_section(run),
+                other_sections.skipped_section(*skips(run)), other_sections.compare_section(run),
+                other_sections.profile_section(run, store)]
     return "\n".join(line for section in sections for line in section).rstrip() + "\n"
 
 
@@ -169,7 +168,7 @@ def write_report(run_dir: str | os.PathLike[str], data_root: str | os.PathLike[s
     report = report or build_report(folder, data_root)
     written = write_files(folder, {**report.plots, "report.md": report.markdown, "report.html": report.html})
     kept = {p.resolve() for p in written}
-    plots_dir = folder / run_sections.PLOTS
+    plots_dir = folder / timing_sections.PLOTS
     for stale in plots_dir.glob("*.png") if plots_dir.is_dir() else []:
         if stale.resolve() not in kept:
             stale.unlink()

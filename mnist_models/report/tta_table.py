@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.tta import STARTUP_PHASES, TTA_BATCH, TTA_MAX_LR, olympic_mean
+from ..experiments.time_to_accuracy import STARTUP_PHASES, TTA_BATCH, TTA_MAX_LR, olympic_mean
 from .markdown import fmt_columns, machine_line, markdown_table
 
 CLOCKS = {"from_start_s": "from process start", "from_first_step_s": "from the first step"}

@@ -1,5 +1,5 @@
 """Reading a benchmark-suite run folder's files, for the run report and for compare: each CSV and JSON
-file, checked against ``run_schema`` (the one place that says what a file must hold), the rows of a
+file, checked against ``schema`` (the one place that says what a file must hold), the rows of a
 session that never finished (``cases.jsonl``), and the skipped cases a run recorded (machine.json's
 ``skips``, or the "Skipped" table of an older summary.md).
 
@@ -25,11 +25,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..results.cases import CASES_FILE, RUN_FORMAT
 from ..results.store import ResultsError, numbered_rows
-from .bench import split_rounds
-from .run_schema import (
+from .frames import split_rounds
+from .schema import (
+    CASES_FILE,
     FIX,
+    RUN_FORMAT,
     SCHEMAS,
     Problem,
     RunFileError,
@@ -39,7 +40,7 @@ from .run_schema import (
     is_number,
 )
 
-__all__ = ["CASES_FILE", "RUN_FORMAT", "Problem", "RunFileError", "RunFiles", "recorded_skips"]
+__all__ = ["CASES_FILE", "RUN_FORMAT", "Problem", "RunFileError", "RunFiles", "RunFolderError", "recorded_skips"]
 CASE_TABLES = {"train": "train.csv", "inference": "inference.csv", "tta": "tta.csv"}  # cases.jsonl's "table"
 
 
@@ -97,6 +98,11 @@ def parse_csv(raw: bytes, name: str, problems: list[Problem]) -> tuple[pd.DataFr
     except (pd.errors.ParserError, ValueError) as exc:
         raise RunFileError(Problem(name, None, f"not CSV ({str(exc).splitlines()[0]})")) from None
     return frame, [line for line, _ in rows]
+
+
+class RunFolderError(ValueError):
+    """A folder that cannot be read as a run (missing, a file, not a run, a file it cannot go on without):
+    one line naming the problem and the fix; the CLI prints it and exits 2."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ class RunFiles:
                                f"{FIX}, or remove the file") from None
 
     def machine(self) -> dict[str, Any]:
-        """machine.json checked (``run_schema.check_machine``); {} when the run has none."""
+        """machine.json checked (``schema.check_machine``); {} when the run has none."""
         value, text = self.json("machine.json")
         return {} if value is None else check_machine(value, text, self.problems)
 

@@ -2,7 +2,7 @@
 row, the gated regressions, and a geometric mean of throughput ratios per device and phase.
 
 ``compare(base, new, thresholds)`` joins the folders on (phase, model, device, variant, batch size)
-and returns a ``Comparison``; ``compare_render`` turns it into ``compare.md`` / ``compare.html``;
+and returns a ``Comparison``; ``compare_page`` turns it into ``compare.md`` / ``compare.html``;
 ``mnist-bench compare BASE NEW`` (``cli/commands/compare.py``) writes them into NEW and exits 1 when
 a gated metric regressed. The rules (README, "Comparing two runs"):
 
@@ -12,7 +12,7 @@ a gated metric regressed. The rules (README, "Comparing two runs"):
   side only, the other run not asked for that case or listing it as skipped. ``failed``: NEW was asked
   for the case (its machine.json models × devices × variants) and neither ran it nor skipped it (the
   test errored), or NEW's row has a non-finite time, accuracy or training loss, or could not be read
-  (skipped by ``run_files``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
+  (skipped by ``runs.files``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
   row sound (a BASE row that could not be read makes the case ``new``).
 - **Accuracy** (training rows, same steps per round and test images on both sides): a regression
   when NEW's accuracy is below ``min(BASE's eager band low, BASE's own accuracy)`` (the band of eager
@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments.variants import BASELINE
-from ..measure.significance import P_THRESHOLD, significance
-from .compare_load import CompareError, Key, RunFolder, case_key, load_run, sample_source
+from ...measure.significance import P_THRESHOLD, significance
+from ...runs.compare_load import CompareError, RunFolder, load_run, sample_source
+from ...runs.keys import Key, case_key
+from ...variants import BASELINE
 
 __all__ = ["CompareError", "Comparison", "Thresholds", "compare", "load_run"]
 

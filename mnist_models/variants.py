@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import RunConfig
+from .config import RunConfig, deprecation
 
 BASELINE = "eager"
 
@@ -66,7 +66,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("compile-freeze-bf16", "bf16 weights and inputs, NHWC, torch.compile with inductor freezing",
             (("channels_last", True), ("compile", "default"), ("weights_bf16", True), ("freeze", True)),
             inference_only=True),
-    Variant("seed-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "seed"),),
+    Variant("notebook-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "notebook"),),
             train_only=True),
 )}
 
@@ -75,8 +75,20 @@ def list_variants() -> list[str]:
     return list(VARIANTS)
 
 
+# Old variant names, still accepted with one deprecation line, and read as today's from older run folders.
+RENAMED_VARIANTS = {"seed-loader": "notebook-loader"}
+
+
+def current_name(name: str) -> str:
+    """Today's name of a variant (an old one is said once: ``config.deprecation``)."""
+    if name in RENAMED_VARIANTS:
+        deprecation("variant", name, RENAMED_VARIANTS[name])
+        return RENAMED_VARIANTS[name]
+    return name
+
+
 def get_variant(name: str) -> Variant:
     try:
-        return VARIANTS[name]
+        return VARIANTS[current_name(name)]
     except KeyError:
         raise KeyError(f"unknown variant {name!r}; known variants: {', '.join(VARIANTS)}") from None

@@ -1,5 +1,5 @@
 """Reading a benchmark run folder for ``compare``: its tables, its raw per-round samples, what it was
-asked to run and what it skipped. Reads only; ``compare`` decides, ``compare_render`` renders.
+asked to run and what it skipped. Reads only; ``compare`` decides, ``compare_page`` renders.
 
 Raw samples come from ``rounds.csv`` (one line per timed round, written since the round lists were
 kept) or, for older folders, from ``benchmark.json`` (pytest-benchmark's own clock around the same
@@ -9,7 +9,6 @@ are never mixed in one comparison; see ``sample_sources``).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .run_files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, recorded_skips
-
-KEYS = ("phase", "model", "device", "variant", "batch_size")
-Key = tuple[str, str, str, str, int]
+from .files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, recorded_skips
+from .keys import KEYS, Key, case_key
 
 
 class CompareError(ValueError):
@@ -64,13 +61,6 @@ class RunFolder:
         if phase == "inference":
             ran = ran and batch in {k[4] for k in self.rows if k[0] == "inference"}
         return chosen and ran and (phase, model, device, variant) not in self.skips
-
-
-def case_key(row: dict[str, Any]) -> Key:
-    """A row's key; training rows carry their training batch (32)."""
-    batch = row.get("batch_size")
-    batch = -1 if batch is None or (isinstance(batch, float) and math.isnan(batch)) else int(batch)
-    return (str(row["phase"]), str(row["model"]), str(row["device"]), str(row["variant"]), batch)
 
 
 def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -117,7 +107,7 @@ def _unreadable(problems: list[Problem]) -> dict[Key, Problem]:
 
 
 def _skips(machine: dict[str, Any], summary: str) -> dict[tuple[str, str, str, str], str]:
-    """Skipped cases keyed ``(phase, model, device, variant)`` (``run_files.recorded_skips``)."""
+    """Skipped cases keyed ``(phase, model, device, variant)`` (``files.recorded_skips``)."""
     out = {}
     for case, reason in recorded_skips(machine, summary)[0]:
         parts = case.split()

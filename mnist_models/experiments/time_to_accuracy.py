@@ -6,7 +6,7 @@ compiling) the model. The run trains with Adam, label smoothing and a one-cycle 
 budget of ``epochs`` epochs, evaluates all 10,000 test images every ``eval_every`` steps once
 ``eval_from`` of the budget has run (and at its end), and stops at the first evaluation at or
 above the target. Evaluation time counts in both clocks. A seed that never reaches the target
-within the budget is a failure, listed, not a slow run. The report (``report/tta.py``) gives the
+within the budget is a failure, listed, not a slow run. The report (``report/tta_table.py``) gives the
 MLPerf-style figures over the seeds.
 
     mnist-bench tta --model fastnet --target 99.0 --seeds 5
@@ -26,7 +26,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..config import RunConfig
-from ..measure.timing import process_age_s
+from ..host.clock import process_age_s
 
 # The recipe (the registry model decides the architecture); how it was chosen: docs/decisions.md
 # (2026-11-25, "time-to-accuracy recipe").
@@ -59,7 +59,7 @@ def resolve(cfg: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
     each seed's row: ``precision_requested``, ``auto_reason`` (the probe's figures) and
     ``auto_probe_s`` (the probe's time, spent before the seeds and outside their clocks).
     """
-    from ..train.runtime import Runtime  # torch: only in the parent, never before a worker's clock
+    from ..train.runtime import Runtime
 
     start = time.perf_counter()
     rt = Runtime.from_config(cfg)

@@ -1,12 +1,12 @@
 """Reproduce the seed notebook's results table under its exact protocol, on several seeds.
 
-Each case is one model trained with ``RunConfig.from_protocol("seed", ...)`` (batch 32, plain
+Each case is one model trained with ``RunConfig.from_protocol("notebook", ...)`` (batch 32, plain
 SGD, 3 epochs, the torchvision DataLoader; lr 0.1 for V0/V2 and 0.01 for V1), plus V1 with
 lr 0.1 to show that its low score comes from the learning rate. Cases are interleaved
 (all models for one seed, then the next seed) so machine drift hits every model alike.
 
 Run it with ``mnist-bench reproduce --seeds 42,0,1``; it writes ``seed_reproduction.csv``
-(one row per case) and ``seed_reproduction.md`` (``report/seed_table.py``: the seed's table beside
+(one row per case) and ``seed_reproduction.md`` (``report/notebook_table.py``: the seed's table beside
 this run's).
 """
 
@@ -22,8 +22,8 @@ from ..config import RunConfig
 
 # The notebook's own table after 3 epochs: test accuracy (%) and test loss, mean of per-batch
 # values over the 313 test batches.
-SEED_TABLE: dict[str, tuple[float, float]] = {"v0": (91.94, 0.2867), "v1": (73.27, 0.9604), "v2": (98.57, 0.0461)}
-SEED_MODELS = tuple(SEED_TABLE)
+NOTEBOOK_TABLE: dict[str, tuple[float, float]] = {"v0": (91.94, 0.2867), "v1": (73.27, 0.9604), "v2": (98.57, 0.0461)}
+NOTEBOOK_MODELS = tuple(NOTEBOOK_TABLE)
 V1_HIGH_LR = 0.1
 
 
@@ -40,7 +40,7 @@ def make_cases(models: Sequence[str], seeds: Sequence[int], **overrides: Any) ->
     cases = []
     for seed in seeds:
         for model in models:
-            cfg = RunConfig.from_protocol("seed", model=model, seed=seed, **overrides)
+            cfg = RunConfig.from_protocol("notebook", model=model, seed=seed, **overrides)
             cases.append(Case(model, cfg))
             if model == "v1":
                 cases.append(Case(f"v1 (lr {V1_HIGH_LR:g})", cfg.with_(lr=V1_HIGH_LR)))

@@ -1,5 +1,5 @@
 """The run report's sections after the timing ones: prediction quality (confusion matrices, a seeded
-grid of test images, the 3×3 prediction grids), time to accuracy (``report.tta.render``), what the
+grid of test images, the 3×3 prediction grids), time to accuracy (``report.tta_table.render``), what the
 budget cut, the skipped cases with their reasons, and, where their files exist, a comparison
 (``compare.md`` in the run folder, from ``mnist-bench compare``) and the latest profile beside the run
 (``<results>/profiles/<id>/``, from ``mnist-bench profile``). A section whose data the run did not
@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import data
-from . import bench, digits, plots
-from . import tta as tta_report
-from .markdown import fmt_columns, markdown_table
-from .run_sections import figure
+from ... import data
+from ...runs.keys import case_name
+from .. import plots
+from .. import tta_table as tta_report
+from ..markdown import fmt_columns, markdown_table
+from . import digit_figures as digits
+from .timing_sections import figure
 
 if TYPE_CHECKING:
-    from .run_report import RunFolder
+    from .run_page import RunFolder
 
 PROFILES = "profiles"
 
@@ -88,7 +90,7 @@ def quality_section(run: RunFolder, store: dict[str, bytes], data_root: str | os
 
 
 def tta_section(run: RunFolder) -> list[str]:
-    """``report.tta.render`` per device, where the run has ``tta.csv``."""
+    """``report.tta_table.render`` per device, where the run has ``tta.csv``."""
     if run.tta.empty:
         return []
     lines = ["## Time to accuracy", ""]
@@ -105,7 +107,7 @@ def cuts_section(run: RunFolder) -> list[str]:
     cuts = [c for c in run.machine.get("cuts") or [] if isinstance(c, (list, tuple)) and len(c) == 2]
     if not cuts:
         return []
-    table = pd.DataFrame([(bench._case_name(str(case)), what) for case, what in cuts], columns=["case", "what was cut"])
+    table = pd.DataFrame([(case_name(str(case)), what) for case, what in cuts], columns=["case", "what was cut"])
     return ["## Cut to keep the time budget", "", f"{len(cuts)} cases ran less work to keep the session's budget "
             "(flag `cut` in the tables).", "", markdown_table(table), ""]
 

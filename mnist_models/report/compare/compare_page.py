@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from .compare import Comparison
-from .markdown import markdown_table
+from ..markdown import markdown_table
+from .verdicts import Comparison
 
 GATE_LISTED = 10  # regressions named in the gate line; the tables' gate column has them all
 TEST_NAMES = {"mann-whitney": "MWU", "range overlap": "range", "median±IQR overlap": "median±IQR"}

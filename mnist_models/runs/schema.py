@@ -1,5 +1,5 @@
 """What a benchmark run folder's files must hold, and the ONE place they are checked: the report and
-``compare`` read every file through ``run_files``, which hands each table and machine.json to
+``compare`` read every file through ``runs.files``, which hands each table and machine.json to
 ``check_table`` / ``check_machine`` here; no renderer checks a column again.
 
 Per file (``SCHEMAS``): the columns it needs, those that must hold numbers, those that must not be
@@ -17,7 +17,7 @@ would want:
 - machine.json: a value of the wrong type is left out with a warning; a ``format`` newer than
   ``RUN_FORMAT`` stops (the folder was written by a newer version).
 
-``RUN_FORMAT`` is the writer's (``results.cases``).
+``RUN_FORMAT`` is written by ``runs.writer`` into machine.json and every cases.jsonl row.
 """
 
 from __future__ import annotations
@@ -28,12 +28,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.variants import VARIANTS
+from ..config import DEPRECATED
 from ..models import list_models
-from ..results.cases import RUN_FORMAT
+from ..variants import RENAMED_VARIANTS, VARIANTS
 
+CASES_FILE = "cases.jsonl"  # a session's rows, appended as each case ends (``runs.writer.CaseLog``)
+RUN_FORMAT = 1  # a run folder's format: machine.json's and every cases.jsonl row's ``format``; readers refuse higher
 FIX = "fix: restore the file as the suite wrote it, or rerun the suite"
 NEWER_FIX = "fix: read it with the newer mnist-bench that wrote it (update this checkout, then pip install -e .)"
+# Names older runs wrote, read as today's: "seed" is the RNG seed only, the notebook's loader is "notebook".
+RENAMED = {"variant": RENAMED_VARIANTS, "loader": {old: new for (field, old), new in DEPRECATED.items()
+                                                  if field == "loader"}}
 LISTED = 5  # line numbers named in one warning before "and N more"
 
 
@@ -255,8 +260,15 @@ def check_table(name: str, frame: pd.DataFrame, lines: list[int], problems: list
     if frame.empty:
         problems.append(Problem(source, None, "no usable row left; treated as not recorded"))
         return None
+    frame = renamed(frame)
     _unknown_names(source, frame, lines, problems)
     return _typed(frame, schema)
+
+
+def renamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values written under an old name read under today's (``RENAMED``): an older run compares with a new one."""
+    changes = {column: names for column, names in RENAMED.items() if column in frame}
+    return frame.assign(**{c: frame[c].replace(names) for c, names in changes.items()}) if changes else frame
 
 
 def _json_line(text: str, key: str) -> int | None:

@@ -2,11 +2,11 @@
 model: accuracy, loss and time per variant, speed-up with accuracy delta and band flag), time per
 round, training curves, inference (throughput, latency percentiles), memory and the roofline. The
 prediction-quality sections and those from other files (time to accuracy, cuts, skips, a comparison,
-a profile) are in ``run_extras.py``; ``run_report.py`` puts them in order.
+a profile) are in ``other_sections.py``; ``run_page.py`` puts them in order.
 
 Each section returns Markdown lines; a figure is drawn into ``plots`` (path → PNG bytes) and named in
 the Markdown as ``![alt](plots/<name>.png)``, which the HTML page embeds. Tables reuse the suite's
-own rendering (``report.bench``: formats, flags, the ``auto`` cells) on the tables ``bench_frames``
+own rendering (``report.suite_summary``: formats, flags, the ``auto`` cells) on the tables ``bench_frames``
 recomputed, so the report and ``summary.md`` read the same.
 """
 
@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..results.provenance import machine_tag
-from . import bench, plots
-from .markdown import is_missing, markdown_table
+from ...results.provenance import machine_tag
+from ...runs.frames import is_missing
+from ...variants import BASELINE
+from .. import plots, suite_summary
+from ..markdown import markdown_table
 
 if TYPE_CHECKING:
-    from .run_report import RunFolder
+    from .run_page import RunFolder
 
 PLOTS = "plots"
 REFERENCE_BATCH = 256  # the inference batch the comparisons use (the README's), else the largest run
@@ -144,17 +146,17 @@ def models_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
 
 def _model_tables(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str],
                   suffix: str, note: Callable[[pd.DataFrame], str] | None = None) -> list[str]:
-    """One ``bench.table`` per (model, device) of ``frame``, titled ``### model · device<suffix>``, with
+    """One ``suite_summary.table`` per (model, device) of ``frame``, titled ``### model · device<suffix>``, with
     an optional line under it."""
     lines: list[str] = []
     for (model, device), rows in plots.cases(frame):
-        lines += [f"### {model} · {device}{suffix}", "", bench.table(rows, env, formats, columns), ""]
+        lines += [f"### {model} · {device}{suffix}", "", suite_summary.table(rows, env, formats, columns), ""]
         lines += [note(rows), ""] if note else []
     return lines
 
 
 def _band_line(rows: pd.DataFrame) -> str:
-    eager = rows[rows["variant"] == bench.BASELINE]
+    eager = rows[rows["variant"] == BASELINE]
     if eager.empty or "band_min_acc_pct" not in eager or is_missing(eager["band_min_acc_pct"].iloc[0]):
         return "No accuracy band was recorded for this model (runs before the band existed): no band flags."
     first = eager.iloc[0]
@@ -171,7 +173,7 @@ def training_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
              "its test accuracy − eager's (a case the budget cut is compared with eager retrained to its steps).",
              "", *figure(store, "speedup", plots.speedups(run.train), "Training speed-up per variant"),
              "Per model: accuracy, loss and time of each variant.", ""]
-    return lines + _model_tables(run.train, run.env, bench.TRAIN_FORMATS, TRAIN_REPORT, "", _band_line)
+    return lines + _model_tables(run.train, run.env, suite_summary.TRAIN_FORMATS, TRAIN_REPORT, "", _band_line)
 
 
 def rounds_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
@@ -210,7 +212,8 @@ def inference_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
              *figure(store, "throughput", plots.throughput(run.inference), "Inference throughput vs batch size"),
              "### Latency percentiles", "",
              *figure(store, "latency", plots.latency(run.inference), "Inference latency percentiles")]
-    return lines + _model_tables(run.inference, run.env, bench.INFERENCE_FORMATS, INFERENCE_REPORT, ": inference")
+    return lines + _model_tables(run.inference, run.env, suite_summary.INFERENCE_FORMATS, INFERENCE_REPORT,
+                                 ": inference")
 
 
 def memory_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:

@@ -14,7 +14,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .plots import RIGHT, WRONG, cases, numeric, png
+from ..plots import RIGHT, WRONG, cases, numeric, png
 
 GRID_SEED = 42  # the sample grid's images: the same in every report
 GRID_SHAPE = (4, 8)

@@ -6,7 +6,7 @@ lines through ``store.append_rows`` (flock, one write per row, fsync), each with
 ``format``, its ``table`` and its ``case``. The run folder is made when the first case ends (a session
 that finishes nothing leaves no folder); at the end of the session the tables are published beside
 ``cases.jsonl`` as before, ``machine.json`` last. A session killed at any point leaves the rows of every
-case it finished; ``report.run_files`` reads such a folder (``cases.jsonl``, no ``machine.json``) as an
+case it finished; ``runs.files`` reads such a folder (``cases.jsonl``, no ``machine.json``) as an
 incomplete run.
 """
 
@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import ResultsError, append_rows, new_run_folder, write_error
+from ..results.store import ResultsError, append_rows, new_run_folder, write_error
+from .schema import CASES_FILE, RUN_FORMAT
 
-CASES_FILE = "cases.jsonl"
-RUN_FORMAT = 1  # a run folder's format: machine.json's and every cases.jsonl row's ``format``; readers refuse higher
 MAX_SUFFIX = 100  # run folders started in the same second on the same machine kind: <id>, <id>-2, … <id>-99
 
 

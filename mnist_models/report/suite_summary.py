@@ -1,8 +1,5 @@
-"""The benchmark suite's tables and its ``summary.md`` (made from tidy rows, never inside training).
-
-``bench_frames`` turns the suite's rows into the train and inference tables, adding each
-variant's speed-up over ``eager`` and its accuracy difference; ``render`` renders a ``BenchRun``
-(its tables, skips, budget and peaks) as the run's ``summary.md`` or the README's compact block.
+"""The benchmark suite's ``summary.md`` and its compact block: ``render`` renders a ``BenchRun`` (the
+tables ``runs.frames.bench_frames`` computed, the skips, the budget and the peaks), never inside training.
 """
 
 from __future__ import annotations
@@ -13,85 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.variants import BASELINE
 from ..results.provenance import machine_tag
-from . import tta as tta_report
-from .markdown import fmt_columns, is_missing, markdown_table, pick_columns
-
-TRAIN_KEYS = ["model", "device"]
-INFERENCE_KEYS = ["model", "device", "batch_size"]
-
-
-def _with_baseline(frame: pd.DataFrame, keys: list[str], columns: dict[str, str]) -> pd.DataFrame:
-    """Join each row with the eager row of the same keys: adds ``eager_<col>`` for each column."""
-    if frame.empty:
-        return frame
-    base = frame[frame["variant"] == BASELINE][keys + list(columns)].rename(columns=columns)
-    return frame.merge(base, on=keys, how="left")
-
-
-def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[dict[str, Any]]
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The train and inference tables, with speed-up over eager (eager median ÷ median) and, for
-    training, the test-accuracy difference from eager (percentage points) and the band flag. A
-    training case the budget cut to fewer steps than eager's row is compared with eager retrained
-    to the same steps (its ``ref_*`` columns) instead."""
-    train = pd.DataFrame(list(train_rows))
-    if not train.empty:
-        # A failed case's row (status "failed": a non-finite loss) has no timings or accuracy: NaN there.
-        train = train.reindex(columns=[*train.columns, *(c for c in ("img_per_s", "test_acc_pct", "noisy")
-                                                          if c not in train)])
-        band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
-        train = _with_baseline(train, TRAIN_KEYS, {"img_per_s": "eager_img_per_s", "test_acc_pct": "eager_acc_pct",
-                                                   **{k: v for k, v in band.items() if k in train}})
-        # Throughput, not time per round: a case the budget cut runs fewer steps per round than eager.
-        train["speedup_vs_eager"] = train["img_per_s"] / train["eager_img_per_s"]
-        missing = pd.Series([None] * len(train), index=train.index)
-        low, high = train.get("eager_band_min", missing), train.get("eager_band_max", missing)
-        reference = train.get("ref_acc_pct", missing)
-        if "ref_acc_pct" in train:  # a case the budget cut is compared with eager retrained to its steps
-            cut = reference.notna()
-            train["eager_acc_pct"] = train["eager_acc_pct"].where(~cut, reference)
-            low = low.where(~cut, train["ref_band_min_acc_pct"])
-            high = high.where(~cut, train["ref_band_max_acc_pct"])
-        train["acc_delta_vs_eager_pct"] = train["test_acc_pct"] - train["eager_acc_pct"]
-        train["acc_band"] = [accuracy_band_flag(acc, lo, hi)
-                             for acc, lo, hi in zip(train["test_acc_pct"], low, high, strict=True)]
-        train = train.drop(columns=["eager_img_per_s", "eager_acc_pct", *[v for v in band.values() if v in train]])
-    inference = pd.DataFrame(list(inference_rows))
-    if not inference.empty:
-        inference = _with_baseline(inference, INFERENCE_KEYS, {"median_s": "eager_median_s"})
-        inference["speedup_vs_eager"] = inference["eager_median_s"] / inference["median_s"]
-        inference = inference.drop(columns=["eager_median_s"])
-    return train, inference
-
-
-ROUND_KEYS = ("phase", "model", "device", "variant", "batch_size")
-
-
-def split_rounds(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """The rows without their per-round lists, and those lists as one tidy frame (``rounds.csv``):
-    one line per timed round with the case's keys, ``round`` (1-based), ``seconds`` and, for
-    training, ``train_loss``. Compare reads the raw samples from it; the tables keep their columns."""
-    kept, rounds = [], []
-    for row in rows:
-        row = dict(row)
-        times, losses = row.pop("round_times_s", None) or [], row.pop("round_train_loss", None) or []
-        keys = {k: row.get(k) for k in ROUND_KEYS}
-        rounds += [{**keys, "round": i, "seconds": t, "train_loss": losses[i - 1] if i <= len(losses) else None}
-                   for i, t in enumerate(times, start=1)]
-        kept.append(row)
-    return kept, pd.DataFrame(rounds, columns=[*ROUND_KEYS, "round", "seconds", "train_loss"])
-
-
-def accuracy_band_flag(acc: float, low: float | None, high: float | None) -> str:
-    """``"below eager band"`` / ``"above eager band"`` when ``acc`` lies outside eager fp32's seed
-    range [low, high], else ``""`` (also when no band was measured)."""
-    if is_missing(low) or is_missing(high):
-        return ""
-    if acc < low:
-        return "below eager band"
-    return "above eager band" if acc > high else ""
+from ..runs.keys import case_name
+from . import tta_table as tta_report
+from .markdown import fmt_columns, markdown_table, pick_columns
 
 
 def _memory(frame: pd.DataFrame) -> pd.Series:
@@ -99,15 +21,6 @@ def _memory(frame: pd.DataFrame) -> pd.Series:
     cuda = frame.get("peak_allocated_mib", pd.Series([None] * len(frame), index=frame.index))
     cpu = frame.get("peak_rss_mib", pd.Series([None] * len(frame), index=frame.index))
     return cuda.where(cuda.notna(), cpu)
-
-
-def _case_name(node_id: str) -> str:
-    """``bench/test_train.py::test_train[v2-cpu-bf16]`` → ``train v2-cpu-bf16``."""
-    if "::" not in node_id:
-        return node_id
-    name = node_id.split("::", 1)[1]
-    test, _, params = name.partition("[")
-    return f"{test.removeprefix('test_').replace('_', ' ')} {params.rstrip(']')}".strip()
 
 
 def _budget_lines(budget: dict[str, Any], compact: bool) -> list[str]:
@@ -264,7 +177,7 @@ def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") 
     cuts = run.budget.get("cuts") or []
     if cuts and full:
         lines += [f"{sub} Cut to keep the time budget", "",
-                  markdown_table(pd.DataFrame([(_case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
+                  markdown_table(pd.DataFrame([(case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
                   ""]
     if run.skips and full:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(run.skips), columns=["case", "reason"])), ""]

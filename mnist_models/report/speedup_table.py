@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.speedup import BASELINE
+from ..experiments.fast_path import BASELINE
 from .markdown import fmt_columns, machine_line, markdown_table
 
 
@@ -40,7 +40,7 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
     model = rows["model"].iloc[0]
     seeds = ", ".join(str(s) for s in dict.fromkeys(rows["seed"]))
     return "\n".join([
-        f"{heading} Fast path vs the notebook's way ({model}, seed protocol, 3 epochs)", "",
+        f"{heading} Fast path vs the notebook's way ({model}, notebook protocol, 3 epochs)", "",
         markdown_table(table), "",
         f"Seeds: {seeds} (n = {rows['seed'].nunique()} per path), paths interleaved per seed. "
         + machine_line(env, run_id), "",

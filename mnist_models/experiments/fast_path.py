@@ -1,6 +1,6 @@
 """The fast path against the notebook's way, same protocol, interleaved, on several seeds.
 
-The paths train the same model under the seed protocol (batch 32, plain SGD, 3 epochs):
+The paths train the same model under the notebook protocol (batch 32, plain SGD, 3 epochs):
 
 - ``notebook``: the torchvision DataLoader, fp32, NCHW: the seed notebook's way;
 - ``fast <precision>`` for each precision asked for (default ``auto``): the whole split resident
@@ -13,7 +13,7 @@ The speed-up of a path is the notebook's training time ÷ the path's, per seed; 
 the sum of the three epochs' synchronised training passes (evaluation excluded).
 
 Run it with ``mnist-bench speedup --seeds 3``; it writes ``speedup.csv`` and ``speedup.md``
-(``report/speedup.py``).
+(``report/speedup_table.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import RunConfig
-from .reproduce import Case
+from .reproduction import Case
 
 BASELINE = "notebook"
 
@@ -34,5 +34,5 @@ def paths(precisions: Sequence[str] = ("auto",)) -> list[tuple[str, dict[str, An
 
 def make_cases(model: str, seeds: Sequence[int], precisions: Sequence[str] = ("auto",), **overrides: Any) -> list[Case]:
     """Seed-protocol cases for each path, interleaved: all paths for one seed, then the next."""
-    return [Case(label, RunConfig.from_protocol("seed", model=model, seed=seed, **overrides, **changes))
+    return [Case(label, RunConfig.from_protocol("notebook", model=model, seed=seed, **overrides, **changes))
             for seed in seeds for label, changes in paths(precisions)]
