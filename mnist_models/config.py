@@ -32,6 +32,12 @@ PROTOCOLS = ("notebook",)
 # Old spellings still accepted, each with one deprecation line: (field, old value) → new value.
 DEPRECATED = {("loader", "seed"): "notebook", ("protocol", "seed"): "notebook"}
 MAX_BATCH_SIZE = 60_000  # MNIST's training images
+# The default policy, declared here once: a command's run that no flag and no protocol pins (train, tta,
+# speedup's fast path, machine's probe) gets the precision and memory format measured fastest for it here,
+# decided once per run at its entry (train/runtime.resolve). RunConfig's own field defaults stay the notebook's
+# (fp32; memory format auto, which the notebook loader makes NCHW without measuring), as does --protocol
+# notebook, so a RunConfig built in code measures nothing unless it asks to.
+MEASURED_DEFAULTS: dict[str, Any] = {"precision": "auto", "channels_last": None}
 
 
 class ConfigError(ValueError):
@@ -216,4 +222,6 @@ def protocol_notes(name: str) -> str:
     if name == "lr":
         return ", ".join(f"{lr:g} for {model}" for model, lr in NOTEBOOK_LR.items() if lr != RunConfig.lr) + \
             " under --protocol notebook"
+    if name in MEASURED_DEFAULTS and MEASURED_DEFAULTS[name] is not None:  # a command's default the protocol fixes
+        return f"{notebook_protocol(RunConfig.model)[name]} under --protocol notebook"
     return ""

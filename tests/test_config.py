@@ -10,12 +10,14 @@ from mnist_models.config import (
     COMPILE_MODES,
     DEVICES,
     LOADERS,
+    MEASURED_DEFAULTS,
     OPTIMIZERS,
     PRECISIONS,
     PROTOCOLS,
     ConfigError,
     RunConfig,
     notebook_protocol,
+    protocol_notes,
 )
 from mnist_models.models import list_models
 
@@ -169,3 +171,27 @@ def test_asdict_holds_every_setting() -> None:
     record = dataclasses.asdict(cfg)
     assert set(record) == {f.name for f in dataclasses.fields(RunConfig)}
     assert record["data_root"] == "/somewhere" and record["protocol"] == "notebook"
+
+
+def test_the_default_policy_is_declared_once_and_every_command_follows_it() -> None:
+    """What no flag and no protocol pins is MEASURED_DEFAULTS (precision and memory format measured here);
+    RunConfig's own defaults and --protocol notebook stay the notebook's (fp32, the notebook loader's NCHW)."""
+    from mnist_models.cli import main as cli
+    from mnist_models.cli.commands import speedup, train, tta
+    from mnist_models.experiments import fast_path, time_to_accuracy
+
+    def train_config(*argv: str) -> RunConfig:
+        return train.config(cli.build_parser().parse_args(["train", *argv]))
+
+    assert MEASURED_DEFAULTS == {"precision": "auto", "channels_last": None}
+    asked = train_config("--model", "v0")
+    assert (asked.precision, asked.channels_last) == (MEASURED_DEFAULTS["precision"], None)
+    pinned = train_config("--model", "v0", "--protocol", "notebook")
+    assert (pinned.precision, pinned.channels_last) == (notebook_protocol("v0")["precision"], None) == ("fp32", None)
+    assert train_config("--precision", "bf16").precision == "bf16"
+    assert (RunConfig().precision, RunConfig().channels_last) == ("fp32", None)
+    recipe = time_to_accuracy.recipe()
+    assert (recipe.precision, recipe.channels_last) == ("auto", None)
+    assert tta.DEFAULTS["precision"] == "auto" and fast_path.make_cases("v2", [0])[1].config.precision == "auto"
+    assert cli.build_parser().parse_args(["speedup"]).precision == "auto" == speedup.FAST_PRECISIONS[0]
+    assert protocol_notes("precision") == "fp32 under --protocol notebook"

@@ -13,7 +13,7 @@ from mnist_models import data
 from mnist_models.config import RunConfig
 from mnist_models.data import load_split, make_loader
 from mnist_models.models import get_model
-from mnist_models.train import engine
+from mnist_models.train import auto, engine
 from mnist_models.train.engine import (
     FitResult,
     Training,
@@ -24,7 +24,7 @@ from mnist_models.train.engine import (
     make_optimizer,
     make_predictions,
 )
-from mnist_models.train.runtime import Runtime, seed_everything
+from mnist_models.train.runtime import Resolved, Runtime, seed_everything
 from mnist_models.train.step import make_train_step
 
 TRAIN_KEYS = {"train_loss", "train_acc_pct", "train_s", "train_images", "train_img_per_s"}
@@ -34,7 +34,7 @@ CPU = torch.device("cpu")
 
 
 def cpu_runtime(**settings) -> Runtime:
-    return Runtime.from_config(RunConfig(device="cpu", **settings))
+    return Runtime.from_config(RunConfig(device="cpu", channels_last=False, **settings))
 
 
 def subset_loader(mnist_root: Path, split: str, n: int, batch_size: int, shuffle: bool) -> data.FastLoader:
@@ -156,7 +156,7 @@ def test_evaluate_accuracy_matches_torchmetrics_on_the_test_set(mnist_root: Path
 
 def test_build_training_uses_the_evaluation_batch_size_and_smooths_the_training_loss_only(mnist_root: Path) -> None:
     cfg = RunConfig(model="v0", device="cpu", loader="fast", batch_size=64, eval_batch_size=500,
-                    label_smoothing=0.1, data_root=str(mnist_root))
+                    label_smoothing=0.1, channels_last=False, data_root=str(mnist_root))
     training = build_training(cfg)
     assert len(training.test_loader) == 20 and len(training.train_loader) == 938
     assert training.loss_fn.label_smoothing == 0.1
@@ -188,7 +188,7 @@ def test_evaluate_does_not_change_the_model(mnist_root: Path, trained_v0: nn.Mod
 # Learning on a subset, fp32 and bf16
 
 V2_SUBSET, V2_BATCH, V2_EPOCHS = 512, 32, 3
-V2_ADAM = RunConfig(model="v2", device="cpu", optimizer="adam", lr=3e-3)
+V2_ADAM = RunConfig(model="v2", device="cpu", optimizer="adam", lr=3e-3, channels_last=False)
 
 
 def run_v2_subset(mnist_root: Path, precision: str) -> tuple[list[dict], dict, list[torch.dtype]]:
@@ -292,7 +292,8 @@ def test_fit_returns_one_row_per_epoch(mnist_root: Path, small_loaders) -> None:
     seen_rows: list[dict] = []
     phases: list[str] = []
     result = fit(cfg, on_batch=lambda phase, done, total: phases.append(phase), on_epoch=seen_rows.append)
-    assert isinstance(result, FitResult) and result.config is cfg
+    assert isinstance(result, FitResult)  # the config that ran: the memory format auto left open, decided
+    assert result.config == cfg.with_(channels_last=result.runtime["channels_last"])
     assert [r["epoch"] for r in result.rows] == [1, 2]
     assert seen_rows == result.rows
     for row in result.rows:
@@ -304,6 +305,23 @@ def test_fit_returns_one_row_per_epoch(mnist_root: Path, small_loaders) -> None:
     assert small_loaders == [("fast", "train", 64), ("fast", "test", 64)]
     assert isinstance(result.model, nn.Module)
     assert result.rows[1]["train_loss"] < result.rows[0]["train_loss"]
+
+
+def test_fit_of_a_resolved_run_decides_nothing_again(mnist_root: Path, small_loaders,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's automatic choices are made at its entry (``resolve``); fit and the runtime it builds read
+    them, measure nothing and carry the reason into the result."""
+    decided = Resolved(tiny_config(mnist_root, epochs=1).with_(precision="bf16", channels_last=True),
+                       tiny_config(mnist_root, epochs=1, precision="auto"), "precision auto → bf16: (given)")
+
+    def no_probe(keys: object) -> None:
+        raise AssertionError("a resolved run must not be measured again")
+
+    monkeypatch.setattr(auto, "probe_steps", no_probe)
+    result = fit(decided)
+    assert result.config == decided.cfg
+    assert result.runtime == {"device": "cpu", "precision": "bf16", "channels_last": True,
+                              "auto_reason": "precision auto → bf16: (given)", "deterministic": False}
 
 
 def test_fit_is_reproducible_from_the_seed(mnist_root: Path, small_loaders) -> None:

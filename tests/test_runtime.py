@@ -1,4 +1,5 @@
-"""Runtime: device resolution, precision (autocast, GradScaler), memory format, Timer."""
+"""Runtime: the automatic choices made once (resolve), device resolution, precision (autocast, GradScaler),
+memory format, Timer."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from mnist_models.measure.probes import matmul_peak_gflops, measured_peaks
 from mnist_models.models import get_model
 from mnist_models.train import auto
 from mnist_models.train.auto import probe_step_seconds
-from mnist_models.train.runtime import Runtime, seed_everything
+from mnist_models.train.runtime import Runtime, resolve, resolve_all, seed_everything
 
 from conftest import requires_cuda
 
-CPU = RunConfig(device="cpu")
+CPU = RunConfig(device="cpu", channels_last=False)
 
 
 def test_resolve_cpu() -> None:
@@ -59,7 +60,7 @@ def test_runtime_from_config_cpu() -> None:
 
 def test_fp16_on_cpu_raises() -> None:
     with pytest.raises(ConfigError) as info:
-        Runtime.from_config(RunConfig(device="cpu", precision="fp16"))
+        resolve(RunConfig(device="cpu", precision="fp16"))
     message = str(info.value)
     assert "\n" not in message and "fp16" in message and "bf16" in message
 
@@ -80,7 +81,7 @@ def test_fp32_autocast_is_a_null_context() -> None:
 
 
 def test_bf16_autocast_on_cpu_gives_bfloat16_matmul() -> None:
-    rt = Runtime.from_config(RunConfig(device="cpu", precision="bf16"))
+    rt = Runtime.from_config(CPU.with_(precision="bf16"))
     a, b = torch.randn(4, 8), torch.randn(8, 3)
     with rt.autocast():
         out = a @ b
@@ -91,7 +92,7 @@ def test_bf16_autocast_on_cpu_gives_bfloat16_matmul() -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_grad_scaler_disabled_on_cpu_precisions(precision: str) -> None:
-    scaler = Runtime.from_config(RunConfig(device="cpu", precision=precision)).grad_scaler()
+    scaler = Runtime.from_config(CPU.with_(precision=precision)).grad_scaler()
     assert not scaler.is_enabled()
     loss = torch.tensor(2.0, requires_grad=True)
     assert scaler.scale(loss) is loss  # a disabled scaler passes the loss through
@@ -101,14 +102,14 @@ def test_grad_scaler_disabled_on_cpu_precisions(precision: str) -> None:
 @pytest.mark.cuda
 @pytest.mark.parametrize(("precision", "enabled"), [("fp32", False), ("bf16", False), ("fp16", True)])
 def test_grad_scaler_enabled_only_for_fp16_on_cuda(precision: str, enabled: bool) -> None:
-    scaler = Runtime.from_config(RunConfig(device="cuda", precision=precision)).grad_scaler()
+    scaler = Runtime.from_config(resolve(RunConfig(device="cuda", precision=precision))).grad_scaler()
     assert scaler.is_enabled() is enabled
 
 
 @requires_cuda
 @pytest.mark.cuda
 def test_fp16_autocast_on_cuda() -> None:
-    rt = Runtime.from_config(RunConfig(device="cuda", precision="fp16"))
+    rt = Runtime.from_config(resolve(RunConfig(device="cuda", precision="fp16")))
     a, b = torch.randn(4, 8, device="cuda"), torch.randn(8, 3, device="cuda")
     with rt.autocast():
         assert (a @ b).dtype == torch.float16
@@ -252,15 +253,15 @@ def fake_probe(monkeypatch, step_ms: dict[tuple[str, bool], float]) -> list[tupl
     return calls
 
 
-def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
+def test_auto_memory_format_is_nchw_for_the_notebook_loader_and_measured_for_the_fast_one(monkeypatch) -> None:
     calls = fake_probe(monkeypatch, {("fp32", False): 4.0, ("fp32", True): 3.0})
-    rt = Runtime.from_config(RunConfig(device="cpu", loader="notebook"))
-    assert rt.channels_last is False and rt.auto_reason == "" and calls == []
-    rt = Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64))
-    assert rt.channels_last is True and rt.precision == "fp32"
+    run = resolve(RunConfig(device="cpu", loader="notebook"))
+    assert run.cfg.channels_last is False and run.reason == "" and calls == []
+    run = resolve(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64))
+    assert run.cfg.channels_last is True and run.cfg.precision == "fp32"
     assert calls == [("v2", "cpu", "fp32", False, 64, "train"), ("v2", "cpu", "fp32", True, 64, "train")]
-    assert "memory format auto → NHWC (3.00 ms NHWC vs 4.00 ms NCHW)" in rt.auto_reason
-    assert Runtime.from_config(RunConfig(device="cpu", loader="fast", channels_last=False)).channels_last is False
+    assert "memory format auto → NHWC (3.00 ms NHWC vs 4.00 ms NCHW)" in run.reason
+    assert resolve(RunConfig(device="cpu", loader="fast", channels_last=False)).cfg.channels_last is False
     assert len(calls) == 2  # an explicit choice is not measured
 
 
@@ -271,35 +272,71 @@ def test_auto_memory_format_is_nchw_for_the_seed_loader_and_measured_for_the_fas
 ])
 def test_auto_precision_takes_bf16_only_when_clearly_faster(monkeypatch, fp32_ms, bf16_ms, expected) -> None:
     calls = fake_probe(monkeypatch, {("fp32", True): fp32_ms, ("bf16", True): bf16_ms})
-    rt = Runtime.from_config(RunConfig(model="fastnet", device="cpu", loader="fast", precision="auto",
-                                       channels_last=True, batch_size=128))
-    assert rt.precision == expected and rt.channels_last is True
+    run = resolve(RunConfig(model="fastnet", device="cpu", loader="fast", precision="auto", channels_last=True,
+                            batch_size=128))
+    assert run.cfg.precision == expected and run.cfg.channels_last is True
     assert {c[2] for c in calls} == {"fp32", "bf16"}
-    assert rt.auto_reason.startswith(f"precision auto → {expected}: bf16 training step {fp32_ms / bf16_ms:.2f}×")
+    assert run.reason.startswith(f"precision auto → {expected}: bf16 training step {fp32_ms / bf16_ms:.2f}×")
     if expected == "fp32" and bf16_ms < fp32_ms:
-        assert "costs accuracy" in rt.auto_reason
-    assert rt.describe()["precision"] == expected and rt.describe()["auto_reason"] == rt.auto_reason
+        assert "costs accuracy" in run.reason
+    assert dict(run.step_ms) == {"fp32/NHWC": fp32_ms, "bf16/NHWC": bf16_ms}
 
 
 def test_auto_precision_and_format_are_chosen_together(monkeypatch) -> None:
     # bf16 wins only in NHWC; the format is then the faster one for the chosen precision.
     fake_probe(monkeypatch, {("fp32", False): 10.0, ("fp32", True): 8.0, ("bf16", False): 12.0, ("bf16", True): 5.0})
-    rt = Runtime.from_config(RunConfig(model="v2", device="cpu", loader="fast", precision="auto"))
-    assert (rt.precision, rt.channels_last) == ("bf16", True)
-    assert "1.60×" in rt.auto_reason and "NHWC" in rt.auto_reason
+    run = resolve(RunConfig(model="v2", device="cpu", loader="fast", precision="auto"))
+    assert (run.cfg.precision, run.cfg.channels_last) == ("bf16", True)
+    assert "1.60×" in run.reason and "NHWC" in run.reason
 
 
 def test_auto_precision_for_inference_probes_forward_passes(monkeypatch) -> None:
     calls = fake_probe(monkeypatch, {("fp32", False): 1.0, ("bf16", False): 2.0})
-    rt = Runtime.from_config(RunConfig(model="v0", device="cpu", loader="fast", precision="auto", channels_last=False,
-                                       batch_size=256), workload="inference")
-    assert rt.precision == "fp32" and {c[-1] for c in calls} == {"inference"}
-    assert "forward pass" in rt.auto_reason
+    run = resolve(RunConfig(model="v0", device="cpu", loader="fast", precision="auto", channels_last=False,
+                            batch_size=256), workload="inference")
+    assert run.cfg.precision == "fp32" and {c[-1] for c in calls} == {"inference"}
+    assert "forward pass" in run.reason
     with pytest.raises(ConfigError):
-        Runtime.from_config(RunConfig(model="v0", device="cpu", precision="auto"), workload="sideways")
+        resolve(RunConfig(model="v0", device="cpu", precision="auto"), workload="sideways")
 
 
-def test_step_probe_is_cached_keeps_the_rng_and_is_bounded(monkeypatch) -> None:
+def test_resolve_makes_a_concrete_config_that_the_runtime_reads_and_the_rows_describe(monkeypatch) -> None:
+    calls = fake_probe(monkeypatch, {("fp32", False): 10.0, ("fp32", True): 8.0, ("bf16", False): 12.0,
+                                     ("bf16", True): 5.0})
+    asked = RunConfig(model="v2", device="auto", loader="fast", precision="auto", seed=7)
+    run = resolve(asked)
+    assert run.requested is asked and len(calls) == 4 and run.probe_s > 0
+    assert run.cfg == asked.with_(device=resolve_device("auto").type, precision="bf16", channels_last=True)
+    rt = Runtime.from_config(run)  # reads the decision: nothing is measured again
+    assert (rt.precision, rt.channels_last, rt.auto_reason) == ("bf16", True, run.reason) and len(calls) == 4
+    assert run.describe() == rt.describe() == {"device": run.cfg.device, "precision": "bf16", "channels_last": True,
+                                               "auto_reason": run.reason, "deterministic": False}
+    assert run.columns() == {"precision_requested": "auto", "auto_reason": run.reason, "auto_probe_s": run.probe_s}
+    assert resolve(asked).reason == run.reason and len(calls) == 8  # a new run measures afresh: no cache
+
+
+@pytest.mark.parametrize("changes", [{"precision": "auto"}, {"channels_last": None}, {"device": "auto"}])
+def test_the_runtime_refuses_a_config_that_still_asks_for_auto(changes) -> None:
+    with pytest.raises(ConfigError) as info:
+        Runtime.from_config(CPU.with_(**changes))
+    message = str(info.value)
+    assert "\n" not in message and "once per run" in message and "resolve(cfg)" in message
+
+
+def test_the_cases_of_one_run_share_a_decision_measured_once(monkeypatch) -> None:
+    calls = fake_probe(monkeypatch, {("fp32", False): 10.0, ("fp32", True): 8.0, ("bf16", False): 12.0,
+                                     ("bf16", True): 5.0})
+    fast = RunConfig(model="v2", device="cpu", loader="fast", precision="auto")
+    runs = resolve_all([fast.with_(seed=0), fast.with_(seed=1, lr=0.05), fast.with_(seed=2, batch_size=64)])
+    assert len(calls) == 8  # one probe of four candidates per distinct decision: batch 32 once, batch 64 once
+    assert [r.cfg.seed for r in runs] == [0, 1, 2] and runs[1].cfg.lr == 0.05
+    assert runs[0].reason == runs[1].reason and {r.cfg.precision for r in runs} == {"bf16"}
+    assert runs[1].requested == fast.with_(seed=1, lr=0.05)
+    with pytest.raises(ConfigError):
+        runs[0].applied_to(fast.with_(model="v0"))
+
+
+def test_budget_unit_probe_is_measured_once_keeps_the_rng_and_is_bounded(monkeypatch) -> None:
     torch.manual_seed(3)
     expected = torch.rand(3)
     torch.manual_seed(3)

@@ -1,5 +1,6 @@
-"""What the training commands share: failing fast before any work, training configs with progress
-on stderr, and publishing what they wrote."""
+"""What the training commands share: failing fast before any work, making each run's automatic
+choices once (``train.runtime.resolve``), training with progress on stderr, and publishing what they
+wrote."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ..results.provenance import environment, epoch_records, new_run_id
 from ..results.store import append_rows, check_writable
 from ..train.engine import FitResult, NonFiniteLoss, fit
 from ..train.oom import oom_guard
-from ..train.runtime import Runtime
+from ..train.runtime import Resolved, Runtime, resolve_all
 from .flags import UsageError
 from .progress import EpochProgress
 
@@ -40,11 +41,11 @@ def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
     return check_writable(results_dir)
 
 
-def run_fit(cfg: RunConfig, label: str, err: Console, results_dir: Path, run_id: str, kind: str) -> FitResult:
-    """``fit(cfg)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``; each epoch's
-    row is appended to ``results_dir/runs.jsonl`` as soon as the epoch ends, so a run stopped in
-    epoch 10 keeps its nine finished epochs."""
-    runtime = Runtime.from_config(cfg).describe()  # what fit will resolve too (the probe is cached)
+def run_fit(run: Resolved, label: str, err: Console, results_dir: Path, run_id: str, kind: str) -> FitResult:
+    """``fit(run)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``; each epoch's
+    row (with what the run's automatic choices were, and why) is appended to ``results_dir/runs.jsonl``
+    as soon as the epoch ends, so a run stopped in epoch 10 keeps its nine finished epochs."""
+    cfg, runtime = run.cfg, run.describe()
 
     def on_epoch(row: dict[str, float]) -> None:
         progress.on_epoch(row)
@@ -52,36 +53,52 @@ def run_fit(cfg: RunConfig, label: str, err: Console, results_dir: Path, run_id:
 
     with EpochProgress(err, label, cfg.epochs) as progress, oom_guard(cfg.batch_size):
         try:
-            return fit(cfg, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
+            return fit(run, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
         except NonFiniteLoss as exc:  # the failed epoch's row (status "failed") after the finished ones
             append_rows(results_dir, epoch_records(run_id, kind, cfg, [exc.row()], runtime))
             raise
 
 
-def run_cases(cases: list[Case], kind: str, results_dir: Path, err: Console) -> tuple[str, pd.DataFrame]:
-    """Train the cases in order (each epoch appended to runs.jsonl with ``kind``); their run id and
-    one row per case (``reproduce.case_row`` + wall time and what the runtime resolved)."""
+def resolve_cases(cases: list[Case], err: Console) -> list[Resolved]:
+    """Each case's automatic choices, made once for the run before any case trains (cases that differ
+    only in seed or learning rate share one decision: ``resolve_all``); each distinct choice is said
+    once on ``err``."""
+    runs = resolve_all([case.config for case in cases])
+    said = set()
+    for case, run in zip(cases, runs, strict=True):
+        if run.reason and run.reason not in said:
+            said.add(run.reason)
+            err.print(f"{case.label}: {run.reason}", highlight=False, soft_wrap=True)
+    return runs
+
+
+def run_cases(cases: list[Case], runs: list[Resolved], kind: str, results_dir: Path,
+              err: Console) -> tuple[str, pd.DataFrame]:
+    """Train the cases (``runs``: their resolved configs) in order, each epoch appended to runs.jsonl with
+    ``kind``; their run id and one row per case (``reproduce.case_row`` + wall time and what the run's
+    automatic choices were)."""
     run_id = new_run_id()
     rows = []
-    for i, case in enumerate(cases, start=1):
+    for i, (case, run) in enumerate(zip(cases, runs, strict=True), start=1):
         err.print(f"[{i}/{len(cases)}] {case.label}, seed {case.config.seed}, lr {case.config.lr:g}", highlight=False)
         start = time.perf_counter()
-        result = run_fit(case.config, case.label, err, results_dir, run_id, kind)
+        result = run_fit(run, case.label, err, results_dir, run_id, kind)
         wall = time.perf_counter() - start
-        rows.append({**case_row(case, result.rows), "wall_s": wall, "precision": result.runtime["precision"],
-                     "channels_last": result.runtime["channels_last"], "auto_reason": result.runtime["auto_reason"]})
+        rows.append({**case_row(case, result.rows), "wall_s": wall, "precision": run.cfg.precision,
+                     "channels_last": run.cfg.channels_last, "auto_reason": run.reason})
     return run_id, pd.DataFrame(rows)
 
 
 def compare_cases(cases: list[Case], kind: str, stem: str, marker: str, render: Callable[..., str],
                   args: argparse.Namespace, out: Console, err: Console) -> int:
-    """The comparison commands (reproduce, speedup): fail fast, train the cases, then publish the
-    rendered report (``stem``.csv/.md, the README's ``marker`` block) and print it."""
+    """The comparison commands (reproduce, speedup): fail fast, make the cases' automatic choices, train
+    the cases, then publish the rendered report (``stem``.csv/.md, the README's ``marker`` block) and
+    print it."""
     check_readme(args.readme, marker)
     for case in cases[1:]:  # every case can run here (fp16 on the CPU fails now, not after the others)
         Runtime.check(case.config)
     results_dir = prepare_run(cases[0].config, args.results)
-    run_id, rows = run_cases(cases, kind, results_dir, err)
+    run_id, rows = run_cases(cases, resolve_cases(cases, err), kind, results_dir, err)
     report = Report(stem, rows, render(rows, environment(), run_id), marker)
     publish(report, results_dir, args.readme)
     out.print(report.markdown, highlight=False, soft_wrap=True)

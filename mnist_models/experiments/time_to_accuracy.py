@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ..config import RunConfig
+from ..config import MEASURED_DEFAULTS, RunConfig
 from ..host.clock import process_age_s
 
 # The recipe (the registry model decides the architecture); how it was chosen: docs/decisions.md
@@ -42,7 +42,8 @@ TTA_TARGET_PCT = 99.0
 
 
 def recipe(model: str = TTA_MODEL, target_pct: float = TTA_TARGET_PCT, seed: int = 0, device: str = "auto",
-           precision: str = "auto", channels_last: bool | None = None, max_epochs: int = TTA_MAX_EPOCHS,
+           precision: str = MEASURED_DEFAULTS["precision"],
+           channels_last: bool | None = MEASURED_DEFAULTS["channels_last"], max_epochs: int = TTA_MAX_EPOCHS,
            eval_every: int = TTA_EVAL_EVERY, eval_from: float = TTA_EVAL_FROM,
            data_root: str | None = None) -> RunConfig:
     """The RunConfig of one time-to-accuracy seed: the recipe above with the given choices (validated)."""
@@ -53,20 +54,16 @@ def recipe(model: str = TTA_MODEL, target_pct: float = TTA_TARGET_PCT, seed: int
 
 
 def resolve(cfg: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
-    """Resolve the automatic choices once, in this process, for every seed to come.
+    """The automatic choices made once, in this process, for every seed to come (``train.runtime.resolve``).
 
     Returns the config with a concrete device, precision and memory format, and what to add to
-    each seed's row: ``precision_requested``, ``auto_reason`` (the probe's figures) and
-    ``auto_probe_s`` (the probe's time, spent before the seeds and outside their clocks).
+    each seed's row (``Resolved.columns``): ``precision_requested``, ``auto_reason`` (the probe's
+    figures) and ``auto_probe_s`` (the probe's time, spent before the seeds and outside their clocks).
     """
-    from ..train.runtime import Runtime
+    from ..train.runtime import resolve as resolve_run
 
-    start = time.perf_counter()
-    rt = Runtime.from_config(cfg)
-    probe_s = time.perf_counter() - start
-    resolved = cfg.with_(device=rt.device.type, precision=rt.precision, channels_last=rt.channels_last)
-    return resolved, {"precision_requested": cfg.precision, "auto_reason": rt.auto_reason,
-                      "auto_probe_s": probe_s if rt.auto_reason else 0.0}
+    run = resolve_run(cfg)
+    return run.cfg, run.columns()
 
 
 STARTUP_PHASES = {"startup_python_s": "interpreter + CLI", "startup_torch_import_s": "import torch",

@@ -2,8 +2,9 @@
 
 ``resolve_auto`` picks the faster of fp32 and bf16 (bf16 only when at least ``BF16_MIN_GAIN``
 times faster, as it costs accuracy) and of NCHW and NHWC, from ``probe_steps``: a few real steps
-of the model on random inputs, each candidate timed interleaved (``measure.probes``) and cached
-per process.
+of the model on random inputs, the candidates timed together, interleaved (``host.clock``). It is
+called once per run, by ``runtime.resolve`` at the run's entry, and measures afresh each time: no
+cache keeps two stages of a run consistent, as no second stage decides.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from .step import make_train_step
 BF16_MIN_GAIN = 1.10
 WORKLOADS = ("train", "inference")
 ProbeKey = tuple[str, str, str, bool, int, str]  # model, device, precision, channels_last, batch, workload
-_STEP_CACHE: dict[ProbeKey, float] = {}  # see probe_steps
+# probe_step_seconds' measurements, reused for the rest of the process (see there); resolve_auto never reads it.
+_UNIT_SECONDS: dict[ProbeKey, float] = {}
 
 
 def _stepper(key: ProbeKey) -> tuple[Callable[[], Any], Callable[[], None]]:
@@ -55,25 +57,30 @@ def _stepper(key: ProbeKey) -> tuple[Callable[[], Any], Callable[[], None]]:
 
 
 def probe_steps(keys: list[ProbeKey]) -> dict[ProbeKey, float]:
-    """Median seconds of one step for each probe key, measured interleaved (cached per process).
+    """Median seconds of one step for each probe key, measured now, the keys interleaved.
 
     ``workload`` "train": the engine's training step (forward under autocast, cross-entropy,
     backward, an SGD update); "inference": one forward pass under ``torch.inference_mode``. Random
     inputs of ``batch`` images in the given memory format. The global RNG state is left as it was.
     """
-    todo = [k for k in dict.fromkeys(keys) if k not in _STEP_CACHE]
-    if todo:
-        devices = sorted({k[1] for k in todo if k[1].startswith("cuda")})
-        with torch.random.fork_rng(devices=devices):
-            _STEP_CACHE.update(interleaved_medians({k: _stepper(k) for k in todo}))
-    return {k: _STEP_CACHE[k] for k in keys}
+    todo = list(dict.fromkeys(keys))
+    devices = sorted({k[1] for k in todo if k[1].startswith("cuda")})
+    with torch.random.fork_rng(devices=devices):
+        measured = interleaved_medians({k: _stepper(k) for k in todo})
+    return {k: measured[k] for k in keys}
 
 
 def probe_step_seconds(model_name: str, device: torch.device, precision: str, channels_last: bool,
                        batch_size: int, workload: str = "train") -> float:
-    """Median seconds of one step of ``model_name`` here (``probe_steps`` for one candidate)."""
+    """Median seconds of one step of ``model_name`` here (``probe_steps`` for one candidate), measured
+    once per process and reused after: the unit the benchmark suite's time budget counts every case
+    in (``experiments/plans.py``), so all of a session's plans share one figure. The reuse is of a
+    measurement only: no run's precision or memory format is chosen from it (``resolve_auto``
+    measures its candidates itself, together)."""
     key = (model_name, str(device), precision, channels_last, batch_size, workload)
-    return probe_steps([key])[key]
+    if key not in _UNIT_SECONDS:
+        _UNIT_SECONDS[key] = probe_steps([key])[key]
+    return _UNIT_SECONDS[key]
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,11 @@ def resolve_auto(model_name: str, device: torch.device, precision: str, channels
                  loader: str, batch_size: int, workload: str = "train") -> AutoChoice:
     """Resolve ``precision="auto"`` and ``channels_last=None`` for this model on this device by measuring.
 
-    Precision auto: the faster of fp32 and bf16 by ``probe_step_seconds`` (each in its faster
-    memory format when the format is auto too); bf16 must be ``BF16_MIN_GAIN`` times faster to be
-    picked. Memory format auto: NCHW with the notebook's ``seed`` loader, else the faster of NCHW and
-    NHWC in the chosen precision. Explicit values are kept and not measured.
+    Precision auto: the faster of fp32 and bf16 by ``probe_steps`` (each in its faster memory
+    format when the format is auto too); bf16 must be ``BF16_MIN_GAIN`` times faster to be picked.
+    Memory format auto: NCHW with the notebook loader, else the faster of NCHW and NHWC in the
+    chosen precision. Explicit values are kept and not measured; all candidates are measured in
+    one interleaved probe. Called by ``runtime.resolve`` (once per run) and nothing else.
     """
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}; choose one of: {', '.join(WORKLOADS)}")

@@ -1,6 +1,7 @@
 """The training loop (one, with hooks), evaluation and ``fit``; they return tidy rows and never print.
 
-- ``Training``: everything one run needs, built from a ``RunConfig`` by ``build_training``.
+- ``Training``: everything one run needs, built by ``build_training`` from a run whose automatic
+  choices are made (``runtime.resolve``; a RunConfig given instead is resolved there, once).
   ``Training.train_epoch`` is THE loop: one pass over the training loader (or its first
   ``max_steps`` batches) through the step of ``step.py``, timed with the device synchronised;
   loss and accuracy are accumulated on the device (no per-batch host synchronisation). Hooks:
@@ -11,7 +12,7 @@
   the loop (``fit``, the benchmark suite's cases, time to accuracy); its ``row()`` is the failed
   epoch's row for ``runs.jsonl`` (``status: "failed"``).
 - ``evaluate``: test loss and accuracy, sample-weighted and counted on the device, timed on its own.
-- ``fit(cfg)``: one row per epoch.
+- ``fit(run)``: one row per epoch.
 - ``make_predictions``: class probabilities for a list of samples, as in the seed notebook.
 
 Row keys (units in the names): epoch, train_loss, train_acc_pct, test_loss, test_acc_pct,
@@ -33,7 +34,7 @@ from ..config import NOTEBOOK_LR, RunConfig
 from ..data import make_loader
 from ..host.clock import Timer
 from ..models import get_model
-from .runtime import Runtime, seed_everything
+from .runtime import Resolved, Runtime, ensure_resolved, seed_everything
 from .step import TrainStep, make_train_step
 
 # Called as on_batch(phase, done, total) after each batch; phase is "train" or "eval".
@@ -215,12 +216,14 @@ class Training:
         return evaluate(self.model, self.test_loader, self.rt, nn.CrossEntropyLoss(), on_batch)
 
 
-def build_training(cfg: RunConfig, workload: str = "train") -> Training:
-    """Loaders, model (seeded with ``cfg.seed``, on the device, compiled if asked), optimiser, step.
+def build_training(run: RunConfig | Resolved, workload: str = "train") -> Training:
+    """Loaders, model (seeded with ``cfg.seed``, on the device, compiled if asked), optimiser, step, for
+    the resolved run (``ensure_resolved``: a RunConfig is resolved here, for ``workload``).
 
     CUDA-graph capture is left to ``Training.capture()`` so that callers can time it.
     """
-    rt = Runtime.from_config(cfg, workload)
+    run = ensure_resolved(run, workload)
+    cfg, rt = run.cfg, Runtime.from_config(run)
     train_loader, test_loader = make_loaders(cfg, rt)
     seed_everything(cfg.seed)
     model = rt.prepare_model(get_model(cfg.model))
@@ -238,22 +241,24 @@ def build_training(cfg: RunConfig, workload: str = "train") -> Training:
 class FitResult:
     """What ``fit`` returns: the per-epoch rows and the trained model."""
 
-    config: RunConfig
+    config: RunConfig  # the concrete config that ran (automatic choices made)
     rows: list[dict[str, float]] = field(default_factory=list)
     model: nn.Module | None = None
-    runtime: dict[str, Any] = field(default_factory=dict)  # what "auto" choices resolved to
+    runtime: dict[str, Any] = field(default_factory=dict)  # what "auto" choices resolved to, and why
 
 
-def fit(cfg: RunConfig, on_batch: BatchCallback | None = None,
+def fit(run: RunConfig | Resolved, on_batch: BatchCallback | None = None,
         on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
-    """Train ``cfg.model`` as the config says and evaluate after every epoch.
+    """Train the run's model as its config says and evaluate after every epoch (``run``: resolved, or a
+    RunConfig, resolved here once: ``ensure_resolved``).
 
     The torch RNG is seeded with ``cfg.seed`` before the model is built and again before the
     first epoch (as the seed notebook does), so the shuffle order does not depend on the model.
     Set-up (data loading, model build, compilation) stays outside the per-epoch clocks.
     """
-    training = build_training(cfg)
+    training = build_training(run)
     training.capture()
+    cfg = training.cfg
     result = FitResult(cfg, model=training.model, runtime=training.rt.describe())
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):

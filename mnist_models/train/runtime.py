@@ -1,21 +1,29 @@
-"""``Runtime``: a ``RunConfig``'s device-side choices resolved into concrete objects.
+"""A run's automatic choices made once (``resolve``), and its ``Runtime``: the concrete device-side objects.
 
-``Runtime.from_config(cfg)`` gives a ``torch.device``, an autocast context factory, a GradScaler,
-a synchronize function, the memory format and the model preparation (move, compile, freeze,
-CUDA-graph capture); the engine's loops use them without asking which device they run on.
-``auto`` settings (precision ``auto``, ``channels_last=None``) are resolved by measuring
-(``auto.resolve_auto``), never assumed: bf16 is fast on a CPU with AMX or AVX-512 BF16 and
-emulated, tens of times slower, on an AVX2-only one.
+``resolve(cfg, workload)`` is called once, at the entry of a run (``mnist-bench train``, each case of
+``reproduce`` and ``speedup``, ``tta`` before its seeds, ``machine``, the suite's cases, ``profile``): it
+turns ``auto`` settings (precision ``auto``, ``channels_last=None``, device ``auto``) into a concrete
+``RunConfig`` by measuring (``auto.resolve_auto``), never by assuming (bf16 is fast on a CPU with AMX
+or AVX-512 BF16 and emulated, tens of times slower, on an AVX2-only one), and returns it as a
+``Resolved``: that config, what was asked, and why (``reason``: what auto chose, the probe's figures),
+which lands in every row of the run (``auto_reason``). Every later stage reads the ``Resolved``;
+``Runtime.from_config`` refuses a config that still asks for ``auto``, so nothing decides twice.
 
-``deterministic`` runs are decided here and nowhere else: ``from_config`` switches the process to
-deterministic kernels (``device.make_deterministic``), seeds every RNG, and resolves ``auto``
-without measuring (fp32, NCHW), since a timing can choose differently from one run to the next.
+``Runtime.from_config(run)`` gives a ``torch.device``, an autocast context factory, a GradScaler, a
+synchronize function, the memory format and the model preparation (move, compile, freeze, CUDA-graph
+capture); the engine's loops use them without asking which device they run on.
+
+``deterministic`` runs are decided here and nowhere else: ``resolve`` fixes their ``auto`` settings
+without measuring (fp32, NCHW: ``unmeasured_choices``), since a timing can choose differently from one
+run to the next; ``from_config`` switches the process to deterministic kernels
+(``device.make_deterministic``) and seeds every RNG.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +58,102 @@ def unmeasured_choices(cfg: RunConfig) -> tuple[str, bool, str]:
     return precision, channels_last, reason if fixed else ""
 
 
+def is_concrete(cfg: RunConfig) -> bool:
+    """Whether ``cfg`` leaves nothing to decide: its own device, precision and memory format."""
+    return cfg.device != "auto" and cfg.precision != "auto" and cfg.channels_last is not None
+
+
+def decision_key(cfg: RunConfig) -> tuple[Any, ...]:
+    """What ``resolve`` reads from a config: configs equal here get the same decision."""
+    return (cfg.model, cfg.device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size, cfg.deterministic)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A run's config with every automatic choice made (``resolve``), what was asked, and why.
+
+    ``cfg`` is concrete (device cpu or cuda, precision fp32/bf16/fp16, ``channels_last`` True or
+    False): every stage after the run's entry reads it. ``reason`` says what auto chose and why, with
+    the probe's figures ("" when nothing was automatic); every row of the run carries it.
+    """
+
+    cfg: RunConfig
+    requested: RunConfig  # the config as asked (precision "auto", channels_last None …)
+    reason: str = ""
+    probe_s: float = 0.0  # seconds the probe took (0 when nothing was measured)
+    step_ms: tuple[tuple[str, float], ...] = ()  # ("bf16/NHWC", median probe step in ms) for each candidate
+
+    @classmethod
+    def of(cls, run: RunConfig | Resolved) -> Resolved:
+        """``run`` itself, or a concrete RunConfig as a run with nothing automatic. A config that still
+        asks for ``auto`` raises ConfigError: it goes through ``resolve`` once, at the run's entry."""
+        if isinstance(run, Resolved):
+            return run
+        if not is_concrete(run):
+            raise ConfigError(f"device {run.device!r}, precision {run.precision!r}, channels_last "
+                              f"{run.channels_last!r}: automatic choices are made once per run, at its entry; "
+                              "fix: pass train.runtime.resolve(cfg), or a config with all three set")
+        return cls(run, run)
+
+    def describe(self) -> dict[str, Any]:
+        """What the run used, for result rows (``runtime``): device, precision, memory format, why (auto)."""
+        return Runtime.from_resolved(self).describe()
+
+    def columns(self) -> dict[str, Any]:
+        """The automatic choice as flat columns (time to accuracy's rows): the precision asked for,
+        the reason and the probe's seconds (spent before the run, outside its clocks)."""
+        return {"precision_requested": self.requested.precision, "auto_reason": self.reason,
+                "auto_probe_s": self.probe_s}
+
+    def applied_to(self, cfg: RunConfig) -> Resolved:
+        """This decision for ``cfg``, a config equal to the decided one in all that the decision reads
+        (``decision_key``; the seed and the learning rate may differ); nothing is measured."""
+        if decision_key(cfg) != decision_key(self.requested):
+            raise ConfigError("a decision applies only to configs with the same model, device, precision, "
+                              "memory format, loader, batch size and determinism")
+        concrete = cfg.with_(device=self.cfg.device, precision=self.cfg.precision,
+                             channels_last=self.cfg.channels_last)
+        return Resolved(concrete, cfg, self.reason, self.probe_s, self.step_ms)
+
+
+def resolve(cfg: RunConfig, workload: str = "train") -> Resolved:
+    """Make ``cfg``'s automatic choices, once per run, at its entry: the device (``auto`` → cuda when
+    available), and precision ``auto`` and ``channels_last=None`` measured for ``workload`` ("train" or
+    "inference") at ``cfg.batch_size`` (``auto.resolve_auto``), or fixed without measuring for a
+    deterministic run (``unmeasured_choices``). A config that cannot run here (fp16 or a CUDA graph on
+    the CPU, a missing GPU) raises ConfigError before anything is measured."""
+    device = Runtime.check(cfg)
+    if cfg.deterministic:
+        precision, channels_last, reason = unmeasured_choices(cfg)
+        return Resolved(cfg.with_(device=device.type, precision=precision, channels_last=channels_last), cfg, reason)
+    start = time.perf_counter()
+    choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size, workload)
+    probe_s = time.perf_counter() - start if choice.step_ms else 0.0
+    concrete = cfg.with_(device=device.type, precision=choice.precision, channels_last=choice.channels_last)
+    return Resolved(concrete, cfg, choice.reason, probe_s, choice.step_ms)
+
+
+def ensure_resolved(run: RunConfig | Resolved, workload: str = "train") -> Resolved:
+    """``run`` itself when it is resolved, else ``resolve(run, workload)``: for the functions a run may
+    start from with a plain RunConfig (``engine.fit``, ``engine.build_training``), whose call is then
+    the run's entry, where its choices are made once."""
+    return run if isinstance(run, Resolved) else resolve(run, workload)
+
+
+def resolve_all(cfgs: Sequence[RunConfig], workload: str = "train") -> list[Resolved]:
+    """``resolve`` for the configs of one run (reproduce's or speedup's cases): configs that differ only
+    in what the decision does not read (the seed, the learning rate …) share one decision, measured
+    once, so every seed of a path runs in the same precision and memory format."""
+    decided: dict[tuple[Any, ...], Resolved] = {}
+    runs = []
+    for cfg in cfgs:
+        key = decision_key(cfg)
+        if key not in decided:
+            decided[key] = resolve(cfg, workload)
+        runs.append(decided[key].applied_to(cfg))
+    return runs
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Concrete device-side choices for one run (``auto`` settings already resolved)."""
@@ -63,20 +167,24 @@ class Runtime:
     deterministic: bool = False  # deterministic kernels, every RNG seeded (make_deterministic)
 
     @classmethod
-    def from_config(cls, cfg: RunConfig, workload: str = "train") -> Runtime:
-        """Resolve ``cfg`` on this machine. ``precision="auto"`` and ``channels_last=None`` are
-        measured with ``resolve_auto`` (for ``workload`` "train" or "inference", at
-        ``cfg.batch_size``); impossible combinations raise ConfigError before anything runs."""
-        device = cls.check(cfg)
+    def from_resolved(cls, run: Resolved) -> Runtime:
+        """The runtime's choices for ``run``, without touching the process (nothing is measured or set)."""
+        cfg = run.cfg
+        return cls(torch.device(cfg.device), cfg.precision, cfg.compile, cfg.channels_last, cfg.cuda_graph,
+                   run.reason, cfg.deterministic)
+
+    @classmethod
+    def from_config(cls, run: RunConfig | Resolved) -> Runtime:
+        """The runtime of a resolved run (``resolve``), or of a concrete RunConfig (nothing automatic; one
+        that still asks for ``auto`` raises ConfigError, ``Resolved.of``). Nothing is measured; the
+        process's host allocator is tuned and, for a deterministic run, its kernels and RNGs set."""
+        run = Resolved.of(run)
+        device = cls.check(run.cfg)
         tune_host_allocator()
-        precision, channels_last, fixed = cfg.precision, cfg.channels_last, ""
-        if cfg.deterministic:
+        if run.cfg.deterministic:
             D.make_deterministic(device)
-            seed_everything(cfg.seed)
-            precision, channels_last, fixed = unmeasured_choices(cfg)
-        choice = resolve_auto(cfg.model, device, precision, channels_last, cfg.loader, cfg.batch_size, workload)
-        return cls(device, choice.precision, cfg.compile, choice.channels_last, cfg.cuda_graph,
-                   fixed or choice.reason, cfg.deterministic)
+            seed_everything(run.cfg.seed)
+        return cls.from_resolved(run)
 
     @staticmethod
     def check(cfg: RunConfig) -> torch.device:

@@ -10,13 +10,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ...config import RunConfig
+from ...config import MEASURED_DEFAULTS, RunConfig
 from ...host.device import peak_precisions, resolve_device
 from ...host.machine import bf16_note, capabilities
 from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
 from ...results.provenance import environment
 from ...results.store import to_json
-from ...train.auto import resolve_auto
+from ...train.runtime import resolve
 from ..flags import add_config_flags, add_json, int_arg
 
 ORDER = 20  # position in `mnist-bench --help`
@@ -41,12 +41,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
     report: dict[str, Any] = {**capabilities(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                               "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes()}
-    if args.model is not None:
-        batch = probe.batch_size
-        choice = resolve_auto(args.model, device, "auto", None, "fast", batch)
-        report["auto"] = {"model": args.model, "device": device.type, "batch_size": batch,
-                          "precision": choice.precision, "channels_last": choice.channels_last,
-                          "reason": choice.reason, "probe_step_ms": dict(choice.step_ms)}
+    if args.model is not None:  # what a train run of it with the fast loader would get (the default policy)
+        run = resolve(probe.with_(loader="fast", **MEASURED_DEFAULTS))
+        report["auto"] = {"model": args.model, "device": run.cfg.device, "batch_size": run.cfg.batch_size,
+                          "precision": run.cfg.precision, "channels_last": run.cfg.channels_last,
+                          "reason": run.reason, "probe_step_ms": dict(run.step_ms)}
     return report
 
 

@@ -7,7 +7,7 @@ import argparse
 
 from rich.console import Console
 
-from ...experiments.fast_path import make_cases
+from ...experiments.fast_path import FAST_PRECISIONS, make_cases
 from ...report import speedup_table as speedup
 from ..common import compare_cases
 from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
@@ -21,9 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")
     add_config_flags(p, ["model"])
     p.add_argument("--seeds", default="3", help="count (3 → 0,1,2, the default) or comma list")
-    p.add_argument("--precision", default="auto",
-                   help="comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (default auto: "
-                        "the faster here, measured); e.g. fp32,bf16")
+    p.add_argument("--precision", default=",".join(FAST_PRECISIONS),
+                   help=f"comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (the faster here, "
+                        f"measured once for all seeds); default {','.join(FAST_PRECISIONS)}; e.g. fp32,bf16")
     add_config_flags(p, ["device", "data_root"])
     add_readme(p, MARKER)
     add_results(p)

@@ -1,6 +1,8 @@
 """``mnist-bench train``: train one model and report per-epoch accuracy, loss and time; every epoch's
 row is appended to ``results/runs.jsonl``. Its flags are RunConfig's fields (``cli/flags.py``), plus
-``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``."""
+``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``.
+What no flag and no protocol pins is measured (``config.MEASURED_DEFAULTS``), once, before training: the
+choice and its reason are printed and go into every row."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from typing import Any
 
 from rich.console import Console
 
-from ...config import RunConfig
+from ...config import MEASURED_DEFAULTS, RunConfig
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
 from ...train.checkpoint import check_save_path, save_checkpoint
-from ...train.runtime import Runtime
+from ...train.runtime import Resolved, resolve
 from ..common import prepare_run, run_fit
 from ..flags import add_config_flags, add_json, add_results, config_values
 
@@ -28,8 +30,7 @@ ORDER = 40  # position in `mnist-bench --help`
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one model and report per-epoch accuracy, loss and time")
-    add_config_flags(p, SETTINGS, defaults={"precision": "auto"},
-                     notes={"precision": "fp32 under --protocol notebook"})
+    add_config_flags(p, SETTINGS, defaults=MEASURED_DEFAULTS)
     p.add_argument("--save", metavar="PATH", help="after training, write the model's checkpoint (weights, config, "
                    "metrics, versions, SHA-256) to PATH, for `mnist-bench predict --checkpoint PATH`")
     add_json(p)
@@ -37,18 +38,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config(args: argparse.Namespace) -> RunConfig:
-    """The run's RunConfig: the protocol's defaults (if any), then the flags given."""
-    settings = config_values(args, SETTINGS)
-    protocol = settings.pop("protocol")
-    if protocol is None and settings["precision"] is None:
-        settings["precision"] = "auto"  # the project chooses (a protocol fixes its own precision)
-    return RunConfig.from_protocol(protocol, **settings)
+    """The run's RunConfig as asked: the protocol's defaults (or, without one, ``MEASURED_DEFAULTS``),
+    then the flags given."""
+    given = {name: value for name, value in config_values(args, SETTINGS).items() if value is not None}
+    protocol = given.pop("protocol", None)
+    unpinned = MEASURED_DEFAULTS if protocol is None else {}  # a protocol fixes its own
+    return RunConfig.from_protocol(protocol, **{**unpinned, **given})
 
 
-def summary(run_id: str, cfg: RunConfig, result: Any) -> dict[str, Any]:
-    """The ``--json`` object: config, what auto resolved to, the last epoch's metrics, medians, all epochs."""
+def summary(run_id: str, run: Resolved, result: Any) -> dict[str, Any]:
+    """The ``--json`` object: the config that ran, what auto resolved to and why, the last epoch's metrics,
+    medians, all epochs."""
     last = result.rows[-1]
-    return {"run_id": run_id, "config": asdict(cfg), "runtime": result.runtime,
+    return {"run_id": run_id, "config": asdict(run.cfg), "runtime": run.describe(),
             "test_acc_pct": last["test_acc_pct"], "test_loss": last["test_loss"],
             "seconds_per_epoch": statistics.median(r["train_s"] for r in result.rows),
             "images_per_s": statistics.median(r["train_img_per_s"] for r in result.rows),
@@ -59,19 +61,19 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     cfg = config(args)
     results_dir = prepare_run(cfg, args.results)
     save = check_save_path(args.save) if args.save else None  # fail before training, not after
-    reason = Runtime.from_config(cfg).auto_reason  # measured here, before the progress bar; cached for fit
-    if reason:
-        err.print(reason, highlight=False, soft_wrap=True)
+    run = resolve(cfg)  # the run's automatic choices, made once, before the progress bar; every stage reads them
+    if run.reason:
+        err.print(run.reason, highlight=False, soft_wrap=True)
     run_id = new_run_id()
-    result = run_fit(cfg, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
-    figures = summary(run_id, cfg, result)
+    result = run_fit(run, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
+    figures = summary(run_id, run, result)
     if save is not None:
-        figures["checkpoint"] = str(save_checkpoint(save, result.model, cfg, result.rows[-1]))
+        figures["checkpoint"] = str(save_checkpoint(save, result.model, run.cfg, result.rows[-1]))
     if args.json:
         out.file.write(to_json(figures) + "\n")
         out.file.flush()
         return 0
-    ran = f"{result.runtime['precision']}, {'NHWC' if result.runtime['channels_last'] else 'NCHW'}"
+    ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
     out.print(f"{cfg.model} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
               f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "
               f"{len(result.rows)}), {figures['images_per_s']:,.0f} img/s; rows appended to "

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pandas as pd
 from rich.console import Console
 
-from ...config import RunConfig
+from ...config import MEASURED_DEFAULTS, RunConfig
 from ...experiments import time_to_accuracy as tta
 from ...report import tta_table as tta_report
 from ...report.publish import Report, publish
@@ -21,7 +21,7 @@ from ..flags import add_config_flags, add_json, add_readme, add_results, config_
 MARKER = "tta-table"
 SETTINGS = ("model", "target_pct", "device", "precision", "channels_last", "epochs", "eval_every", "eval_from",
             "data_root")
-DEFAULTS = {"model": tta.TTA_MODEL, "target_pct": tta.TTA_TARGET_PCT, "precision": "auto", "epochs": tta.TTA_MAX_EPOCHS,
+DEFAULTS = {"model": tta.TTA_MODEL, "target_pct": tta.TTA_TARGET_PCT, **MEASURED_DEFAULTS, "epochs": tta.TTA_MAX_EPOCHS,
             "eval_every": tta.TTA_EVAL_EVERY, "eval_from": tta.TTA_EVAL_FROM}
 
 ORDER = 70  # position in `mnist-bench --help`
