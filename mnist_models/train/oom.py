@@ -39,15 +39,17 @@ def _device_memory() -> str:
         return ""
 
 
-def oom_reason(exc: BaseException, batch_size: int | None, flag: str = "--batch-size") -> str:
+def oom_reason(exc: BaseException, batch_size: int | None, flag: str = "--batch-size", fix: str | None = None) -> str:
     """One line naming the failed batch size and device, with a fix (halve the batch; other work on
-    the GPU); ``flag`` names the option to change."""
+    the GPU); ``flag`` names the option to change, or ``fix`` says what to change instead, for a
+    command without a batch-size flag (predict: fewer images per call)."""
     where = "CUDA" if isinstance(exc, torch.cuda.OutOfMemoryError) else "host"
     batch = f" at batch size {batch_size}" if batch_size else ""
-    smaller = f"use {flag} {max(batch_size // 2, 1)} or less" if batch_size and batch_size > 1 else f"lower {flag}"
+    if fix is None:
+        fix = f"use {flag} {max(batch_size // 2, 1)} or less" if batch_size and batch_size > 1 else f"lower {flag}"
     other = ", or free the GPU (nvidia-smi lists what else holds memory)" if where == "CUDA" else ""
     memory = _device_memory() if where == "CUDA" else ""
-    return f"{where} out of memory{batch}{memory}; fix: {smaller}{other}"
+    return f"{where} out of memory{batch}{memory}; fix: {fix}{other}"
 
 
 class OutOfMemory(Exception):
@@ -55,13 +57,13 @@ class OutOfMemory(Exception):
 
 
 @contextmanager
-def oom_guard(batch_size: int | None, flag: str = "--batch-size") -> Iterator[None]:
+def oom_guard(batch_size: int | None, flag: str = "--batch-size", fix: str | None = None) -> Iterator[None]:
     """Turn an out-of-memory inside the block into ``OutOfMemory`` naming ``batch_size`` (the one the
-    work really used), after releasing what the failed attempt held."""
+    work really used) and the fix (``oom_reason``), after releasing what the failed attempt held."""
     try:
         yield
     except OOM_ERRORS as exc:
-        reason = oom_reason(exc, batch_size, flag)
+        reason = oom_reason(exc, batch_size, flag, fix)
         del exc
         release_memory()
         raise OutOfMemory(reason) from None

@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +31,7 @@ from ...host.device import resolve_device
 from ...results.store import to_json
 from ...train.checkpoint import load_checkpoint
 from ...train.engine import make_predictions
+from ...train.oom import oom_guard
 from ..flags import add_config_flags, add_json
 
 ORDER = 45  # position in `mnist-bench --help`
@@ -48,13 +50,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_json(p)
 
 
+def oom_fix(images: int, device: torch.device) -> str:
+    """What predict can change when memory runs out: its images form one batch, so fewer per call; on
+    a GPU, the CPU instead (predict has no --batch-size)."""
+    fixes = [f"pass at most {images // 2} images per call (they are predicted as one batch)"] if images > 1 else []
+    if device.type == "cuda":
+        fixes.append("use --device cpu")
+    return ", or ".join(fixes) or "free host memory (close what else holds it)"
+
+
 def predict(checkpoint: str, images: list[str], invert: str = "auto", device: str = "auto") -> dict[str, Any]:
     """The ``--json`` object: the checkpoint, its model and one prediction per image (digit, its
     probability, all ten class probabilities, and whether the image was blank)."""
     target = resolve_device(device)
     samples = [preprocess(image, invert) for image in images]  # every image is checked before the model runs
-    model, config, _ = load_checkpoint(checkpoint, target)
-    probabilities = make_predictions(model, samples, target)
+    with oom_guard(len(samples), fix=oom_fix(len(samples), target)):
+        model, config, _ = load_checkpoint(checkpoint, target)
+        probabilities = make_predictions(model, samples, target)
     predictions = []
     for image, sample, row in zip(images, samples, probabilities.tolist(), strict=True):
         digit = max(range(len(row)), key=row.__getitem__)
