@@ -19,8 +19,9 @@ import pytest
 
 from mnist_models.cli.main import main
 from mnist_models.measure.significance import mann_whitney_u, min_two_sided_p, significance, u_distribution
-from mnist_models.report.compare.verdicts import Thresholds, compare, load_run
+from mnist_models.report.compare.verdicts import Thresholds, compare
 from mnist_models.report.publish import write_files
+from mnist_models.runs.folder import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "20261126T050607Z-cpu-amd-avx512-bf16-2c"  # has bands, ref_* columns, benchmark.json
@@ -182,7 +183,7 @@ def test_a_planted_30_percent_slowdown_fails_the_gate(tmp_path, capsys, key):
     fresh = copy_run(tmp_path, "fresh")
     slow_down(fresh, key, 1.08)
     assert run_cli(capsys, base, fresh)[0] == 0
-    assert rows_by_case(compare(load_run(base, "BASE"), load_run(fresh, "NEW")))[key]["verdict"] == "slower"
+    assert rows_by_case(compare(read_run(base, "BASE"), read_run(fresh, "NEW")))[key]["verdict"] == "slower"
     assert run_cli(capsys, base, fresh, "--fail-above", "5")[0] == 1
     assert run_cli(capsys, base, new, "--metric", "accuracy")[0] == 0  # time not gated
 
@@ -203,7 +204,7 @@ def test_an_accuracy_drop_below_eager_band_fails_the_gate(tmp_path, capsys):
     assert row["regressions"] == ["accuracy below BASE band (89.22–89.63%)"]
     assert run_cli(capsys, base, new, "--metric", "time")[0] == 0  # accuracy not gated
     # A case already outside eager's band in BASE is judged against its own BASE accuracy.
-    assert rows_by_case(compare(load_run(base, "BASE"), load_run(base, "NEW")))[
+    assert rows_by_case(compare(read_run(base, "BASE"), read_run(base, "NEW")))[
         ("train", "v1", "cpu", "bf16", 32)]["accuracy"] == "ok"
 
 
@@ -215,7 +216,7 @@ def test_new_removed_failed_and_fixed_cases(tmp_path, capsys):
     edit_rows(new, "train", lambda f: pd.concat([f, f[f["model"] == "v0"].assign(model="v9")]))  # → new
     machine = json.loads((new / "machine.json").read_text())
     write_files(new, {"machine.json": {**machine, "models": ["v0", "v1", "fastnet", "v9"]}})
-    rows = rows_by_case(compare(load_run(base, "BASE"), load_run(new, "NEW")))
+    rows = rows_by_case(compare(read_run(base, "BASE"), read_run(new, "NEW")))
     assert rows[gone]["verdict"] == "failed" and rows[gone]["regressions"] == ["failed"]
     assert rows[("train", "v2", "cpu", "eager", 32)]["verdict"] == "removed"
     assert rows[("train", "v9", "cpu", "eager", 32)]["verdict"] == "new"
@@ -225,10 +226,10 @@ def test_new_removed_failed_and_fixed_cases(tmp_path, capsys):
     broken = copy_run(tmp_path, "broken")  # a row whose loss went non-finite
     key = ("train", "v0", "cpu", "bf16", 32)
     edit_rows(broken, "train", lambda f: f.assign(train_loss=f["train_loss"].where(~match(f, key), math.nan)))
-    assert rows_by_case(compare(load_run(base, "BASE"), load_run(broken, "NEW")))[key]["verdict"] == "failed"
-    assert rows_by_case(compare(load_run(broken, "BASE"), load_run(base, "NEW")))[key]["verdict"] == "fixed"
+    assert rows_by_case(compare(read_run(base, "BASE"), read_run(broken, "NEW")))[key]["verdict"] == "failed"
+    assert rows_by_case(compare(read_run(broken, "BASE"), read_run(base, "NEW")))[key]["verdict"] == "fixed"
     edit_rows(broken, "train", lambda f: f.assign(median_s=f["median_s"].where(~match(f, key), 0.0)))
-    fixed = rows_by_case(compare(load_run(broken, "BASE"), load_run(base, "NEW")))[key]
+    fixed = rows_by_case(compare(read_run(broken, "BASE"), read_run(base, "NEW")))[key]
     assert fixed["verdict"] == "fixed" and fixed["notes"] == ["BASE: no finite time"]
 
 
@@ -238,16 +239,81 @@ def test_old_folders_without_raw_samples_compare(tmp_path, capsys):
                      rounds=False)
     code, out, _ = run_cli(capsys, old, old, "--json")
     assert code == 0 and {r["verdict"] for r in json.loads(out.splitlines()[-1])["rows"]} == {"same"}
-    comparison = compare(load_run(old, "BASE"), load_run(newer, "NEW"))
+    comparison = compare(read_run(old, "BASE"), read_run(newer, "NEW"))
     assert comparison.source == "benchmark.json"  # both have pytest-benchmark's samples, neither rounds.csv
     for folder in (old, newer):
         (folder / "benchmark.json").unlink()
-    comparison = compare(load_run(old, "BASE"), load_run(newer, "NEW"))
+    comparison = compare(read_run(old, "BASE"), read_run(newer, "NEW"))
     assert comparison.source is None
     assert {r["test"] for r in comparison.rows if "test" in r} == {"median±IQR overlap"}
-    assert run_cli(capsys, old, newer)[0] in (0, 1)
+    code, out, _ = run_cli(capsys, old, newer)  # two real runs a day apart: batch-1 fastnet got slower
+    assert code == 1 and "| fastnet | cpu | eager | 1 | slower |" in out and "FAIL: time +54.3%" in out
     mixed = copy_run(tmp_path, "mixed")  # rounds.csv on one side only: median ± IQR on both
-    assert compare(load_run(old, "BASE"), load_run(mixed, "NEW")).source is None
+    assert compare(read_run(old, "BASE"), read_run(mixed, "NEW")).source is None
+
+
+def set_value(folder: Path, key: tuple, column: str, value) -> None:
+    """One cell of one case's row (train.csv or inference.csv)."""
+    def edit(frame):
+        frame.loc[match(frame, key), column] = value
+        return frame
+    edit_rows(folder, key[0], edit)
+
+
+def gate(capsys, base: Path, new: Path, *flags: str) -> tuple[int, list[tuple]]:
+    """compare's exit code and the regressions it names: (phase, model, device, variant, batch, what)."""
+    code, out, _ = run_cli(capsys, base, new, "--json", *flags)
+    result = json.loads(out.strip().splitlines()[-1])
+    return code, [(*(r[k] for k in KEYS), *r["regressions"]) for r in result["regressions"]]
+
+
+def test_memory_and_compile_time_fail_the_gate_only_when_gated_and_above_their_floors(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    grown = ("train", "v2", "cpu", "compile", 32)  # peak RSS 1,104 MiB, compile 7.37 s in BASE
+    set_value(new, grown, "peak_rss_mib", 1103.957031 * 1.3)
+    set_value(new, grown, "compile_s", 7.372367 * 1.5)
+    assert gate(capsys, base, new) == (0, [])  # neither is gated by default
+    assert gate(capsys, base, new, "--metric", "memory") == (1, [(*grown, "memory +30.0%")])
+    assert gate(capsys, base, new, "--metric", "compile") == (1, [(*grown, "compile +50.0%")])
+    assert gate(capsys, base, new, "--metric", "all") == (1, [(*grown, "memory +30.0%", "compile +50.0%")])
+    assert gate(capsys, base, new, "--metric", "memory,compile", "--fail-above", "60")[0] == 0
+    # Below the floors (16 MiB, 0.5 s), however large the share: 0.25 → 0.74 s is +200%, 10 MiB is 1%.
+    small = copy_run(tmp_path, "small")
+    set_value(small, ("train", "v0", "cpu", "compile-max-autotune", 32), "compile_s", 0.246485 * 3)
+    set_value(small, ("inference", "v0", "cpu", "eager", 1), "peak_rss_mib", 1243.800781 + 10)
+    assert gate(capsys, base, small, "--metric", "all", "--fail-above", "0", "--min-effect", "0") == (0, [])
+
+
+def test_acc_drop_sets_how_far_accuracy_may_fall_inside_the_band(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    key = ("train", "v2", "cpu", "channels_last", 32)  # 88.64% in BASE; eager's band 68.32–89.32%
+    set_value(new, key, "test_acc_pct", 88.14)
+    assert gate(capsys, base, new) == (0, [])  # 0.5 points, inside the band: within the default 1 point
+    assert gate(capsys, base, new, "--acc-drop", "0.3") == (1, [(*key, "accuracy -0.50 pts")])
+    assert gate(capsys, base, new, "--acc-drop", "0.3", "--metric", "time") == (0, [])
+
+
+def test_accuracies_of_different_steps_are_not_compared(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    key = ("train", "v0", "cpu", "bf16", 32)  # 100 steps per round, 89.22% in BASE
+    set_value(new, key, "steps_per_round", 50)
+    set_value(new, key, "test_acc_pct", 80.0)
+    row = rows_by_case(compare(read_run(base, "BASE"), read_run(new, "NEW")))[key]
+    assert row["accuracy"] == "not comparable (steps/round 100→50)" and row["regressions"] == []
+    assert gate(capsys, base, new) == (0, [])
+    set_value(new, key, "acc_band", "below eager band")  # NEW's own flag, vs eager retrained to its steps
+    assert gate(capsys, base, new) == (1, [(*key, "accuracy not comparable (steps/round 100→50); NEW below its "
+                                                  "own eager band")])
+
+
+def test_a_failed_write_into_new_is_one_line_and_writes_nothing(tmp_path, capsys):
+    base, new = copy_run(tmp_path, "base", rounds=False), copy_run(tmp_path, "new", rounds=False)
+    (new / "compare.md").mkdir()  # a folder where the file goes (a read-only NEW does not stop root)
+    before = sorted(p.name for p in new.iterdir())
+    code, out, err = run_cli(capsys, base, new)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"mnist-bench: error: could not write {new}/compare.md (")
+    assert "fix: " in err and sorted(p.name for p in new.iterdir()) == before  # no compare.html, no temp file
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
@@ -279,7 +345,7 @@ def test_two_real_runs_compare_and_a_planted_slowdown_is_caught(tmp_path, capsys
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     first, second = sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir() and not p.is_symlink())
     assert (first / "rounds.csv").exists()
-    comparison = compare(load_run(first, "BASE"), load_run(second, "NEW"), Thresholds())
+    comparison = compare(read_run(first, "BASE"), read_run(second, "NEW"), Thresholds())
     assert comparison.source == "rounds.csv" and len(comparison.rows) == 5
     assert {r["verdict"] for r in comparison.rows} <= {"same", "slower", "faster"}
     assert not any(r["regressions"] and r["regressions"][0].startswith("accuracy") for r in comparison.rows)

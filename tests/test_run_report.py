@@ -197,7 +197,9 @@ def write_profile(results: Path, name: str) -> Path:
     """A profile folder as `mnist-bench profile` leaves it (the files the report reads)."""
     folder = results / "profiles" / name
     folder.mkdir(parents=True)
-    (folder / "summary.md").write_text(f"# Profile `{name}`\n\nRan: model v2, variant `eager`, on cpu.\n")
+    ran = "Ran: model v2, variant `eager`, on cpu."
+    (folder / "summary.md").write_text(f"# Profile `{name}`\n\n{ran}\n")
+    (folder / "profile.json").write_text(json.dumps({"id": name, "ran": ran}))
     pd.DataFrame({"category": ["convolution", "optimizer"], "ms_per_step": [1.25, 0.5],
                   "share_pct": [71.4, 28.6]}).to_csv(folder / "breakdown.csv", index=False)
     buffer = io.BytesIO()
@@ -229,7 +231,7 @@ def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys
     """The files `mnist-bench compare` and `mnist-bench profile` write, as they write them today."""
     results = tmp_path / "results"
     base, new = copy_run(FULL_RUNS[-2], results), copy_run(FULL_RUNS[-1], results)
-    assert cli.main(["compare", str(base), str(new)]) in (0, 1)  # 1: a gated metric regressed
+    assert cli.main(["compare", str(base), str(new)]) == 0  # a CPU run and a GPU run: new and removed rows only
     assert cli.main(["profile", "--model", "v0", "--results", str(results), "--data-root", str(mnist_root)]) == 0
     capsys.readouterr()
     assert cli.main(["report", str(new)]) == 0
@@ -238,6 +240,16 @@ def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys
     assert "## Comparison with another run" in markdown and "| model | device | variant | verdict |" in markdown
     assert f"(../profiles/{profile.name}/summary.md)" in markdown and "| category | ms/step | % of step |" in markdown
     assert (new / "plots" / "profile_breakdown.png").is_file()
+
+
+def test_without_an_argument_the_report_is_of_results_latest(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    run = copy_run(COMMITTED_RUNS[-1], results)
+    (results / "latest").symlink_to(run.name)
+    monkeypatch.chdir(tmp_path)  # the default is relative to the working directory, never the repository's
+    assert cli.main(["report"]) == 0
+    assert capsys.readouterr().out.startswith("wrote results/latest/report.html, results/latest/report.md and ")
+    check_report(run)
 
 
 def test_without_mnist_the_report_says_so_and_draws_no_digits(tmp_path):

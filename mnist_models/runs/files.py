@@ -1,7 +1,6 @@
-"""Reading a benchmark-suite run folder's files, for the run report and for compare: each CSV and JSON
-file, checked against ``schema`` (the one place that says what a file must hold), the rows of a
-session that never finished (``cases.jsonl``), and the skipped cases a run recorded (machine.json's
-``skips``, or the "Skipped" table of an older summary.md).
+"""Reading a benchmark-suite run folder's files, for ``runs.folder`` (the one reader the run report and
+compare use): each CSV and JSON file, checked against ``schema`` (the one place that says what a file
+must hold), and the rows of a session that never finished (``cases.jsonl``).
 
 ``RunFiles(folder)`` reads what is asked of it and keeps one ``Problem`` per thing it skipped or left
 out (file and line as an editor shows them); the commands print each on stderr and the report lists
@@ -18,7 +17,6 @@ import csv
 import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from .schema import (
     is_number,
 )
 
-__all__ = ["CASES_FILE", "RUN_FORMAT", "Problem", "RunFileError", "RunFiles", "RunFolderError", "recorded_skips"]
+__all__ = ["CASES_FILE", "RUN_FORMAT", "Incomplete", "Problem", "RunFileError", "RunFiles", "RunFolderError"]
 CASE_TABLES = {"train": "train.csv", "inference": "inference.csv", "tta": "tta.csv"}  # cases.jsonl's "table"
 
 
@@ -206,11 +204,6 @@ class RunFiles:
             self.problems.append(Problem(name, exc.problem.line, f"{exc.problem.text}; left out"))
             return None
 
-    def text(self, name: str) -> str:
-        """A text file of the run ("" when absent); bytes that are not UTF-8 read as U+FFFD."""
-        raw = self._bytes(name, essential=False)
-        return "" if raw is None else raw.decode("utf-8", errors="replace")
-
     def has_rows(self) -> bool:
         """Whether the folder holds suite rows at all: a train or inference table, or cases.jsonl."""
         return any((self.folder / n).is_file() for n in ("train.csv", "inference.csv", CASES_FILE))
@@ -258,19 +251,3 @@ class RunFiles:
         frame = pd.DataFrame([row for _, row in rows])
         return check_table(name, frame, [line for line, _ in rows], self.problems, source=CASES_FILE)
 
-
-def recorded_skips(machine: dict[str, Any], summary: str) -> tuple[list[tuple[str, str]], str | None]:
-    """(case, reason) of every skipped case and where they were read: machine.json's ``skips``, else
-    summary.md's Skipped table (older runs); None when the run recorded neither."""
-    if isinstance(machine.get("skips"), list):
-        return [(str(s.get("case", "")), str(s.get("reason", ""))) for s in machine["skips"]], "machine.json"
-    found, inside, seen = [], False, False
-    for line in summary.splitlines():
-        if line.startswith("#"):
-            inside = line.lstrip("#").strip() == "Skipped"
-            seen = seen or inside
-        elif inside and line.startswith("|") and not re.match(r"^\|\s*(case|-)", line):
-            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
-            if len(cells) >= 2:
-                found.append((cells[0], cells[1].replace("\\|", "|")))
-    return found, "summary.md" if seen else None

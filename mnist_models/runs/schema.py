@@ -1,6 +1,6 @@
 """What a benchmark run folder's files must hold, and the ONE place they are checked: the report and
-``compare`` read every file through ``runs.files``, which hands each table and machine.json to
-``check_table`` / ``check_machine`` here; no renderer checks a column again.
+``compare`` read a folder through ``runs.folder`` (its files through ``runs.files``), which hands each
+table and machine.json to ``check_table`` / ``check_machine`` here; no renderer checks a column again.
 
 Per file (``SCHEMAS``): the columns it needs, those that must hold numbers, those that must not be
 empty, those that come only together, the range of a few values and the registry names. A problem is

@@ -8,7 +8,7 @@ Examples::
     mnist-bench compare BASE NEW --metric time,accuracy,memory --fail-above 15 --json | tail -n 1
 
 The statistics (Mann–Whitney U where n allows, range or median ± IQR overlap otherwise, the minimum
-effect size, the accuracy band) are described in ``report/compare.py`` and the README.
+effect size, the accuracy band) are described in ``report/compare/verdicts.py`` and the README.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import argparse
 from rich.console import Console
 
 from ...report.compare.compare_page import as_json, render_html, render_markdown, warning_lines
-from ...report.compare.verdicts import DEFAULT_GATED, METRICS, CompareError, Thresholds, compare, load_run
+from ...report.compare.verdicts import DEFAULT_GATED, METRICS, Thresholds, compare
 from ...report.publish import write_files
-from ...results.store import DiskFullError, to_json
+from ...results.store import to_json
+from ...runs.folder import read_run
 from ..flags import UsageError, add_json, float_arg
 
 ORDER = 85  # position in `mnist-bench --help`
@@ -61,20 +62,13 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)
-    try:
-        comparison = compare(load_run(args.base, "BASE"), load_run(args.new, "NEW"), th)
-    except CompareError as exc:
-        raise UsageError(str(exc)) from None
+    comparison = compare(read_run(args.base, "BASE"), read_run(args.new, "NEW"), th)  # RunFolderError: exit 2
     for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run
         err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)
     markdown = render_markdown(comparison)
-    try:
-        write_files(comparison.new.path, {"compare.md": markdown + "\n", "compare.html": render_html(comparison)})
-    except DiskFullError:  # one line naming the file, exit 1 (as a regression: the line says which)
-        raise
-    except OSError as exc:
-        raise UsageError(f"cannot write compare.md into {comparison.new.path} ({exc.strerror or exc}); fix: "
-                         "make the NEW folder writable, or copy it somewhere writable") from None
+    # Both files or neither; a failure is one line naming the file (results.store.write_error): exit 2, or 1
+    # for a full disk.
+    write_files(comparison.new.resolved, {"compare.md": markdown + "\n", "compare.html": render_html(comparison)})
     out.print(markdown, highlight=False, soft_wrap=True, markup=False)
     counts = ", ".join(f"{k} {v}" for k, v in comparison.counts.items())
     out.print(f"verdicts: {counts}; gate {'FAILED' if comparison.failed_gate else 'passed'}", highlight=False,
@@ -82,5 +76,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.json:
         out.file.write(to_json(as_json(comparison)) + "\n")
         out.file.flush()
-    err.print(f"wrote {comparison.new.path / 'compare.md'} and compare.html", highlight=False, markup=False)
+    err.print(f"wrote {comparison.new.resolved / 'compare.md'} and compare.html", highlight=False, markup=False)
     return EXIT_REGRESSED if comparison.failed_gate else 0

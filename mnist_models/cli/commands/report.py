@@ -11,7 +11,8 @@ import time
 
 from rich.console import Console
 
-from ...report.run.run_page import build_report, check_run_dir, write_report
+from ...report.run.run_page import build_report, write_report
+from ...runs.folder import check_folder
 
 ORDER = 80  # position in `mnist-bench --help`
 DEFAULT_RUN = "results/latest"
@@ -27,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    folder = check_run_dir(args.run_dir)
+    folder = check_folder(args.run_dir)
     start = time.perf_counter()
     report = build_report(folder, args.data_root)
     for line in report.warnings:  # what was skipped or left out, file and line; an incomplete run

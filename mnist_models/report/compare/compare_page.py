@@ -78,27 +78,27 @@ def display_rows(comparison: Comparison, phase: str) -> list[dict[str, Any]]:
 def _side(label: str, run: Any) -> str:
     m = run.machine
     what = m.get("machine_kind") or m.get("gpu") or m.get("cpu") or "machine unknown (no machine.json)"
-    return (f"{label}: `{run.name}`: {what}, commit {m.get('git_commit') or '–'}, torch {m.get('torch') or '–'}, "
+    return (f"{label}: `{run.run_id}`: {what}, commit {m.get('git_commit') or '–'}, torch {m.get('torch') or '–'}, "
             f"profile `{m.get('profile') or '–'}`.")
 
 
 def _sides(c: Comparison) -> list[tuple[str, Any, str]]:
     """(label, run folder, the verdict of a case only the other side has) of each side; one for A/A."""
     sides = [("BASE", c.base, "new"), ("NEW", c.new, "removed")]
-    return sides[1:] if c.base.path == c.new.path else sides
+    return sides[1:] if c.base.resolved == c.new.resolved else sides
 
 
 def _warnings(c: Comparison) -> list[str]:
     b, n = c.base.machine, c.new.machine
     out = []
-    if c.base.path == c.new.path:
+    if c.base.resolved == c.new.resolved:
         out.append("A/A: the same folder on both sides; every difference is zero by construction.")
     for key, what in (("machine_kind", "machine kinds"), ("profile", "profiles"), ("torch", "torch versions")):
         if b.get(key) and n.get(key) and b[key] != n[key]:
             out.append(f"Different {what} ({b[key]} → {n[key]}): the change includes that difference.")
     for label, run, absent in _sides(c):
         if run.incomplete is not None:
-            out.append(f"{label} `{run.name}` is an incomplete run. {run.incomplete.detail()}; the cases it did not "
+            out.append(f"{label} `{run.run_id}` is an incomplete run. {run.incomplete.detail()}; the cases it did not "
                        f"reach show as {absent}.")
         if run.problems:
             listed = "; ".join(f"`{p.say().replace('`', chr(39))}`" for p in run.problems)
@@ -112,8 +112,8 @@ def warning_lines(c: Comparison) -> list[str]:
     for stderr."""
     out = []
     for label, run, _ in _sides(c):
-        out += [f"{label}: {p.say(run.path)}" for p in run.problems]
-        out += [f"{label}: {run.path}: {run.incomplete.say()}"] if run.incomplete else []
+        out += [f"{label}: {p.say(run.resolved)}" for p in run.problems]
+        out += [f"{label}: {run.resolved}: {run.incomplete.say()}"] if run.incomplete else []
     return out
 
 
@@ -155,7 +155,7 @@ def summary_lines(c: Comparison) -> list[str]:
 
 def render_markdown(c: Comparison) -> str:
     """compare.md: the two runs, the gate, the counts, the method, and a table per phase."""
-    lines = [f"# Compare `{c.base.name}` → `{c.new.name}`", "", _side("BASE", c.base), "", _side("NEW", c.new), ""]
+    lines = [f"# Compare `{c.base.run_id}` → `{c.new.run_id}`", "", _side("BASE", c.base), "", _side("NEW", c.new), ""]
     lines += [*(w + "\n" for w in _warnings(c)), *summary_lines(c), "", method_text(c), ""]
     for phase, title, columns in (("train", "Training", TRAIN_COLUMNS), ("inference", "Inference", INFERENCE_COLUMNS)):
         rows = display_rows(c, phase)
@@ -181,7 +181,7 @@ def html_section(c: Comparison) -> str:
     paras = [_side("BASE", c.base), _side("NEW", c.new), *_warnings(c),
              *[line for line in summary_lines(c) if line], method_text(c)]
     parts = [f'<section class="mnist-compare"><style>{CSS}</style>',
-             f"<h1>Compare {html.escape(c.base.name)} → {html.escape(c.new.name)}</h1>",
+             f"<h1>Compare {html.escape(c.base.run_id)} → {html.escape(c.new.run_id)}</h1>",
              *(f"<p>{html.escape(p.replace('**', '').replace('`', ''))}</p>" for p in paras)]
     for phase, title, columns in (("train", "Training", TRAIN_COLUMNS), ("inference", "Inference", INFERENCE_COLUMNS)):
         rows = display_rows(c, phase)
@@ -192,7 +192,7 @@ def html_section(c: Comparison) -> str:
 
 def render_html(c: Comparison) -> str:
     """compare.html: a whole page around ``html_section`` (no scripts, no external resources)."""
-    title = html.escape(f"Compare {c.base.name} → {c.new.name}")
+    title = html.escape(f"Compare {c.base.run_id} → {c.new.run_id}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>\n'
             f"<body>\n{html_section(c)}\n</body></html>\n")
 
@@ -209,7 +209,7 @@ def _clean(value: Any) -> Any:
 
 def as_json(c: Comparison) -> dict[str, Any]:
     """The comparison as one JSON-ready object (NaN → None)."""
-    return _clean({"base": str(c.base.path), "new": str(c.new.path), "samples": c.source,
+    return _clean({"base": str(c.base.resolved), "new": str(c.new.resolved), "samples": c.source,
                    "thresholds": asdict(c.thresholds), "gate": "failed" if c.failed_gate else "passed",
                    "counts": c.counts, "regressions": [{k: r[k] for k in ("phase", "model", "device", "variant",
                                                                           "batch_size", "regressions")}

@@ -12,7 +12,7 @@ a gated metric regressed. The rules (README, "Comparing two runs"):
   side only, the other run not asked for that case or listing it as skipped. ``failed``: NEW was asked
   for the case (its machine.json models × devices × variants) and neither ran it nor skipped it (the
   test errored), or NEW's row has a non-finite time, accuracy or training loss, or could not be read
-  (skipped by ``runs.files``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
+  (skipped by ``runs.folder``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
   row sound (a BASE row that could not be read makes the case ``new``).
 - **Accuracy** (training rows, same steps per round and test images on both sides): a regression
   when NEW's accuracy is below ``min(BASE's eager band low, BASE's own accuracy)`` (the band of eager
@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 
 from ...measure.significance import P_THRESHOLD, significance
-from ...runs.compare_load import CompareError, RunFolder, load_run, sample_source
+from ...runs.folder import SAMPLE_SOURCES, RunFolder, RunFolderError
 from ...runs.keys import Key, case_key
 from ...variants import BASELINE
 
-__all__ = ["CompareError", "Comparison", "Thresholds", "compare", "load_run"]
+__all__ = ["Comparison", "Thresholds", "compare"]
 
 METRICS = ("time", "accuracy", "memory", "compile")
 DEFAULT_GATED = ("time", "accuracy")
@@ -118,11 +118,11 @@ def _presence(key: Key, base: RunFolder, new: RunFolder) -> tuple[str, list[str]
             return ("failed" if side == "NEW" else "new"), [f"{side}'s row could not be read "
                                                             f"({run.unreadable[key].say()})"]
     if key in new.rows:
-        skipped = base.skips.get(key[:4])
+        skipped = base.skip_reason(key[:4])
         if base.selected(key):
             return "fixed", ["BASE was asked for it and has no row (failed there)"]
         return "new", [f"skipped in BASE: {skipped}"] if skipped else []
-    skipped = new.skips.get(key[:4])
+    skipped = new.skip_reason(key[:4])
     if new.selected(key):
         return "failed", ["NEW was asked for it, did not skip it and has no row"]
     return "removed", [f"skipped in NEW: {skipped}"] if skipped else []
@@ -289,13 +289,19 @@ def geomeans(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for (device, phase), v in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all"))]
 
 
+def sample_source(base: RunFolder, new: RunFolder) -> str | None:
+    """The raw-sample source both folders have (rounds.csv first), or None: one clock on both sides."""
+    return next((s for s in SAMPLE_SOURCES if s in base.samples and s in new.samples), None)
+
+
 def compare(base: RunFolder, new: RunFolder, thresholds: Thresholds | None = None) -> Comparison:
-    """Join BASE and NEW case by case and judge every row (see the module's docstring)."""
+    """Join BASE and NEW (``runs.folder.read_run``) case by case and judge every row (see the module's
+    docstring). Neither with a row: ``RunFolderError``."""
     th = thresholds or Thresholds()
     keys = _keys(base, new)
     if not keys:
-        raise CompareError(f"nothing to compare: neither {base.path} nor {new.path} has a train or inference "
-                           "row; fix: pass run folders from a benchmark session that ran cases")
+        raise RunFolderError(f"nothing to compare: neither {base.resolved} nor {new.resolved} has a train or "
+                             "inference row; fix: pass run folders from a benchmark session that ran cases")
     cmp = _Context(base, new, th, sample_source(base, new))
     rows = [_case(key, cmp) for key in keys]
     return Comparison(base, new, th, rows, cmp.source, geomeans(rows))

@@ -25,7 +25,7 @@ from . import digit_figures as digits
 from .timing_sections import figure
 
 if TYPE_CHECKING:
-    from .run_page import RunFolder
+    from ...runs.folder import RunFolder
 
 PROFILES = "profiles"
 
@@ -112,12 +112,13 @@ def cuts_section(run: RunFolder) -> list[str]:
             "(flag `cut` in the tables).", "", markdown_table(table), ""]
 
 
-def skipped_section(skipped: list[tuple[str, str]], source: str | None) -> list[str]:
-    if source is None:
-        return ["## Skipped", "", "No skipped case is recorded: this run's machine.json has no `skips` and its "
-                "summary.md no Skipped table.", ""]
+def skipped_section(skipped: tuple[tuple[str, str], ...] | None) -> list[str]:
+    """The skipped cases with their reasons (machine.json's ``skips``; None: not recorded)."""
+    if skipped is None:
+        return ["## Skipped", "", "No skipped case is recorded: this run has no machine.json, or one without "
+                "`skips`.", ""]
     if not skipped:
-        return ["## Skipped", "", f"No case was skipped ({source} lists none).", ""]
+        return ["## Skipped", "", "No case was skipped (machine.json lists none).", ""]
     return ["## Skipped", "", f"{len(skipped)} cases could not run here and were skipped, each with its reason.", "",
             markdown_table(pd.DataFrame(skipped, columns=["case", "reason"])), ""]
 

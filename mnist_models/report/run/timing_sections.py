@@ -13,20 +13,21 @@ recomputed, so the report and ``summary.md`` read the same.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from ...results.provenance import machine_tag
+from ...runs.files import CASES_FILE
+from ...runs.folder import RunFolder
 from ...runs.frames import is_missing
 from ...variants import BASELINE
 from .. import plots, suite_summary
 from ..markdown import markdown_table
 
-if TYPE_CHECKING:
-    from .run_page import RunFolder
-
 PLOTS = "plots"
+READS = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
+         "compare.md", CASES_FILE)  # what the report is made from (named in its first lines, where the run has them)
 REFERENCE_BATCH = 256  # the inference batch the comparisons use (the README's), else the largest run
 NOT_RECORDED = "not recorded"
 TRAIN_REPORT = {"variant": "variant", "test_acc_pct": "test acc %", "test_loss": "test loss",
@@ -105,7 +106,7 @@ def title_section(run: RunFolder) -> list[str]:
              "devices " + ", ".join(dict.fromkeys([*run.train.get("device", []), *run.inference.get("device", [])]))]
     return [f"# Benchmark run `{run.run_id}`", "", *problem_lines(run),
             f"{machine_tag(run.env)}: " + "; ".join(facts) + ".", "",
-            "Made by `mnist-bench report` from this folder's " + ", ".join(f"`{f}`" for f in run.files) +
+            "Made by `mnist-bench report` from this folder's " + ", ".join(f"`{f}`" for f in READS if f in run.files) +
             (". `summary.md` has every table in full" if "summary.md" in run.files else "") +
             "; the columns are described in `results/README.md`. Times: "
             "`benchmark.pedantic`, warm-up rounds excluded, the device synchronised at the end of every round; "
