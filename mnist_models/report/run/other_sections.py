@@ -18,6 +18,7 @@ import pandas as pd
 
 from ... import data
 from ...runs.keys import case_name
+from ...runs.profiles import ProfileFolder, latest_profile, read_profile
 from .. import plots
 from .. import tta_table as tta_report
 from ..markdown import fmt_columns, markdown_table
@@ -26,8 +27,6 @@ from .timing_sections import figure
 
 if TYPE_CHECKING:
     from ...runs.folder import RunFolder
-
-PROFILES = "profiles"
 
 
 def _file_name(*parts: str) -> str:
@@ -140,35 +139,29 @@ def compare_section(run: RunFolder) -> list[str]:
             *_demote(path.read_text(encoding="utf-8", errors="replace"), 2), ""]
 
 
-def latest_profile(run: RunFolder) -> Path | None:
-    """The newest profile folder beside the run (``<results>/profiles/<id>/`` with a summary.md)."""
-    root = run.path.resolve().parent / PROFILES
-    found = sorted(p for p in root.iterdir() if (p / "summary.md").is_file()) if root.is_dir() else []
-    return found[-1] if found else None
-
-
-def _breakdown(folder: Path) -> list[str]:
-    path = folder / "breakdown.csv"
-    try:  # a damaged or hand-edited breakdown (text where a number belongs) is said, not drawn
-        shown = fmt_columns(pd.read_csv(path), {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, TypeError):
-        return [f"(`{path.name}` could not be read.)", ""]
+def _breakdown(profile: ProfileFolder) -> list[str]:
+    rows = profile.breakdown()
+    if rows is None:  # a damaged or hand-edited breakdown (text where a number belongs) is said, not drawn
+        return ["(`breakdown.csv` could not be read.)", ""]
+    shown = fmt_columns(rows, {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
     return [markdown_table(shown.rename(columns={"ms_per_step": "ms/step", "share_pct": "% of step"})), ""]
 
 
 def profile_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
-    folder = latest_profile(run)
-    if folder is None:
+    """The newest profile beside the run (``runs.profiles.latest_profile``): what ran (profile.json's
+    ``ran``; "not recorded" where the folder lacks it), the breakdown's chart and table."""
+    found = latest_profile(run.path.resolve().parent)
+    if found is None:
         return []
-    link = Path(os.path.relpath(folder, run.path)).as_posix()
-    ran = next((line for line in (folder / "summary.md").read_text(encoding="utf-8", errors="replace").splitlines()
-                if line.startswith("Ran:")), "")
+    profile = read_profile(found)
+    link = Path(os.path.relpath(found, run.path)).as_posix()
+    ran = profile.ran or f"Ran: not recorded ({profile.problem or 'profile.json has no `ran`'})."
     lines = ["## Latest profile", "",
-             f"The newest profile beside this run: [`{folder.name}`]({link}/summary.md) (`mnist-bench profile`, a "
+             f"The newest profile beside this run: [`{found.name}`]({link}/summary.md) (`mnist-bench profile`, a "
              "run of its own under torch.profiler, apart from the timed cases). " + ran, ""]
-    png_path = folder / "breakdown.png"
+    png_path = found / "breakdown.png"
     if png_path.is_file():
-        lines += figure(store, "profile_breakdown", png_path.read_bytes(), f"Step-time breakdown of {folder.name}")
-    if (folder / "breakdown.csv").is_file():
-        lines += ["Step-time breakdown (mean over the recorded steps):", "", *_breakdown(folder)]
+        lines += figure(store, "profile_breakdown", png_path.read_bytes(), f"Step-time breakdown of {found.name}")
+    if (found / "breakdown.csv").is_file():
+        lines += ["Step-time breakdown (mean over the recorded steps):", "", *_breakdown(profile)]
     return lines

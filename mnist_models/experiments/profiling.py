@@ -1,4 +1,5 @@
-"""Profile a short training run under ``torch.profiler`` (``mnist-bench profile``), apart from timed runs.
+"""Run the profiled steps of ``mnist-bench profile``: a short training run under ``torch.profiler``,
+apart from timed runs, and what it gives as data (``run_profile`` → ``runs.profiles.ProfileData``).
 
 The run is the engine's own loop, ``Training.train_epoch``, driven through its hooks: ``on_step``
 calls ``prof.step()`` and ``max_steps`` ends the pass after the schedule's wait + warmup + active
@@ -11,29 +12,27 @@ the profiler before the profiled pass and ``active`` more after it (drift shows 
 between the two), each pass after the same warm-up. Every step is timed with ``Timer`` from the
 end of one ``on_step`` hook to the next, the device synchronised at both ends; ``prof.step()``
 itself (a few µs per step, milliseconds where it starts or saves the trace) runs between two
-clocks and is reported on its own.
+clocks and is reported on its own. What the trace says (breakdown, operators, stacks, overhead):
+``measure.trace``.
 
-``op_rows`` turns the key averages (grouped by input shape) into the operator table,
-``folded_stacks`` the events' Python stacks into flame-graph input; the step-time breakdown is
-``measure/profile_report.breakdown``.
+    cfg, variant = profile_config("eager", {"model": "v2", "device": "cpu"})
+    training = prepare_profile(cfg, Schedule(), "results")
+    data = run_profile(training, variant, Schedule(), folder, run_id)
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import json
 import os
-import statistics
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from torch.profiler import (
     ProfilerActivity,
@@ -44,21 +43,28 @@ from torch.profiler import (
 )
 
 from ..config import ConfigError, RunConfig
+from ..data import prepare
 from ..host.clock import Timer
-from ..results.store import atomic_write_bytes, write_error
+from ..host.device import resolve_device
+from ..measure import trace
+from ..measure.timing import Contention
+from ..results.provenance import environment, machine_tag
+from ..results.store import atomic_write_bytes, check_writable, write_error
+from ..runs.profiles import PROFILE_FORMAT, ProfileData
 from ..train.engine import Training, build_training
-from .timing import Contention
+from ..train.runtime import Runtime
+from ..variants import Variant, get_variant
+from .suite import base_config
 
 # Kineto (the profiler's backend) logs its stages, and on a machine without a GPU driver an ERROR that
 # it found no GPU, to stderr: noise beside one-line output. It reads this once, when the first
 # profile starts; set KINETO_LOG_LEVEL yourself to see them.
 os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
-DATA_RANGE = "mnist-bench: data"  # the record_function label around every batch fetch
 TRACE_SUFFIX = ".pt.trace.json"  # what tensorboard_trace_handler writes and torch-tb-profiler reads
-FOLD = str.maketrans(" ;\t\n", "____")  # as export_stacks: a frame may hold none of these
 NOISY_OTHER_CORES = 0.5  # as the suite: other processes using more than half a core make a figure noisy
 FULL_BELOW = 1 << 20  # bytes: when the profiler's export fails silently with less free than this, the disk is full
+TOP_OPS_JSON = 10  # operators kept in profile.json (ops.csv has them all)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class Schedule:
 
 
 class LabelledLoader:
-    """A training loader whose every batch fetch runs inside ``record_function(DATA_RANGE)``."""
+    """A training loader whose every batch fetch runs inside ``record_function(trace.DATA_RANGE)``."""
 
     def __init__(self, loader: Iterable) -> None:
         self.loader = loader
@@ -102,7 +108,7 @@ class LabelledLoader:
     def __iter__(self) -> Iterator[Any]:
         batches = iter(self.loader)
         while True:
-            with record_function(DATA_RANGE):
+            with record_function(trace.DATA_RANGE):
                 batch = next(batches, None)
             if batch is None:
                 return
@@ -143,15 +149,19 @@ class ProfileRun:
     schedule: Schedule
     prof: profile
     trace_file: Path
-    without: list[float]  # seconds per step, no profiler (before and after the profiled pass)
-    without_passes: tuple[list[float], list[float]]
+    without_passes: tuple[list[float], list[float]]  # seconds per step, no profiler, before and after
     profiled: StepClock
     contention: dict[str, float] = field(default_factory=dict)
 
     @property
     def with_profiler(self) -> list[float]:
-        """Seconds of the recorded (active) steps, on the same clock as ``without``."""
+        """Seconds of the recorded (active) steps, on the same clock as ``without_passes``."""
         return self.profiled.seconds[self.schedule.warm:self.schedule.steps]
+
+    def overhead(self) -> dict[str, Any]:
+        """The profiler's own cost (``measure.trace.overhead``)."""
+        return trace.overhead(*self.without_passes, self.with_profiler, self.profiled.between, self.schedule.warm,
+                              self.contention)
 
 
 def _timed_pass(training: Training, clock: StepClock, steps: int) -> StepClock:
@@ -210,9 +220,32 @@ def _export_failure(folder: Path) -> OSError:
     return OSError(errno.EIO, "torch.profiler could not write its trace")
 
 
-def prepare_training(cfg: RunConfig, sched: Schedule) -> Training:
-    """``build_training(cfg)``, captured where the config asks, its loader labelled; ConfigError when one
-    pass over the training set has fewer batches than the schedule's steps."""
+def profile_config(variant_name: str, settings: dict[str, Any]) -> tuple[RunConfig, Variant]:
+    """The suite's baseline for ``settings``' model on its device, the variant's changes, then the other
+    settings given (None: the variant's); ConfigError when the variant is unknown or cannot train here."""
+    try:
+        variant = get_variant(variant_name)
+    except KeyError as exc:
+        raise ConfigError(f"{exc.args[0]}; fix: --variant NAME with one of those") from None
+    given = {k: v for k, v in settings.items() if v is not None}
+    base = base_config(given.pop("model"), given.pop("device", "auto"), given.pop("data_root", None))
+    cfg = variant.apply(base).with_(**given)
+    reason = variant.skip_reason(resolve_device(cfg.device).type, "train")  # the variant's reason before the flag's
+    if reason:
+        raise ConfigError(f"--variant {variant.name}: {reason}; fix: pick another variant (see --help)")
+    Runtime.check(cfg)
+    return cfg, variant
+
+
+def prepare_profile(cfg: RunConfig, sched: Schedule, results: str | os.PathLike[str]) -> Training:
+    """Everything that can fail before profiling, in order (``profile_config`` checked the device): the
+    schedule, the data, the results folder (writable), then ``build_training(cfg)``, captured where the
+    config asks, its loader labelled; ConfigError when one pass over the training set has fewer batches
+    than the schedule's steps."""
+    if sched.problem():
+        raise ConfigError(sched.problem())
+    prepare(cfg.data_root)
+    check_writable(results)
     training = build_training(cfg)
     batches = len(training.train_loader)  # type: ignore[arg-type]
     if batches < sched.steps:
@@ -227,7 +260,7 @@ def prepare_training(cfg: RunConfig, sched: Schedule) -> Training:
 def profile_training(training: Training, sched: Schedule, trace_dir: Path, worker: str) -> ProfileRun:
     """Time ``active`` steps without the profiler, profile ``sched.steps`` steps (the TensorBoard trace
     lands in ``trace_dir``), then time ``active`` more steps without it, all on one ``Training``."""
-    cfg, sync = training.cfg, training.rt.synchronize
+    sync = training.rt.synchronize
     with Contention() as plain:
         before = _timed_pass(training, StepClock(sync), sched.steps).seconds[sched.warm:]
     with _profiler(training.rt.device, sched, trace_dir, worker) as prof, Contention() as traced:
@@ -240,70 +273,36 @@ def profile_training(training: Training, sched: Schedule, trace_dir: Path, worke
     others = max(plain.other_cores, traced.other_cores, plain_after.other_cores)
     contention = {"other_cores_max": others, "process_cpu_util_profiled": traced.process_cpu_util,
                   "process_cpu_util_plain": plain.process_cpu_util, "noisy": bool(others > NOISY_OTHER_CORES)}
-    return ProfileRun(cfg, training.rt.describe(), sched, prof, traces[-1], before + after, (before, after),
-                      profiled, contention)
+    return ProfileRun(training.cfg, training.rt.describe(), sched, prof, traces[-1], (before, after), profiled,
+                      contention)
 
 
-def _median_ms(seconds: list[float]) -> float:
-    return 1e3 * statistics.median(seconds) if seconds else float("nan")
+def ran_line(cfg: RunConfig, variant: Variant, runtime: dict[str, Any], env: dict[str, Any]) -> str:
+    """profile.json's ``ran``: one sentence saying what ran, on what."""
+    layout = "NHWC" if runtime["channels_last"] else "NCHW"
+    return (f"Ran: model {cfg.model}, variant `{variant.name}` ({variant.description}), on {runtime['device']}: "
+            f"{runtime['precision']}, {layout}, compile {cfg.compile}, {cfg.loader} loader, batch {cfg.batch_size}, "
+            f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}. Machine: {machine_tag(env)}, torch {env['torch']}, "
+            f"{env['torch_threads']} threads.")
 
 
-def overhead(run: ProfileRun) -> dict[str, Any]:
-    """Median ms per step without and with the profiler, their ratio, and the profiler's own calls."""
-    without, with_ = _median_ms(run.without), _median_ms(run.with_profiler)
-    between = run.profiled.between  # prof.step() after each step: [warm - 1] starts the trace, [-1] saves it
-    warm = run.schedule.warm
-    return {
-        "n_without": len(run.without), "n_with": len(run.with_profiler),
-        "median_ms_without": without, "median_ms_with": with_, "ratio": with_ / without,
-        "median_ms_without_before": _median_ms(run.without_passes[0]),
-        "median_ms_without_after": _median_ms(run.without_passes[1]),
-        "steps_ms_without": [1e3 * s for s in run.without], "steps_ms_with": [1e3 * s for s in run.with_profiler],
-        "prof_step_call_ms": _median_ms(between[warm:-1]) if run.schedule.active > 1 else None,
-        "trace_start_ms": 1e3 * between[warm - 1], "trace_save_s": between[-1],
-        "contention": run.contention,
-        "how": "Timer from the end of one on_step hook to the next (data fetch, step, loss bookkeeping), "
-               "device synchronised; warm-up steps dropped; prof.step() itself is outside both clocks",
+def run_profile(training: Training, variant: Variant, sched: Schedule, folder: Path, run_id: str) -> ProfileData:
+    """Profile ``training`` (the trace into ``folder/tensorboard/``) and analyse the trace: the profile's
+    data, ``profile.json`` (``runs.profiles.PROFILE_FIELDS``) included."""
+    run = profile_training(training, sched, folder / "tensorboard", run_id)
+    events = list(run.prof.events())
+    bd, ops, stacks = trace.breakdown(events), trace.op_rows(run.prof, sched.active), trace.folded_stacks(events)
+    env = environment()
+    meta = {
+        "format": PROFILE_FORMAT, "id": run_id, "folder": str(folder),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ran": ran_line(run.cfg, variant, run.runtime, env), "variant": variant.name, "config": asdict(run.cfg),
+        "runtime": run.runtime, "machine": machine_tag(env), "environment": env, "schedule": asdict(sched),
+        "activities": ["CPU"] + (["CUDA"] if run.runtime["device"].startswith("cuda") else []),
+        "device_time": bool(ops["self_device_us"].sum() > 0),
+        "breakdown": {"rows": bd.rows.to_dict("records"), "step_ms": bd.step_ms, "step_ms_mean": bd.step_ms_mean,
+                      "categories_sum_ms": float(bd.rows["ms_per_step"].sum()), "device_busy_ms": bd.device_busy_ms},
+        "overhead": run.overhead(), "stacks_lines": stacks.count("\n"),
+        "tensorboard_file": run.trace_file.name, "top_ops": ops.head(TOP_OPS_JSON).to_dict("records"),
     }
-
-
-def op_rows(prof: profile, active_steps: int) -> pd.DataFrame:
-    """One row per operator and input shapes (``key_averages(group_by_input_shape=True)``), sorted by
-    self CPU time: calls, self and total CPU (and device) µs, self CPU memory, in all recorded steps and per
-    step, and the share of self CPU time."""
-    rows = [{"operator": avg.key, "input_shapes": str(avg.input_shapes), "calls": avg.count,
-             "self_cpu_us": float(avg.self_cpu_time_total), "cpu_total_us": float(avg.cpu_time_total),
-             "self_device_us": float(avg.self_device_time_total), "device_total_us": float(avg.device_time_total),
-             "self_cpu_mem_kib": avg.self_cpu_memory_usage / 1024}
-            for avg in prof.key_averages(group_by_input_shape=True)
-            if not avg.key.startswith("ProfilerStep") and avg.key != "[memory]"]
-    frame = pd.DataFrame(rows)
-    frame["calls_per_step"] = frame["calls"] / active_steps
-    for column in ("self_cpu_us", "cpu_total_us", "self_device_us", "self_cpu_mem_kib"):
-        frame[column + "_per_step"] = frame[column] / active_steps
-    total = frame["self_cpu_us"].sum()
-    frame["self_cpu_pct"] = 100 * frame["self_cpu_us"] / total if total else 0.0
-    frame = frame.sort_values(["self_cpu_us", "operator"], ascending=[False, True], ignore_index=True)
-    return frame[["operator", "input_shapes", "calls", "calls_per_step", "self_cpu_us", "self_cpu_us_per_step",
-                  "self_cpu_pct", "cpu_total_us", "cpu_total_us_per_step", "self_device_us", "self_device_us_per_step",
-                  "device_total_us", "self_cpu_mem_kib", "self_cpu_mem_kib_per_step"]]
-
-
-def folded_stacks(events: Iterable[Any]) -> str:
-    """Folded stacks for flamegraph.pl and speedscope: ``export_stacks``' format and rules (events with a
-    Python stack, root first, their self CPU µs, `` ;\\t\\n`` → ``_``) with the event's own name as the leaf
-    frame, identical stacks summed. (This torch's ``export_stacks`` ends each line at the calling Python
-    frame, so no operator would be named in the flame graph.) Empty when torch recorded no stacks."""
-    totals: Counter[str] = Counter()
-    for event in events:
-        value = int(event.self_cpu_time_total)
-        if event.stack and value > 0:
-            frames = [*reversed(event.stack), event.name]
-            totals[";".join(frame.translate(FOLD) for frame in frames)] += value
-    return "".join(f"{stack} {value}\n" for stack, value in sorted(totals.items()))
-
-
-def chrome_trace_gz(trace_file: Path) -> bytes:
-    """The handler's Chrome-trace JSON, gzipped (Perfetto and chrome://tracing open it as it is).
-    ``export_chrome_trace`` cannot be used: after the handler saved, it raises "Trace is already saved"."""
-    return gzip.compress(trace_file.read_bytes(), mtime=0)
+    return ProfileData(meta, ops, bd.rows, stacks, run.trace_file)

@@ -1,29 +1,36 @@
-"""What a profile says: the step-time breakdown, the operator table, ``summary.md``, the bar chart and
-the operator diff of two profiles (``mnist-bench profile`` and ``profile --diff``).
+"""Profiler trace analysis (``mnist-bench profile``): what a ``torch.profiler`` run's events say, as
+data; no rendering here (``report/profile/``) and no file I/O (``runs/profiles.py``).
 
-Breakdown: every recorded step (a ``ProfilerStep#N`` window, from one ``prof.step()`` to the next)
-is cut at every event boundary; each slice of time goes to the innermost operator running then on
-another thread where one runs (the step's thread is waiting for it: CUDA's autograd thread), else
-to the innermost event on the step's thread, else to ``untraced``. So the categories add up to the
-step's wall time by construction. An event's category comes from its name and its ancestors (``CATEGORY_HOW``).
+- ``breakdown``: every recorded step (a ``ProfilerStep#N`` window, from one ``prof.step()`` to the
+  next) is cut at every event boundary; each slice of time goes to the innermost operator running then
+  on another thread where one runs (the step's thread is waiting for it: CUDA's autograd thread), else
+  to the innermost event on the step's thread, else to ``untraced``. So the categories add up to the
+  step's wall time by construction. An event's category comes from its name and its ancestors
+  (``CATEGORY_HOW``).
+- ``op_rows``: the operator table (key averages grouped by input shape); ``folded_stacks``: the events'
+  Python stacks as flame-graph input.
+- ``overhead``: the profiler's own cost, from the step clocks of the passes with and without it.
+- ``diff_ops``: two operator tables against each other (``profile --diff``).
+
+    from mnist_models.measure.trace import breakdown, op_rows
+    bd = breakdown(list(prof.events())); ops = op_rows(prof, active_steps=5)
 """
 
 from __future__ import annotations
 
-import io
 import re
+import statistics
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch.autograd.profiler_util import FunctionEvent
-from torch.profiler import DeviceType
+from torch.profiler import DeviceType, profile
 
-from ..report.markdown import fmt_columns, markdown_table
-from .profile import DATA_RANGE
+DATA_RANGE = "mnist-bench: data"  # the record_function label around every batch fetch (experiments/profiling.py)
+FOLD = str.maketrans(" ;\t\n", "____")  # as export_stacks: a frame may hold none of these
 
 OPTIMIZER_RANGES = ("Optimizer.step#", "Optimizer.zero_grad#")  # torch.optim's own record_function labels
 TO_DEVICE = re.compile(r"train/runtime\.py\(\d+\): (images_)?to_device$")  # the batch's copy / memory format
@@ -180,68 +187,64 @@ def breakdown(events: list[FunctionEvent]) -> Breakdown:
     return Breakdown(rows, step_ms, busy)
 
 
-def breakdown_png(bd: Breakdown, title: str) -> bytes:
-    """A horizontal bar chart of ms per step by category (matplotlib, Agg canvas), as PNG bytes."""
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    rows = bd.rows.iloc[::-1]
-    bars = ax.barh(rows["category"], rows["ms_per_step"], color="#4c72b0")
-    labels = [f"{ms:.2f} ms ({pct:.0f}%)" for ms, pct in zip(rows["ms_per_step"], rows["share_pct"], strict=True)]
-    ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
-    ax.set_xlabel(f"ms per step (mean of {len(bd.step_ms)} recorded steps, {bd.step_ms_mean:.2f} ms each)")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlim(0, max(rows["ms_per_step"].max(), 1e-3) * 1.35)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
+def op_rows(prof: profile, active_steps: int) -> pd.DataFrame:
+    """One row per operator and input shapes (``key_averages(group_by_input_shape=True)``), sorted by
+    self CPU time: calls, self and total CPU (and device) µs, self CPU memory, in all recorded steps and per
+    step, and the share of self CPU time."""
+    rows = [{"operator": avg.key, "input_shapes": str(avg.input_shapes), "calls": avg.count,
+             "self_cpu_us": float(avg.self_cpu_time_total), "cpu_total_us": float(avg.cpu_time_total),
+             "self_device_us": float(avg.self_device_time_total), "device_total_us": float(avg.device_time_total),
+             "self_cpu_mem_kib": avg.self_cpu_memory_usage / 1024}
+            for avg in prof.key_averages(group_by_input_shape=True)
+            if not avg.key.startswith("ProfilerStep") and avg.key != "[memory]"]
+    frame = pd.DataFrame(rows)
+    frame["calls_per_step"] = frame["calls"] / active_steps
+    for column in ("self_cpu_us", "cpu_total_us", "self_device_us", "self_cpu_mem_kib"):
+        frame[column + "_per_step"] = frame[column] / active_steps
+    total = frame["self_cpu_us"].sum()
+    frame["self_cpu_pct"] = 100 * frame["self_cpu_us"] / total if total else 0.0
+    frame = frame.sort_values(["self_cpu_us", "operator"], ascending=[False, True], ignore_index=True)
+    return frame[["operator", "input_shapes", "calls", "calls_per_step", "self_cpu_us", "self_cpu_us_per_step",
+                  "self_cpu_pct", "cpu_total_us", "cpu_total_us_per_step", "self_device_us", "self_device_us_per_step",
+                  "device_total_us", "self_cpu_mem_kib", "self_cpu_mem_kib_per_step"]]
 
 
-OPS_COLUMNS = {"operator": "operator", "input_shapes": "input shapes", "calls_per_step": "calls/step",
-               "self_cpu_us_per_step": "self CPU µs/step", "self_cpu_pct": "self CPU %",
-               "cpu_total_us_per_step": "CPU total µs/step", "self_device_us_per_step": "self device µs/step",
-               "self_cpu_mem_kib_per_step": "self CPU mem KiB/step"}
+def folded_stacks(events: Iterable[Any]) -> str:
+    """Folded stacks for flamegraph.pl and speedscope: ``export_stacks``' format and rules (events with a
+    Python stack, root first, their self CPU µs, `` ;\\t\\n`` → ``_``) with the event's own name as the leaf
+    frame, identical stacks summed. (This torch's ``export_stacks`` ends each line at the calling Python
+    frame, so no operator would be named in the flame graph.) Empty when torch recorded no stacks."""
+    totals: Counter[str] = Counter()
+    for event in events:
+        value = int(event.self_cpu_time_total)
+        if event.stack and value > 0:
+            frames = [*reversed(event.stack), event.name]
+            totals[";".join(frame.translate(FOLD) for frame in frames)] += value
+    return "".join(f"{stack} {value}\n" for stack, value in sorted(totals.items()))
+
+def _median_ms(seconds: list[float]) -> float:
+    return 1e3 * statistics.median(seconds) if seconds else float("nan")
 
 
-def ops_markdown(ops: pd.DataFrame, top: int, device: bool) -> str:
-    """The ``top`` operators by self CPU time as a Markdown table (device time too on a GPU)."""
-    columns = {k: v for k, v in OPS_COLUMNS.items() if device or k != "self_device_us_per_step"}
-    shown = fmt_columns(ops.head(top), {"calls_per_step": "{:g}", "self_cpu_us_per_step": "{:,.1f}",
-                                        "self_cpu_pct": "{:.1f}", "cpu_total_us_per_step": "{:,.1f}",
-                                        "self_device_us_per_step": "{:,.1f}", "self_cpu_mem_kib_per_step": "{:,.1f}"})
-    shown["input_shapes"] = shown["input_shapes"].map(lambda s: f"`{s}`")
-    return markdown_table(shown[list(columns)].rename(columns=columns))
-
-
-def breakdown_markdown(bd: Breakdown) -> str:
-    shown = fmt_columns(bd.rows, {"ms_per_step": "{:.3f}", "share_pct": "{:.1f}"})
-    table = markdown_table(shown.rename(columns={"ms_per_step": "ms/step", "share_pct": "% of step"}))
-    total = bd.rows["ms_per_step"].sum()
-    lines = [table, "", f"Sum of the categories: {total:.3f} ms; mean recorded step (ProfilerStep window, the "
-             f"profiler's clock): {bd.step_ms_mean:.3f} ms; steps: {', '.join(f'{ms:.2f}' for ms in bd.step_ms)} ms."]
-    if bd.device_busy_ms:
-        busy = sum(bd.device_busy_ms) / len(bd.device_busy_ms)
-        lines.append(f"GPU busy (kernels and copies, union): {busy:.3f} ms per step, "
-                     f"{100 * busy / bd.step_ms_mean:.1f}% of the step; the rest the GPU was idle.")
-    return "\n".join(lines)
-
-
-def overhead_markdown(oh: dict[str, Any]) -> str:
-    rows = pd.DataFrame({"clock": ["without the profiler", "with the profiler (recorded steps)"],
-                         "n steps": [oh["n_without"], oh["n_with"]],
-                         "median ms/step": [oh["median_ms_without"], oh["median_ms_with"]]})
-    c, call = oh["contention"], oh["prof_step_call_ms"]
-    call = "(none: one recorded step)" if call is None else f"{call:.3f} ms (median)"
-    noisy = " — noisy: other processes competed for the cores" if c["noisy"] else ""
-    return "\n".join([
-        markdown_table(rows, "{:.3f}"), "",
-        f"Ratio with ÷ without: **{oh['ratio']:.2f}×**. Without the profiler: median "
-        f"{oh['median_ms_without_before']:.3f} ms over the {oh['n_without'] // 2} steps before the profiled pass and "
-        f"{oh['median_ms_without_after']:.3f} ms over the {oh['n_without'] - oh['n_without'] // 2} after it.",
-        f"Clock: {oh['how']}. The profiler's own calls, not in either figure: prof.step() {call} between recorded "
-        f"steps, {oh['trace_start_ms']:.1f} ms to start the trace, {oh['trace_save_s']:.2f} s to save it.",
-        f"Contention: other processes used up to {c['other_cores_max']:.2f} cores beside the passes{noisy}.",
-    ])
+def overhead(before: list[float], after: list[float], with_profiler: list[float], between: list[float], warm: int,
+             contention: dict[str, Any]) -> dict[str, Any]:
+    """Median ms per step without the profiler (``before`` and ``after`` the profiled pass, seconds per step)
+    and with it (``with_profiler``: the recorded steps), their ratio, and the profiler's own calls
+    (``between``: seconds in ``prof.step()`` after each profiled step; ``warm`` steps precede the recorded
+    ones, so ``between[warm - 1]`` starts the trace and ``between[-1]`` saves it)."""
+    without = before + after
+    without_ms, with_ms = _median_ms(without), _median_ms(with_profiler)
+    return {
+        "n_without": len(without), "n_with": len(with_profiler),
+        "median_ms_without": without_ms, "median_ms_with": with_ms, "ratio": with_ms / without_ms,
+        "median_ms_without_before": _median_ms(before), "median_ms_without_after": _median_ms(after),
+        "steps_ms_without": [1e3 * s for s in without], "steps_ms_with": [1e3 * s for s in with_profiler],
+        "prof_step_call_ms": _median_ms(between[warm:-1]) if len(with_profiler) > 1 else None,
+        "trace_start_ms": 1e3 * between[warm - 1], "trace_save_s": between[-1],
+        "contention": contention,
+        "how": "Timer from the end of one on_step hook to the next (data fetch, step, loss bookkeeping), "
+               "device synchronised; warm-up steps dropped; prof.step() itself is outside both clocks",
+    }
 
 
 DIFF_STATUSES = ("slower", "faster", "added", "removed")
@@ -273,29 +276,3 @@ def diff_ops(a: pd.DataFrame, b: pd.DataFrame, by: str, min_pct: float, min_us: 
     order = both["status"].map({s: i for i, s in enumerate((*DIFF_STATUSES, "same"))})
     return both.assign(_order=order, _size=size).sort_values(["_order", "_size"], ascending=[True, False]) \
         .drop(columns=["_order", "_size"]).reset_index(drop=True)
-
-
-def diff_markdown(diff: pd.DataFrame, names: tuple[str, str], metric: str, thresholds: tuple[float, float]) -> str:
-    """``diff.md``: what was compared, the counts, the totals and the listed operators."""
-    counts = diff["status"].value_counts()
-    what = "self device" if metric.startswith("self_device") else "self CPU"
-    totals = diff[["a_us", "b_us"]].sum()
-    listed = diff[diff["status"] != "same"]
-    shown = fmt_columns(listed, {"a_us": "{:,.1f}", "b_us": "{:,.1f}", "delta_us": "{:+,.1f}", "ratio": "{:.2f}×"})
-    if "input_shapes" in shown:
-        shown["input_shapes"] = shown["input_shapes"].map(lambda s: f"`{s}`")
-    shown = shown.rename(columns={"a_us": "A µs/step", "b_us": "B µs/step", "delta_us": "Δ µs/step",
-                                  "ratio": "B ÷ A", "input_shapes": "input shapes"})
-    table = markdown_table(shown) if len(listed) else "No operator changed beyond the thresholds."
-    return "\n".join([
-        "# Operator diff: A → B", "", f"- A: {names[0]}", f"- B: {names[1]}", "",
-        f"Compared: {what} µs per recorded step, per "
-        f"{'operator and input shapes' if 'input_shapes' in diff else 'operator'} (ops.csv). "
-        f"Listed: slower or faster by ≥ {thresholds[0]:g}% and ≥ {thresholds[1]:g} µs per step, and "
-        "operators found in one profile only.", "",
-        f"Totals: A {totals['a_us']:,.1f} µs/step, B {totals['b_us']:,.1f} µs/step. "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in DIFF_STATUSES) + f", {counts.get('same', 0)} within the "
-        "thresholds (not listed).", "", table, "",
-        "Each side is one profiled run of a few steps, the profiler's overhead included (see each summary.md): "
-        "a change near the thresholds may be run-to-run noise; profile each side twice to see its spread.",
-    ]) + "\n"
