@@ -14,7 +14,8 @@ import time
 
 from mnist_models.experiments.plans import plan_inference, plan_weight_steps, weights_task
 from mnist_models.experiments.quality import quality_rows
-from mnist_models.experiments.suite import InferenceCase, base_config, finish_row, inference_row, trained_state
+from mnist_models.experiments.suite import InferenceCase, base_config
+from mnist_models.experiments.suite_rows import finish_row, inference_row
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.variants import BASELINE
@@ -23,21 +24,21 @@ from mnist_models.variants import BASELINE
 def test_inference(benchmark, bench_state, inference_spec, request):
     model, device, variant, batch_size = inference_spec
     profile = bench_state.profile
-    budget = bench_state.budget
-    steps = plan_weight_steps(budget, model, device)
+    budget, shared = bench_state.budget, bench_state.shared
+    steps = plan_weight_steps(budget, shared, model, device)
     if weights_task(model, device) in budget.weights:  # the first case of this model trains its weights
         start = time.perf_counter()
-        trained_state(model, device, bench_state.data_root, steps)
+        shared.trained_state(model, device, bench_state.data_root, steps)
         budget.finish_task(weights_task(model, device), time.perf_counter() - start)
     cfg = variant.apply(base_config(model, device, bench_state.data_root))
-    case = InferenceCase(cfg, batch_size, weight_steps=steps)
+    case = InferenceCase(cfg, batch_size, weight_steps=steps, shared=shared)
     rounds = plan_inference(budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"inference {model} {device} batch {batch_size}"
     times, contention = run_pedantic(benchmark, case.run, rounds, profile.warmup_rounds)
     row = finish_row(inference_row(variant, case, profile, times), contention, peak_memory(case.run, case.rt.device))
     row["round_times_s"] = times
     if variant.name == BASELINE and (model, device) not in bench_state.quality:  # for the run's report
-        bench_state.quality[model, device] = quality_rows(model, device, bench_state.data_root, steps)
+        bench_state.quality[model, device] = quality_rows(shared, model, device, bench_state.data_root, steps)
     benchmark.extra_info.update(row)
     bench_state.inference_rows.append(row)
     assert row["img_per_s"] > 0 and 0 <= row["agree_with_eager_pct"] <= 100

@@ -7,9 +7,9 @@ pass of its own after the accuracy is taken. A non-finite loss fails the case, a
 ``status: "failed"`` with the round (or epoch) and step and the one-line ``error``. The eager case
 also retrains, untimed, from ``suite.BAND_SEEDS``: the spread of those accuracies is the band each
 variant is checked against.
-When the session's budget cuts a case's steps per round (and, in proportion, the test images it is
-scored on), eager is retrained (untimed) to the same steps and scored on the same images, and the
-cut case is compared with that instead.
+When the session's budget cuts a variant's steps per round (and, in proportion, the test images it is
+scored on), eager is retrained (untimed) to the same steps and scored on the same images, once per
+session (``bench_state.shared``), and the cut case is compared with that instead.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import math
 import pytest
 
 from mnist_models.experiments.plans import needs_reference, plan_train
-from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config, eager_reference, finish_row, train_row
+from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config
+from mnist_models.experiments.suite_rows import finish_row, train_row
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import NonFiniteLoss
@@ -40,8 +41,8 @@ def test_train(benchmark, bench_state, train_spec, request):
         pytest.fail(str(exc), pytrace=False)
     metrics = case.evaluate()
     if needs_reference(case, variant):
-        case.reference = eager_reference(model, device, bench_state.data_root, case.steps, len(case.rows),
-                                         case.eval_images)
+        case.reference = bench_state.shared.eager_reference(model, device, bench_state.data_root, case.steps,
+                                                            len(case.rows), case.eval_images)
     row = train_row(variant, case, profile, times, metrics)
     row |= {"round_times_s": times, "round_train_loss": [r["train_loss"] for r in case.rows[-len(times):]]}
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band

@@ -98,6 +98,22 @@ def test_to_json_keeps_nan_and_rejects_unknown_types() -> None:
 # Atomic table writes
 
 
+def test_write_files_writes_each_kind_of_content_all_together(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"model": ["v0"], "acc": [91.5]})
+    bench = {"benchmarks": [{"stats": {"data": [0.1]}}]}
+    written = store.write_files(tmp_path / "run", {"t.csv": frame, "m.json": {"path": Path("/x"), "n": 1},
+                                                   "benchmark.json": bench, "s.md": "é\n", "p.png": b"\x89PNG",
+                                                   "none.csv": None}, also={tmp_path / "README.md": "block\n"})
+    assert [p.name for p in written] == ["t.csv", "m.json", "benchmark.json", "s.md", "p.png", "README.md"]
+    assert (tmp_path / "run" / "t.csv").read_text() == "model,acc\nv0,91.5\n"  # no index column
+    assert json.loads((tmp_path / "run" / "m.json").read_text()) == {"path": "/x", "n": 1}
+    assert (tmp_path / "run" / "m.json").read_text().startswith('{\n  "path"')  # ours: indented by 2
+    assert (tmp_path / "run" / "benchmark.json").read_text().startswith('{\n "benchmarks"')  # pytest-benchmark's: 1
+    assert (tmp_path / "run" / "s.md").read_text(encoding="utf-8") == "é\n"
+    assert (tmp_path / "run" / "p.png").read_bytes() == b"\x89PNG" and not (tmp_path / "run" / "none.csv").exists()
+    assert (tmp_path / "README.md").read_text() == "block\n"
+
+
 def test_write_text_writes_utf8_and_creates_parents(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "table.md"
     assert write_text(target, "acc ≥ 90 %\n") == target

@@ -11,18 +11,9 @@ import torch
 from mnist_models import data
 from mnist_models.config import RunConfig
 from mnist_models.experiments import budget as budget_module
-from mnist_models.experiments import plans, suite
 from mnist_models.experiments.plans import inference_weight, needs_reference, plan_inference, plan_train, train_weight
-from mnist_models.experiments.suite import (
-    PROFILES,
-    InferenceCase,
-    TrainCase,
-    base_config,
-    finish_row,
-    inference_row,
-    reference_predictions,
-    train_row,
-)
+from mnist_models.experiments.suite import PROFILES, InferenceCase, Shared, TrainCase, base_config
+from mnist_models.experiments.suite_rows import finish_row, inference_row, train_row
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import build_training
@@ -79,8 +70,15 @@ def test_train_case_same_seed_same_trajectory_across_loaders(mnist_root):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
-def test_inference_case_row(mnist_root):
-    case = InferenceCase(VARIANTS["bf16"].apply(base_config("v0", "cpu", str(mnist_root))), batch_size=8)
+@pytest.fixture(scope="module")
+def shared() -> Shared:
+    """What these cases share, as a session's cases do: v0's inference weights are trained once."""
+    return Shared()
+
+
+def test_inference_case_row(mnist_root, shared):
+    case = InferenceCase(VARIANTS["bf16"].apply(base_config("v0", "cpu", str(mnist_root))), batch_size=8,
+                         shared=shared)
     times, contention = run_pedantic(FakeBenchmark(), case.run, rounds=5, warmup_rounds=1)
     row = inference_row(VARIANTS["bf16"], case, PROFILES["quick"], times)
     assert row["batch_size"] == 8 and row["n"] == 5
@@ -91,22 +89,22 @@ def test_inference_case_row(mnist_root):
         assert case.forward(case.x).shape == (8, 10)
 
 
-def test_inference_cases_carry_trained_weights(mnist_root):
+def test_inference_cases_carry_trained_weights(mnist_root, shared):
     """Inference runs a trained classifier: eager predictions match the labels ≥ 90% (v0, 1 epoch)."""
-    case = InferenceCase(base_config("v0", "cpu", str(mnist_root)), batch_size=500)
+    case = InferenceCase(base_config("v0", "cpu", str(mnist_root)), batch_size=500, shared=shared)
     _, labels = data.load_split("test", mnist_root)
     assert (case.predictions() == labels).double().mean() >= 0.90
-    assert torch.equal(case.predictions(), reference_predictions(case.cfg))
+    assert torch.equal(case.predictions(), shared.reference_predictions(case.cfg))
 
 
-def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root):
+def test_bf16_weight_variant_casts_weights_and_inputs(mnist_root, shared):
     variant = VARIANTS["compile-freeze-bf16"]
     # no compilation (fast), so no freezing either
     cfg = variant.apply(base_config("v0", "cpu", str(mnist_root))).with_(compile="none", freeze=False)
-    case = InferenceCase(cfg, batch_size=16)
+    case = InferenceCase(cfg, batch_size=16, shared=shared)
     assert case.x.dtype == torch.bfloat16 and case.precision == "bf16"
     assert all(p.dtype == torch.bfloat16 for p in case.model.parameters())
-    assert (case.predictions() == reference_predictions(cfg)).double().mean() >= 0.99
+    assert (case.predictions() == shared.reference_predictions(cfg)).double().mean() >= 0.99
 
 
 def test_max_steps_and_drop_last(mnist_root):
@@ -179,10 +177,6 @@ def tight_budget(case_id: str, seconds_left: float, weight: float = 1.0):
 
 def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
     monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
-    monkeypatch.setattr(plans, "_EAGER_STEPS", {})
-    # eager's references at every cut level already trained: cutting costs nothing extra
-    monkeypatch.setattr(suite, "_REFERENCES", {("v2", "cpu", str(mnist_root), steps, 4): [90.0, 89.0, 91.0, 90.5]
-                                               for steps in (50, 20, 10)})
     variant = VARIANTS["bf16"]
     case = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
     budget = tight_budget("c", 0.0)  # nothing left: the smallest level
@@ -194,6 +188,22 @@ def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
     roomy = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
     plan_train(tight_budget("d", 1e6, weight=1e5), "d", roomy, variant, PROFILES["quick"])
     assert roomy.steps == 100 and roomy.cut == "" and not needs_reference(roomy, variant)
+
+
+def test_a_plan_reads_nothing_an_earlier_case_decided(mnist_root, monkeypatch):
+    """Order-free (issue 16): a cut variant is compared with eager at its steps whether or not eager ran
+    first or was cut alike, and its cost counts that retraining whether or not another case paid for it."""
+    monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)
+    plans = []
+    for eager_first in (False, True):
+        if eager_first:  # eager is planned (and cut) first, as in the whole suite
+            eager = TrainCase(base_config("v0", "cpu", str(mnist_root)), steps=100)
+            plan_train(tight_budget("e", 0.0), "e", eager, VARIANTS["eager"], PROFILES["quick"])
+            assert eager.steps == 10 and not needs_reference(eager, VARIANTS["eager"])
+        case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
+        plan_train(tight_budget("c", 0.0), "c", case, VARIANTS["channels_last"], PROFILES["quick"])
+        plans.append((case.steps, case.eval_images, needs_reference(case, VARIANTS["channels_last"])))
+    assert plans[0] == plans[1] == (10, 2000, True)
 
 
 def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_root, monkeypatch):
@@ -209,9 +219,7 @@ def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_
     assert row["weight_steps"] == 200 and row["cut"] == case.cut and row["precision"] == "fp32"
 
 
-def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root, monkeypatch):
-    monkeypatch.setattr(plans, "_EAGER_STEPS", {})
-    monkeypatch.setattr(suite, "_REFERENCES", {})
+def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root):
     case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
     plan_train(tight_budget("e", 0.0), "e", case, VARIANTS["channels_last"], PROFILES["quick"])
     assert case.steps == 100 and case.cut == ""  # v0's whole case costs well under MIN_SAVING_S

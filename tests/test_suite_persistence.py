@@ -1,7 +1,9 @@
-"""Every finished suite case is on disk before the next starts (issue 11, item 1): each case's rows are
-appended to ``<results>/<run-id>/cases.jsonl`` as whole lines when it ends; a session killed (SIGKILL) or
-interrupted (Ctrl-C) mid-suite leaves every earlier row intact and parseable, publishes nothing more,
-and ``mnist-bench report`` / ``compare`` read the folder as an incomplete run."""
+"""The run folder's one writer (``runs.writer``). Every finished suite case is on disk before the next
+starts (issue 11, item 1): each case's rows are appended to ``<results>/<run-id>/cases.jsonl`` as whole
+lines when it ends; the end of the session writes the tables beside them, machine.json last, then moves
+``latest``. A session killed (SIGKILL) or interrupted (Ctrl-C) mid-suite leaves every earlier row intact
+and parseable, publishes nothing more, and ``mnist-bench report`` / ``compare`` read the folder as an
+incomplete run."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ import pandas as pd
 import pytest
 
 from mnist_models.cli.main import main
+from mnist_models.results.store import point_latest
+from mnist_models.runs.frames import run_tables
 from mnist_models.runs.schema import CASES_FILE, RUN_FORMAT
-from mnist_models.runs.writer import CaseLog
+from mnist_models.runs.writer import CaseLog, finish_run, publish_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "20261126T050607Z-cpu-amd-avx512-bf16-2c"
@@ -48,6 +52,32 @@ def test_each_case_is_appended_as_it_ends_and_the_folder_is_made_by_the_first(tm
     other = CaseLog(str(tmp_path), "20260101T000000Z-cpu-x-2c")  # a session started in the same second
     other.record("train v0-cpu-eager", {"train": train})
     assert other.folder.name == "20260101T000000Z-cpu-x-2c-2" and len(list(tmp_path.iterdir())) == 2
+
+
+def test_the_end_of_a_session_writes_its_tables_beside_the_cases_and_then_moves_latest(tmp_path):
+    (tmp_path / "earlier").mkdir()
+    point_latest(tmp_path, "earlier")
+    log = CaseLog(str(tmp_path), "20260101T000000Z-cpu-x-2c")
+    train = v0_rows("train.csv")[:2]
+    log.record("train v0-cpu-eager", {"train": train})
+    readme = tmp_path / "README.md"
+    tables = run_tables(train, [], [])  # no inference, no time to accuracy, no quality rows: no such files
+    folder = finish_run(log, tables, "# summary\n", None, {"cpu": "x"}, {readme: "block\n"})
+    assert folder == log.folder and sorted(p.name for p in folder.iterdir()) == [
+        CASES_FILE, "machine.json", "summary.md", "train.csv"]
+    assert json.loads((folder / "machine.json").read_text()) == {"format": RUN_FORMAT, "cpu": "x"}
+    assert pd.read_csv(folder / "train.csv")["variant"].tolist() == [r["variant"] for r in train]
+    assert readme.read_text() == "block\n" and (tmp_path / "latest").resolve() == folder.resolve()
+
+
+def test_a_published_run_never_touches_an_earlier_one(tmp_path):
+    first = publish_run(tmp_path, "run-a", {"summary.md": "# a\n", "benchmark.json": {"benchmarks": []}})
+    assert sorted(p.name for p in first.iterdir()) == ["benchmark.json", "summary.md"]
+    second = publish_run(tmp_path, "run-b", {"summary.md": "# b\n", "benchmark.json": None})
+    assert (tmp_path / "latest").resolve() == second.resolve() and not (second / "benchmark.json").exists()
+    with pytest.raises(FileExistsError):
+        publish_run(tmp_path, "run-a", {"summary.md": "# c\n"})
+    assert (first / "summary.md").read_text() == "# a\n"
 
 
 def incomplete_run(tmp_path: Path) -> Path:

@@ -1,6 +1,10 @@
 """The suite's plans under the time budget (``budget.py``): each case's weight when the session is
 collected, and its plan (how much of its work it runs) once it has measured its own step, before
 the timed rounds. Every figure here is in expected seconds at eager fp32 speed on this machine.
+
+A plan depends on the case and the budget only, never on which cases ran before it: a variant cut
+to fewer steps is always compared with eager retrained to its steps (``needs_reference``), and its
+cost counts that retraining whether or not another case already paid for it.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from .suite import (
     WEIGHT_STEPS,
     InferenceCase,
     Profile,
+    Shared,
     TrainCase,
     agree_images_nominal,
     base_config,
-    has_reference,
 )
 from .time_to_accuracy import TTA_BATCH, TTA_MODEL
 
@@ -45,8 +49,6 @@ MIN_AGREE_IMAGES = 1000
 # three evaluations; its process also starts Python and imports torch.
 TTA_STEPS_EXPECTED = 455
 TTA_MIN_SEEDS = 3  # the olympic mean's minimum: a cut never runs fewer
-_EAGER_STEPS: dict[tuple[str, str], int | None] = {}
-_WEIGHT_STEPS: dict[tuple[str, str], int] = {}
 
 
 def eval_images_for(steps: int, nominal: int) -> int:
@@ -108,18 +110,18 @@ def tta_seed_estimate_s(device: str, startup_s: float, precision: str = "fp32", 
     return startup_s + TTA_STEPS_EXPECTED * step
 
 
-def plan_weight_steps(budget: Budget, model: str, device: str) -> int:
+def plan_weight_steps(budget: Budget, shared: Shared, model: str, device: str) -> int:
     """Steps of the inference weights' training (one epoch unless the budget cuts it; decided once
-    per model and device, the first time an inference case of it runs)."""
+    per model and device, by the first inference case of them, and kept in the session's ``shared``)."""
     key = (model, device)
-    if key not in _WEIGHT_STEPS:
+    if key not in shared.weight_steps:
         task = weights_task(model, device)
         u = eager_unit_s(model, device, base_config(model, device).batch_size, "train")
         steps = pick(levels(WEIGHT_STEPS, minimum=200), lambda n: n * u, budget.allowance(task))
         if steps < WEIGHT_STEPS:
             budget.cut(task, cut_reason("steps", WEIGHT_STEPS, steps, u, None, "", budget))
-        _WEIGHT_STEPS[key] = steps
-    return _WEIGHT_STEPS[key]
+        shared.weight_steps[key] = steps
+    return shared.weight_steps[key]
 
 
 def weights_task(model: str, device: str) -> str:
@@ -132,9 +134,9 @@ def _slow_note(precision: str, device: torch.device) -> str:
 
 def plan_train(budget: Budget, case_id: str, case: TrainCase, variant: Variant, profile: Profile) -> None:
     """Cut ``case``'s steps per round to its allowance when the budget needs it (sets ``case.steps``
-    and ``case.cut``). A cut case is later compared with eager retrained to the same steps."""
+    and ``case.cut``). A cut case other than eager is later compared with eager retrained to the same
+    steps: its cost counts that retraining."""
     model, device = case.cfg.model, case.rt.device.type
-    key = (model, device)
     nominal = case.steps or len(case.training.train_loader)
     allowance = budget.allowance(case_id)
     u, ue = case.step_s, eager_unit_s(model, device, case.cfg.batch_size, "train")
@@ -146,14 +148,11 @@ def plan_train(budget: Budget, case_id: str, case: TrainCase, variant: Variant, 
         work = (rounds + 1) * steps * u + evals * u
         if eager:
             work += len(BAND_SEEDS) * (rounds * steps * u + evals * u)
-        elif ((steps if steps < nominal else None) != _EAGER_STEPS.get(key)
-              and not has_reference(model, device, case.cfg.data_root, steps, rounds)):
+        elif steps < nominal:
             work += (1 + len(BAND_SEEDS)) * (rounds * steps * ue + evals * ue)  # eager at these steps
         return work
 
     steps = pick(levels(nominal, minimum=min(nominal, MIN_TRAIN_STEPS)), cost, allowance)
-    if eager:
-        _EAGER_STEPS[key] = steps if steps < nominal else None
     if steps < nominal:
         case.steps = steps
         case.eval_images = eval_images_for(steps, nominal)
@@ -163,9 +162,9 @@ def plan_train(budget: Budget, case_id: str, case: TrainCase, variant: Variant, 
 
 
 def needs_reference(case: TrainCase, variant: Variant) -> bool:
-    """Whether a case ran a different number of steps per round than eager's row (after a cut)."""
-    own = case.steps if case.cut else None
-    return variant.name != BASELINE and own != _EAGER_STEPS.get((case.cfg.model, case.rt.device.type))
+    """Whether a case is compared with eager retrained to its steps: a variant the budget cut. (An
+    uncut variant is compared with eager's row where eager ran the same steps: ``runs.frames``.)"""
+    return variant.name != BASELINE and bool(case.cut)
 
 
 def plan_inference(budget: Budget, case_id: str, case: InferenceCase, variant: Variant, profile: Profile) -> int:

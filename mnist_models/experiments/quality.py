@@ -11,7 +11,7 @@ import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from ..data import load_split
-from .suite import base_config, reference_probabilities
+from .suite import Shared, base_config
 
 SAMPLE_SEED = 0  # the same nine test images in every run, so runs compare image for image
 SAMPLE_SIZE = 9
@@ -23,15 +23,16 @@ def sample_indices(n: int = 10_000) -> list[int]:
     return torch.randperm(n, generator=generator)[:SAMPLE_SIZE].tolist()
 
 
-def quality_rows(model: str, device: str, data_root: str | None,
+def quality_rows(shared: Shared, model: str, device: str, data_root: str | None,
                  weight_steps: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(confusion rows, sample rows) of ``model``'s inference weights on ``device``.
+    """(confusion rows, sample rows) of ``model``'s inference weights on ``device`` (the session's
+    ``shared`` weights and eager probabilities).
 
     Confusion rows: one per (true, predicted) cell, all 100, with ``count``. Sample rows: for each
     of ``sample_indices()``: the test ``index``, its ``label``, the ``predicted`` class and its
     ``probability``.
     """
-    probabilities = reference_probabilities(base_config(model, device, data_root), weight_steps)
+    probabilities = shared.reference_probabilities(base_config(model, device, data_root), weight_steps)
     _, labels = load_split("test", data_root)
     predicted = probabilities.argmax(dim=1)
     matrix = MulticlassConfusionMatrix(num_classes=probabilities.shape[1])(predicted, labels)

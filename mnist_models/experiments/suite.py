@@ -1,10 +1,12 @@
-"""What the benchmark suite (``bench/``) times: training and inference cases, and their rows.
+"""What the benchmark suite (``bench/``) times: training and inference cases, and what they share.
 
 A case is built outside the clock (data on the device, model, optimiser, compilation warm-up,
 CUDA-graph capture). ``TrainCase.run()`` then trains ``steps`` steps (or a whole epoch) and
 ``InferenceCase.run()`` does one forward pass of one batch; pytest-benchmark calls them
 through ``benchmark.pedantic`` with warm-up rounds and ``iterations=1``. Every train case is
-evaluated on the full 10,000-image test set after its timed rounds.
+evaluated on the full 10,000-image test set after its timed rounds. What the cases of one session
+train once and share (eager's references, the inference weights): ``Shared``. Their rows:
+``suite_rows.py``.
 
 Profiles:
 
@@ -20,8 +22,7 @@ What each case may cut under the session's time budget: ``plans.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 import torch._dynamo
@@ -31,14 +32,9 @@ from ..config import RunConfig
 from ..data import FastLoader, load_split
 from ..host.clock import Timer, steady_seconds
 from ..host.device import resolve_device
-from ..measure.probes import roofline
-from ..measure.stats import is_noisy, latency_ms, time_stats
-from ..measure.timing import Contention
-from ..models import get_model, model_flops
-from ..results.provenance import environment
+from ..models import get_model
 from ..train.engine import build_training, evaluate, first_batch
-from ..train.runtime import Runtime, seed_everything
-from ..variants import Variant
+from ..train.runtime import Runtime, resolve, seed_everything
 
 QUICK_TRAIN_STEPS = 100
 TEST_IMAGES = 10_000
@@ -160,49 +156,68 @@ def accuracy_band(cfg: RunConfig, steps: int | None, rounds: int, eval_images: i
     return accs
 
 
-_REFERENCES: dict[tuple[str, str, str | None, int | None, int], list[float]] = {}
-
-
-def has_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int) -> bool:
-    """Whether ``eager_reference`` for these arguments is already trained (cached)."""
-    return (model, device, data_root, steps, rounds) in _REFERENCES
-
-
-def eager_reference(model: str, device: str, data_root: str | None, steps: int | None, rounds: int,
-                    eval_images: int = 10_000) -> list[float]:
-    """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the notebook protocol's
-    seed and from ``BAND_SEEDS`` (untimed, cached), scored on the same test images as a case cut
-    to ``steps`` per round: what such a case is compared with, since eager's own row trained
-    longer. The first value is the notebook protocol's."""
-    key = (model, device, data_root, steps, rounds)
-    if key not in _REFERENCES:
-        cfg = base_config(model, device, data_root)
-        case = TrainCase(cfg, steps)
-        case.eval_images = eval_images
-        for _ in range(rounds):
-            case.run()
-        _REFERENCES[key] = [case.evaluate()["test_acc_pct"], *accuracy_band(cfg, steps, rounds, case.eval_images)]
-    return _REFERENCES[key]
-
-
 # The inference cases' weights: one epoch of the notebook protocol (1,875 steps of batch 32) unless the
 # budget cuts it.
 WEIGHT_STEPS = 60_000 // 32
-_TRAINED: dict[tuple[str, str, str | None, int], dict[str, torch.Tensor]] = {}
 
 
-def trained_state(model: str, device: str, data_root: str | None, steps: int = WEIGHT_STEPS) -> dict[str, torch.Tensor]:
-    """Weights of ``model`` after ``steps`` steps of the notebook protocol on the fast loader (one epoch
-    by default; cached per process), so inference cases run, and compare predictions, on a real
-    classifier. The memory format is the one measured faster: it changes the speed, not the model."""
-    key = (model, device, data_root, steps)
-    if key not in _TRAINED:
-        cfg = base_config(model, device, data_root).with_(epochs=1, channels_last=None)
-        training = build_training(cfg)
-        seed_everything(cfg.seed)
-        training.train_epoch(max_steps=steps)
-        _TRAINED[key] = {k: v.detach().cpu().clone() for k, v in training.model.state_dict().items()}
-    return _TRAINED[key]
+@dataclass
+class Shared:
+    """What the cases of one session train once and share: eager fp32's references at a cut case's
+    steps, the inference weights and eager's test-set probabilities (each fixed by its key and the
+    fixed seeds, whichever case asks first), and the inference weights' step count per model and
+    device (``plans.plan_weight_steps``: the first inference case of the two plans it). The session
+    owns it (``session.SuiteSession``), not the process: a case reads nothing an earlier case decided
+    about another, so run alone (``-k``) or in another order it computes what it would in the whole suite."""
+
+    references: dict[tuple[str, str, str | None, int | None, int, int], list[float]] = field(default_factory=dict)
+    weights: dict[tuple[str, str, str | None, int], dict[str, torch.Tensor]] = field(default_factory=dict)
+    probabilities: dict[tuple[str, str, str | None, int], torch.Tensor] = field(default_factory=dict)
+    weight_steps: dict[tuple[str, str], int] = field(default_factory=dict)  # (model, device) → planned steps
+
+    def eager_reference(self, model: str, device: str, data_root: str | None, steps: int | None, rounds: int,
+                        eval_images: int = TEST_IMAGES) -> list[float]:
+        """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the notebook protocol's
+        seed and from ``BAND_SEEDS`` (untimed), scored on the same test images as a case cut to ``steps``
+        per round: what such a case is compared with, since eager's own row trained longer. The first
+        value is the notebook protocol's."""
+        key = (model, device, data_root, steps, rounds, eval_images)
+        if key not in self.references:
+            cfg = base_config(model, device, data_root)
+            case = TrainCase(cfg, steps)
+            case.eval_images = eval_images
+            for _ in range(rounds):
+                case.run()
+            self.references[key] = [case.evaluate()["test_acc_pct"],
+                                    *accuracy_band(cfg, steps, rounds, case.eval_images)]
+        return self.references[key]
+
+    def trained_state(self, model: str, device: str, data_root: str | None,
+                      steps: int = WEIGHT_STEPS) -> dict[str, torch.Tensor]:
+        """Weights of ``model`` after ``steps`` steps of the notebook protocol on the fast loader (one epoch
+        by default), so inference cases run, and compare predictions, on a real classifier. The memory
+        format is the one measured faster: it changes the speed, not the model."""
+        key = (model, device, data_root, steps)
+        if key not in self.weights:
+            cfg = base_config(model, device, data_root).with_(epochs=1, channels_last=None)
+            training = build_training(cfg)
+            seed_everything(cfg.seed)
+            training.train_epoch(max_steps=steps)
+            self.weights[key] = {k: v.detach().cpu().clone() for k, v in training.model.state_dict().items()}
+        return self.weights[key]
+
+    def reference_probabilities(self, cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
+        """Eager fp32 class probabilities of the trained model on the 10,000 test images (per model,
+        device and weights)."""
+        key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, weight_steps)
+        if key not in self.probabilities:
+            eager = base_config(cfg.model, cfg.device, cfg.data_root)
+            self.probabilities[key] = InferenceCase(eager, 1000, weight_steps, self).probabilities()
+        return self.probabilities[key]
+
+    def reference_predictions(self, cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
+        """Eager fp32 predicted classes of the trained model on the test set (``reference_probabilities``)."""
+        return self.reference_probabilities(cfg, weight_steps).argmax(dim=1)
 
 
 def agree_images_nominal(batch_size: int) -> int:
@@ -214,18 +229,22 @@ def agree_images_nominal(batch_size: int) -> int:
 class InferenceCase:
     """Forward passes of one batch of real test images under ``torch.inference_mode``.
 
-    The model carries trained weights (``trained_state``, ``weight_steps`` steps); ``predictions``
-    gives its classes for the first ``agree_images`` test images, compared with
-    ``reference_predictions`` (eager fp32) in the row. A precision or memory format left to
-    ``auto`` is resolved by measuring forward passes at this batch size.
+    The model carries trained weights (``Shared.trained_state``, ``weight_steps`` steps, from ``shared``:
+    the session's, or the case's own); ``predictions`` gives its classes for the first ``agree_images``
+    test images, compared with ``Shared.reference_predictions`` (eager fp32) in the row
+    (``suite_rows.inference_row``). A precision or memory format left to ``auto`` is resolved by
+    measuring forward passes at this batch size.
     """
 
-    def __init__(self, cfg: RunConfig, batch_size: int, weight_steps: int = WEIGHT_STEPS) -> None:
+    def __init__(self, cfg: RunConfig, batch_size: int, weight_steps: int = WEIGHT_STEPS,
+                 shared: Shared | None = None) -> None:
         self.cfg, self.batch_size, self.weight_steps = cfg, batch_size, weight_steps
-        self.rt = Runtime.from_config(cfg.with_(batch_size=batch_size), workload="inference")
+        self.shared = shared if shared is not None else Shared()
+        self.rt = Runtime.from_config(resolve(cfg.with_(batch_size=batch_size), "inference"))  # auto: once, here
         breaks = _reset_compiler(cfg)
         model = get_model(cfg.model)
-        model.load_state_dict(trained_state(cfg.model, self.rt.device.type, cfg.data_root, weight_steps))
+        model.load_state_dict(self.shared.trained_state(cfg.model, self.rt.device.type, cfg.data_root,
+                                                          weight_steps))
         self.model = self.rt.prepare_inference(model, cfg.weights_bf16, cfg.freeze)
         self.input_dtype = torch.bfloat16 if cfg.weights_bf16 else torch.float32
         self.precision = "bf16" if cfg.weights_bf16 else self.rt.precision  # what the matmuls run in
@@ -273,84 +292,3 @@ class InferenceCase:
             logits = self.forward(self._inputs(padded))[:len(chunk)]
             out.append(torch.softmax(logits.float(), dim=1).cpu())
         return torch.cat(out)
-
-
-_REFERENCE: dict[tuple[str, str, str | None, int], torch.Tensor] = {}
-
-
-def reference_probabilities(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
-    """Eager fp32 class probabilities of the trained model on the 10,000 test images (cached per
-    model, device and weights)."""
-    key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, weight_steps)
-    if key not in _REFERENCE:
-        eager = base_config(cfg.model, cfg.device, cfg.data_root)
-        _REFERENCE[key] = InferenceCase(eager, 1000, weight_steps=weight_steps).probabilities()
-    return _REFERENCE[key]
-
-
-def reference_predictions(cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
-    """Eager fp32 predicted classes of the trained model on the test set (``reference_probabilities``)."""
-    return reference_probabilities(cfg, weight_steps).argmax(dim=1)
-
-
-def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],
-              metrics: dict[str, float]) -> dict[str, Any]:
-    """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
-    images = case.rows[-1]["train_images"]
-    stats = time_stats(times)
-    flops = model_flops(case.cfg.model)["training"]
-    return {
-        "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
-        "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
-        "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
-        "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
-        "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
-        "test_loss": metrics["test_loss"], "test_images": case.eval_images, "seed": case.cfg.seed,
-        **_resolved(case.rt, case.cut),
-        **roofline(case.rt.precision, case.rt.device, flops, images / stats["median_s"]),
-        **_reference_columns(case.reference),
-    }
-
-
-def _resolved(rt: Runtime, cut: str) -> dict[str, Any]:
-    """What the case ran in (auto settings resolved, with the reason) and what the budget cut."""
-    return {"precision": rt.precision, "channels_last": rt.channels_last, "auto_reason": rt.auto_reason, "cut": cut}
-
-
-def _reference_columns(reference: list[float]) -> dict[str, float]:
-    """Eager's accuracy at a cut case's step count (its own seed first, then the band seeds)."""
-    if not reference:
-        return {}
-    return {"ref_acc_pct": reference[0], "ref_band_min_acc_pct": min(reference),
-            "ref_band_max_acc_pct": max(reference), "ref_band_n": len(reference)}
-
-
-def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
-    """The tidy row of an inference case: throughput, latency percentiles, and the share of test
-    images whose predicted class equals eager fp32's (same trained weights)."""
-    stats = time_stats(times)
-    reference = reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
-    agree = (case.predictions(case.agree_images) == reference).double().mean().item()
-    return {
-        "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
-        "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
-        **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
-        "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
-        "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
-        "precision": case.precision,
-        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
-                   case.batch_size / stats["median_s"]),
-    }
-
-
-ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_capability", "cpu_isa", "bf16_native", "machine_kind",
-                   "torch_threads", "git_commit")
-
-
-def finish_row(row: dict[str, Any], contention: Contention, memory: dict[str, Any]) -> dict[str, Any]:
-    """Add the memory pass, the contention indicator, the noisy flag and the software/hardware
-    it ran on (so each row stands on its own) to a row."""
-    env = environment()
-    return {**row, **memory, "process_cpu_util": contention.process_cpu_util,
-            "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention),
-            **{key: env[key] for key in ROW_ENVIRONMENT}}

@@ -69,7 +69,8 @@ class BenchRun:
     """What one suite run's summary is made from.
 
     ``train``/``inference``: ``bench_frames``' tables; ``tta``: the time-to-accuracy rows (one per
-    seed); ``skips``: (case, reason); ``budget``: ``budget_s``, ``session_s``, ``cuts``,
+    seed); ``skips``: (case, reason) of the cases skipped while running; ``left_out``: (what, reason) of
+    the devices and variants never collected here; ``budget``: ``budget_s``, ``session_s``, ``cuts``,
     ``inductor_warmup_s``; ``peaks``: the measured matmul peaks named in the footnote;
     ``inference_batch``: keep one batch size of the inference table and list skips and cuts as a
     count (the compact form the README shows).
@@ -80,6 +81,7 @@ class BenchRun:
     profile: str
     tta: pd.DataFrame = field(default_factory=pd.DataFrame)
     skips: Sequence[tuple[str, str]] = ()
+    left_out: Sequence[tuple[str, str]] = ()
     budget: dict[str, Any] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
     inference_batch: int | None = None
@@ -167,7 +169,7 @@ def _footnotes(run: BenchRun) -> list[str]:
 def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") -> str:
     """The run's summary.md (or, for ``run.compact(...)``, the README's block): training table
     (seed-style), speed-ups with accuracy deltas, inference table, time to accuracy, what the
-    budget cut and the skipped cases with their reasons."""
+    budget cut, and what was left out or skipped with the reasons."""
     sub = heading + "#"
     lines = [*_header(run, env, run_id, heading), *_training(run, env, sub), *_inference(run, env, sub),
              *_footnotes(run)]
@@ -179,9 +181,24 @@ def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") 
         lines += [f"{sub} Cut to keep the time budget", "",
                   markdown_table(pd.DataFrame([(case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
                   ""]
-    if run.skips and full:
+    return "\n".join(lines + _left_out_and_skipped(run, sub))
+
+
+def _left_out_and_skipped(run: BenchRun, sub: str) -> list[str]:
+    """What was never collected here and what was skipped while running, each with its reason (the
+    compact form names the first and counts the second)."""
+    if run.inference_batch is not None:
+        lines = [f"Left out here: {', '.join(what for what, _ in run.left_out)} (the run's summary.md says why)."
+                 ] if run.left_out else []
+        if run.skips:
+            lines.append(f"{len(run.skips)} cases skipped while running; the run's summary.md lists each with its "
+                         "reason.")
+        return [" ".join(lines), ""] if lines else []
+    lines = []
+    if run.left_out:
+        lines += [f"{sub} Left out", "", "Not collected on this machine (devices it lacks, variants that do not "
+                  "apply on a device or in a phase):", "",
+                  markdown_table(pd.DataFrame(list(run.left_out), columns=["left out", "reason"])), ""]
+    if run.skips:
         lines += [f"{sub} Skipped", "", markdown_table(pd.DataFrame(list(run.skips), columns=["case", "reason"])), ""]
-    elif run.skips:
-        lines += [f"{len(run.skips)} cases skipped (CUDA-only variants, no GPU, loader variant at inference); "
-                  "the run's summary.md lists each with its reason.", ""]
-    return "\n".join(lines)
+    return lines

@@ -5,6 +5,7 @@ writes. Nothing here renders or decides what a table says (that is ``report/``).
 - Every other file is written atomically (temp file + fsync + rename) by ``atomic_write_files``: a
   reader sees the old file or the whole new one, never a partial write, and the files of one call are
   all written or none (a full disk leaves every earlier file as it was, and no temp file behind).
+  ``write_files`` is the same for named contents (a table → CSV, a dict → JSON, text, bytes).
 - A write that fails is one line naming the file and why: ``DiskFullError`` (exit 1) for a full
   disk or quota, ``WriteError`` / ``ResultsError`` (exit 2) for a folder that cannot be written.
 
@@ -148,7 +149,8 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``json.dumps``' ``default``: dataclasses, paths, tensors and arrays as JSON values."""
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     if isinstance(value, Path):
@@ -158,9 +160,36 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+Content = Any  # what ``write_files`` writes: str, bytes, a dict (JSON) or a table with ``to_csv`` (pandas)
+
+
+def file_bytes(name: str, content: Content) -> bytes:
+    """The bytes of file ``name``: bytes as they are (a PNG, a gzipped trace), a table as CSV without its
+    index, a dict as JSON (pytest-benchmark's own ``benchmark.json`` compactly), text as UTF-8."""
+    if isinstance(content, bytes):
+        return content
+    if callable(getattr(content, "to_csv", None)):  # a pandas DataFrame, without importing pandas here
+        return content.to_csv(index=False).encode("utf-8")
+    if isinstance(content, dict):
+        indent = 1 if name == "benchmark.json" else 2
+        content = json.dumps(content, indent=indent, default=jsonable if indent == 2 else str) + "\n"
+    return content.encode("utf-8")
+
+
+def write_files(folder: str | os.PathLike[str], files: Mapping[str, Content | None],
+                also: Mapping[Path, str] | None = None) -> list[Path]:
+    """Write each named file into ``folder`` (``file_bytes``; None entries skipped), and ``also``'s files
+    (path → text) with them: all of them or none (``atomic_write_files``, renamed in the order given).
+    The paths written, ``folder``'s first."""
+    contents = {Path(folder) / name: file_bytes(name, content) for name, content in files.items()
+                if content is not None}
+    contents |= {Path(path): text.encode("utf-8") for path, text in (also or {}).items()}
+    return atomic_write_files(contents)
+
+
 def to_json(obj: Any) -> str:
     """One-line JSON with dataclasses, paths and tensors converted."""
-    return json.dumps(obj, default=_jsonable, allow_nan=True)
+    return json.dumps(obj, default=jsonable, allow_nan=True)
 
 
 def append_rows(directory: str | os.PathLike[str], rows: Iterable[dict[str, Any]], name: str = RUNS_FILE

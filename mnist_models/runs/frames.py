@@ -1,13 +1,15 @@
 """Frames computed from a run's rows: each variant's speed-up over ``eager`` and its accuracy
-difference and band flag (``bench_frames``), and the per-round lists split out as ``rounds.csv``
-(``split_rounds``). The writer uses them on a session's rows, the reader on a folder's files, so
-every run reads by today's definitions.
+difference and band flag (``bench_frames``), the per-round lists split out as ``rounds.csv``
+(``split_rounds``), and a finished session's tables as its folder holds them (``run_tables``). The
+writer uses them on a session's rows, the reader on a folder's files, so every run reads by today's
+definitions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -37,20 +39,27 @@ def bench_frames(train_rows: Sequence[dict[str, Any]], inference_rows: Sequence[
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The train and inference tables, with speed-up over eager (eager median ÷ median) and, for
     training, the test-accuracy difference from eager (percentage points) and the band flag. A
-    training case the budget cut to fewer steps than eager's row is compared with eager retrained
-    to the same steps (its ``ref_*`` columns) instead."""
+    training case the budget cut is compared with eager retrained to the same steps (its ``ref_*``
+    columns); any other with eager's row where eager ran the same steps per round, else with nothing
+    (no difference, no flag: eager was cut and the case was not)."""
     train = pd.DataFrame(list(train_rows))
     if not train.empty:
         # A failed case's row (status "failed": a non-finite loss) has no timings or accuracy: NaN there.
         train = train.reindex(columns=[*train.columns, *(c for c in ("img_per_s", "test_acc_pct", "noisy")
                                                           if c not in train)])
-        band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max"}
+        band = {"band_min_acc_pct": "eager_band_min", "band_max_acc_pct": "eager_band_max",
+                "steps_per_round": "eager_steps"}
         train = _with_baseline(train, TRAIN_KEYS, {"img_per_s": "eager_img_per_s", "test_acc_pct": "eager_acc_pct",
                                                    **{k: v for k, v in band.items() if k in train}})
         # Throughput, not time per round: a case the budget cut runs fewer steps per round than eager.
         train["speedup_vs_eager"] = train["img_per_s"] / train["eager_img_per_s"]
         missing = pd.Series([None] * len(train), index=train.index)
         low, high = train.get("eager_band_min", missing), train.get("eager_band_max", missing)
+        if "eager_steps" in train:  # eager's row is no reference for a case that ran other steps per round
+            steps, eager_steps = train["steps_per_round"], train["eager_steps"]
+            other = steps.notna() & eager_steps.notna() & (steps != eager_steps)
+            train["eager_acc_pct"] = train["eager_acc_pct"].where(~other)
+            low, high = low.where(~other), high.where(~other)
         reference = train.get("ref_acc_pct", missing)
         if "ref_acc_pct" in train:  # a case the budget cut is compared with eager retrained to its steps
             cut = reference.notna()
@@ -95,3 +104,31 @@ def accuracy_band_flag(acc: float, low: float | None, high: float | None) -> str
     if acc < low:
         return "below eager band"
     return "above eager band" if acc > high else ""
+
+
+Rows = Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """A finished session's tables, as its run folder holds them (an empty one: no file)."""
+
+    train: pd.DataFrame  # train.csv: ``bench_frames``' table, without the per-round lists
+    inference: pd.DataFrame  # inference.csv
+    tta: pd.DataFrame  # tta.csv: one row per time-to-accuracy seed
+    rounds: pd.DataFrame  # rounds.csv: every timed round of the train and inference cases
+    confusion: pd.DataFrame  # confusion.csv: the inference weights' confusion matrix per model and device
+    predictions: pd.DataFrame  # predictions.csv: a fixed sample of their predictions
+
+
+def run_tables(train_rows: Rows, inference_rows: Rows, tta_rows: Rows,
+               quality: Iterable[tuple[Rows, Rows]] = ()) -> RunTables:
+    """The tables of a session's rows (``quality``: each model and device's (confusion, sample) rows)."""
+    train_rows, train_rounds = split_rounds(train_rows)
+    inference_rows, inference_rounds = split_rounds(inference_rows)
+    train, inference = bench_frames(train_rows, inference_rows)
+    quality = list(quality)
+    return RunTables(train, inference, pd.DataFrame(list(tta_rows)),
+                     pd.DataFrame([*train_rounds.to_dict("records"), *inference_rounds.to_dict("records")]),
+                     pd.DataFrame([row for confusion, _ in quality for row in confusion]),
+                     pd.DataFrame([row for _, sample in quality for row in sample]))

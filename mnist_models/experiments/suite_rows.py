@@ -1,0 +1,80 @@
+"""The tidy rows of the benchmark suite's cases (``suite.TrainCase``, ``suite.InferenceCase``): what each
+case measured, what it ran in (auto settings resolved, what the budget cut), and the software and
+hardware it ran on, so that each row stands on its own in ``cases.jsonl`` and the run's tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..measure.probes import roofline
+from ..measure.stats import is_noisy, latency_ms, time_stats
+from ..measure.timing import Contention
+from ..models import model_flops
+from ..results.provenance import environment
+from ..train.runtime import Runtime
+from ..variants import Variant
+from .suite import InferenceCase, Profile, TrainCase
+
+
+def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[float],
+              metrics: dict[str, float]) -> dict[str, Any]:
+    """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
+    images = case.rows[-1]["train_images"]
+    stats = time_stats(times)
+    flops = model_flops(case.cfg.model)["training"]
+    return {
+        "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
+        "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
+        "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
+        "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
+        "test_loss": metrics["test_loss"], "test_images": case.eval_images, "seed": case.cfg.seed,
+        **_resolved(case.rt, case.cut),
+        **roofline(case.rt.precision, case.rt.device, flops, images / stats["median_s"]),
+        **_reference_columns(case.reference),
+    }
+
+
+def _resolved(rt: Runtime, cut: str) -> dict[str, Any]:
+    """What the case ran in (auto settings resolved, with the reason) and what the budget cut."""
+    return {"precision": rt.precision, "channels_last": rt.channels_last, "auto_reason": rt.auto_reason, "cut": cut}
+
+
+def _reference_columns(reference: list[float]) -> dict[str, float]:
+    """Eager's accuracy at a cut case's step count (its own seed first, then the band seeds)."""
+    if not reference:
+        return {}
+    return {"ref_acc_pct": reference[0], "ref_band_min_acc_pct": min(reference),
+            "ref_band_max_acc_pct": max(reference), "ref_band_n": len(reference)}
+
+
+def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
+    """The tidy row of an inference case: throughput, latency percentiles, and the share of test
+    images whose predicted class equals eager fp32's (same trained weights)."""
+    stats = time_stats(times)
+    reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
+    agree = (case.predictions(case.agree_images) == reference).double().mean().item()
+    return {
+        "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
+        **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
+        "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
+        "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
+        "precision": case.precision,
+        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
+                   case.batch_size / stats["median_s"]),
+    }
+
+
+ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_capability", "cpu_isa", "bf16_native", "machine_kind",
+                   "torch_threads", "git_commit")
+
+
+def finish_row(row: dict[str, Any], contention: Contention, memory: dict[str, Any]) -> dict[str, Any]:
+    """Add the memory pass, the contention indicator, the noisy flag and the software/hardware
+    it ran on (so each row stands on its own) to a row."""
+    env = environment()
+    return {**row, **memory, "process_cpu_util": contention.process_cpu_util,
+            "machine_busy_cores": contention.machine_busy_cores, "noisy": is_noisy(row, contention),
+            **{key: env[key] for key in ROW_ENVIRONMENT}}
