@@ -1,9 +1,12 @@
 """The benchmark suite's code paths, run for real on tiny slices (``--bench-profile smoke``).
 
-`pytest bench --benchmark-disable` runs each case once; these tests check that every CPU case
-passes, CUDA-only cases are skipped with their reasons, and the run folder holds the tables
-with accuracy and loss on every trained row. Compiled variants run for v0 only (compiling
-v2's training step takes tens of seconds on 2 cores).
+One session (``smoke_run``, shared by the tests of this module) runs every variant of v0, the variants
+of v2 that change its path without compiling (compiling v2's training step takes tens of seconds on 2
+cores), and fastnet's eager cases with time to accuracy; `--benchmark-disable` runs each case once.
+Its run folder is checked file by file: every case passes, what does not apply here is left out (said
+once, not skipped case by case), the tables hold accuracy and loss on every trained row. A second
+session keeps a tight budget with ``-k``. Which devices and variants a session collects is checked
+in-process (``SuiteSession``) for both kinds of machine.
 """
 
 from __future__ import annotations
@@ -15,81 +18,111 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
+
+from mnist_models.experiments import suite_session
+from mnist_models.experiments.suite_session import NO_CUDA, SuiteSession, not_applicable, present_devices
+from mnist_models.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
+# v0: every variant; v2: the ones that change its path without compiling; fastnet: eager, and time to accuracy.
+SELECTED = "v0- or (v2- and (eager or bf16+channels_last or notebook-loader)) or fastnet-cpu-eager or time_to_accuracy"
+CPU_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
+                "notebook-loader", "auto"}
 
 
-def run_bench(tmp_path: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
+def run_bench(results: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "bench", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
-         "--bench-profile", "smoke", "--bench-results", str(tmp_path / "results"),
-         "--bench-data-root", str(mnist_root), *args],
+         "--bench-profile", "smoke", "--bench-results", str(results), "--bench-data-root", str(mnist_root), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.slow
-def test_bench_suite_smoke_writes_run_folder(tmp_path, mnist_root):
-    variants = "eager,channels_last,bf16,bf16+channels_last,fp16,compile,compile-max-autotune," \
-               "compile-reduce-overhead,cudagraph,notebook-loader,compile-freeze-bf16,auto"
-    done = run_bench(tmp_path, mnist_root, "--bench-models", "v0", "--bench-variants", variants)
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
+    """The module's one real session: its run folder (``latest``) and what it printed."""
+    results = tmp_path_factory.mktemp("suite") / "results"
+    done = run_bench(results, mnist_root, "--bench-models", "v0,v2,fastnet", "-k", SELECTED, "-rs")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants",
-                     "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = tmp_path / "results"
-    runs = sorted(p for p in results.iterdir() if p.is_dir() and not p.is_symlink())
-    assert len(runs) == 2 and (results / "latest").resolve() == runs[-1].resolve()
+    (run,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (results / "latest").resolve() == run.resolve()
+    return run, done.stdout
 
-    first = runs[0]
-    assert {p.name for p in first.iterdir()} == {"train.csv", "inference.csv", "summary.md", "machine.json",
-                                                 "rounds.csv", "confusion.csv", "predictions.csv", "cases.jsonl",
-                                                 "report.md", "report.html", "plots"}  # the report, drawn after
-    train = pd.read_csv(first / "train.csv")
+
+@pytest.mark.slow
+def test_the_run_folder_holds_every_table(smoke_run):
+    run, _ = smoke_run
+    assert {p.name for p in run.iterdir()} == {"train.csv", "inference.csv", "tta.csv", "summary.md", "machine.json",
+                                               "rounds.csv", "confusion.csv", "predictions.csv", "cases.jsonl",
+                                               "report.md", "report.html", "plots"}  # the report, drawn after
+    train, inference = pd.read_csv(run / "train.csv"), pd.read_csv(run / "inference.csv")
     assert not {"round_times_s", "round_train_loss"} & set(train.columns)  # the raw samples live apart
-    rounds = pd.read_csv(first / "rounds.csv")  # one line per timed round (n = 1 here) of every case
-    assert len(rounds) == len(train) + len(pd.read_csv(first / "inference.csv")) and rounds["seconds"].gt(0).all()
+    rounds = pd.read_csv(run / "rounds.csv")  # one line per timed round (n = 1 here) of every case
+    assert len(rounds) == len(train) + len(inference) and rounds["seconds"].gt(0).all()
     assert rounds.loc[rounds["phase"] == "train", "train_loss"].notna().all()
-    confusion = pd.read_csv(first / "confusion.csv")  # the inference weights' 10×10 on the whole test set
-    assert len(confusion) == 100 and confusion["count"].sum() == 10_000
-    sample = pd.read_csv(first / "predictions.csv")
-    assert len(sample) == 9 and sample["probability"].between(0, 1).all() and sample["label"].between(0, 9).all()
-    cpu_variants = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
-                    "notebook-loader", "auto"}
-    assert set(train["variant"]) == cpu_variants and set(train["device"]) == {"cpu"}  # freezing: inference only
+    confusion = pd.read_csv(run / "confusion.csv")  # each model's inference weights, 10×10 on the whole test set
+    assert len(confusion) == 3 * 100 and confusion.groupby("model")["count"].sum().eq(10_000).all()
+    sample = pd.read_csv(run / "predictions.csv")
+    assert len(sample) == 3 * 9 and sample["probability"].between(0, 1).all() and sample["label"].between(0, 9).all()
+    cases = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
+    assert len(cases) == len(train) + len(inference) + len(pd.read_csv(run / "tta.csv"))
+
+
+@pytest.mark.slow
+def test_every_trained_row_has_accuracy_loss_and_what_it_ran_in(smoke_run):
+    train = pd.read_csv(smoke_run[0] / "train.csv")
+    v0 = train[train["model"] == "v0"]
+    assert set(v0["variant"]) == CPU_VARIANTS and set(train["device"]) == {"cpu"}  # freezing: inference only
+    assert set(train.loc[train["model"] == "v2", "variant"]) == {"eager", "bf16+channels_last", "notebook-loader"}
     assert train["test_acc_pct"].between(0, 100).all() and train["test_loss"].notna().all()
     assert train["n"].eq(1).all() and train["median_s"].gt(0).all()
     assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
     # every row says what it ran in and on what machine; auto resolved to a concrete precision
     assert train["precision"].isin(["fp32", "bf16"]).all() and train["cut"].isna().all()
-    auto = train[train["variant"] == "auto"].iloc[0]
+    auto = v0[v0["variant"] == "auto"].iloc[0]
     assert auto["auto_reason"].startswith("precision auto → ") and auto["machine_kind"].startswith("cpu-")
     assert {"cpu_capability", "cpu_isa", "bf16_native"} <= set(train.columns)
-    eager = train[train["variant"] == "eager"].iloc[0]  # the band: eager's own seed and 3 more
+    eager = v0[v0["variant"] == "eager"].iloc[0]  # the band: eager's own seed and 3 more
     assert eager["band_n"] == 4 and eager["band_min_acc_pct"] <= eager["test_acc_pct"] <= eager["band_max_acc_pct"]
     assert eager["band_min_acc_pct"] < eager["band_max_acc_pct"]  # different seeds, different models
     assert set(train["acc_band"].dropna()) <= {"below eager band", "above eager band"}  # empty cells: in band
-    inference = pd.read_csv(first / "inference.csv")
-    assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
-    assert set(inference["variant"]) == cpu_variants - {"notebook-loader"} | {"compile-freeze-bf16"}
-    assert inference["agree_with_eager_pct"].between(99.0, 100.0).all()
-    assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
-    summary = (first / "summary.md").read_text()
-    for reason in ("runs on CUDA only", "no CUDA device on this machine", "inference has no loader",
-                   "inference only"):
-        assert reason in summary
-    machine = json.loads((first / "machine.json").read_text())
-    assert machine["profile"] == "smoke" and machine["torch_threads"] >= 1
-    assert set(machine["matmul_peak_gflop_per_s"]) >= {"cpu/fp32", "cpu/bf16"} and machine["budget_s"] is None
-    assert machine["capabilities"]["machine_kind"] == machine["machine_kind"] and first.name.endswith(
-        f"-{machine['machine_kind']}-{machine['cpu_count']}c")
 
 
 @pytest.mark.slow
-def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, mnist_root):
-    done = run_bench(tmp_path, mnist_root, "--bench-models", "fastnet", "--bench-variants", "eager",
-                     "--bench-device", "cpu")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run = tmp_path / "results" / "latest"
+def test_every_inference_row_compares_with_eager(smoke_run):
+    inference = pd.read_csv(smoke_run[0] / "inference.csv")
+    assert sorted(inference["batch_size"].unique()) == [1, 64, 256, 1024]
+    v0 = inference[inference["model"] == "v0"]
+    assert set(v0["variant"]) == CPU_VARIANTS - {"notebook-loader"} | {"compile-freeze-bf16"}
+    assert inference["agree_with_eager_pct"].between(99.0, 100.0).all()
+    assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
+
+
+@pytest.mark.slow
+def test_what_does_not_apply_here_is_left_out_once_not_skipped(smoke_run):
+    run, stdout = smoke_run
+    machine = json.loads((run / "machine.json").read_text())
+    left_out = {entry["what"]: entry["reason"] for entry in machine["left_out"]}
+    assert ("device cuda" in left_out) == (not torch.cuda.is_available()) and machine["skips"] == []
+    assert machine["devices"] == (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    assert left_out["fp16 on cpu"].startswith("fp16 runs on CUDA only")
+    assert left_out["notebook-loader inference on cpu"].endswith("inference has no loader")
+    assert left_out["compile-freeze-bf16 training on cpu"].endswith("inference only")
+    summary = (run / "summary.md").read_text()
+    assert "## Left out" in summary and "| fp16 on cpu | fp16 runs on CUDA only" in summary
+    assert "## Skipped" not in summary
+    last = stdout.strip().splitlines()[-1]
+    assert " passed" in last and "skipped" not in last and " deselected" in last, last
+
+
+@pytest.mark.slow
+def test_the_machine_record_and_time_to_accuracy(smoke_run):
+    run, _ = smoke_run
+    machine = json.loads((run / "machine.json").read_text())
+    assert machine["format"] >= 1 and machine["profile"] == "smoke" and machine["torch_threads"] >= 1
+    assert set(machine["matmul_peak_gflop_per_s"]) >= {"cpu/fp32", "cpu/bf16"} and machine["budget_s"] is None
+    assert machine["capabilities"]["machine_kind"] == machine["machine_kind"] and run.name.endswith(
+        f"-{machine['machine_kind']}-{machine['cpu_count']}c")
     tta = pd.read_csv(run / "tta.csv")  # --benchmark-disable calls the case once: one seed, one process
     assert len(tta) == 1 and tta["model"].tolist() == ["fastnet"] and tta["target_pct"].tolist() == [90.0]
     assert tta["reached"].all() and (tta["test_acc_pct"] >= 90.0).all()
@@ -102,11 +135,15 @@ def test_bench_suite_times_time_to_accuracy_when_fastnet_is_selected(tmp_path, m
 
 
 @pytest.mark.slow
-def test_bench_suite_keeps_a_tight_budget_by_cutting_and_says_what_it_cut(tmp_path, mnist_root):
-    done = run_bench(tmp_path, mnist_root, "--bench-models", "v2", "--bench-variants", "eager", "--bench-device",
-                     "cpu", "--bench-budget", "1")
+def test_a_tight_budget_is_shared_by_the_selected_cases_only_and_says_what_it_cut(tmp_path, mnist_root):
+    """With ``-k`` choosing the inference cases, the training case it deselects is not weighed (a GPU run
+    with ``-k train`` once planned for 77 cases while 14 ran); the budget cuts the inference weights."""
+    results = tmp_path / "results"
+    done = run_bench(results, mnist_root, "--bench-models", "v2", "--bench-variants", "eager", "--bench-device",
+                     "cpu", "--bench-budget", "1", "-k", "inference")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run = tmp_path / "results" / "latest"
+    assert "mnist-bench: 4 cases share the 1 s budget" in done.stdout and "4 passed" in done.stdout
+    run = results / "latest"
     inference = pd.read_csv(run / "inference.csv")
     assert inference["weight_steps"].eq(200).all()  # one epoch (1,875 steps) cut to the smallest level
     machine = json.loads((run / "machine.json").read_text())
@@ -117,10 +154,18 @@ def test_bench_suite_keeps_a_tight_budget_by_cutting_and_says_what_it_cut(tmp_pa
     assert "| inference weights v2 cpu | steps 1875→200: " in summary
 
 
-def test_bench_rejects_unknown_names_with_exit_2(tmp_path, mnist_root):
-    for args in (["--bench-models", "v9"], ["--bench-variants", "turbo"], ["--bench-profile", "huge"],
-                 ["--bench-device", "tpu"], ["--bench-budget", "soon"], ["--bench-budget", "-5"]):
-        done = run_bench(tmp_path, mnist_root, *args)
-        assert done.returncode == 2, args
-        assert "mnist-bench: error:" in done.stdout + done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "results").exists()
+@pytest.mark.parametrize("cuda", [False, True], ids=["cpu-only", "with-gpu"])
+def test_all_devices_are_the_devices_here_and_what_does_not_apply_is_left_out(cuda, monkeypatch):
+    monkeypatch.setattr(suite_session.torch.cuda, "is_available", lambda: cuda)
+    devices, left_out = present_devices("all")
+    assert (devices, left_out) == ((["cpu", "cuda"], []) if cuda else (["cpu"], [("device cuda", NO_CUDA)]))
+    variants = [VARIANTS[name] for name in ("eager", "cudagraph", "notebook-loader", "compile-freeze-bf16")]
+    phase_only = {f"notebook-loader inference on {d}" for d in devices} | {f"compile-freeze-bf16 training on {d}"
+                                                                         for d in devices}
+    assert set(dict(not_applicable(devices, variants))) == {"cudagraph on cpu"} | phase_only
+    session = SuiteSession(devices, ["v0"], variants, suite_session.PROFILES["smoke"], "results", None)
+    train = {(device, variant.name) for _, device, variant, _ in session.cases("train")}
+    assert train == {("cpu", "eager"), ("cpu", "notebook-loader")} | (
+        {("cuda", "eager"), ("cuda", "cudagraph"), ("cuda", "notebook-loader")} if cuda else set())
+    inference = {(device, variant.name) for _, device, variant, _ in session.cases("inference")}
+    assert ("cpu", "compile-freeze-bf16") in inference and ("cpu", "notebook-loader") not in inference

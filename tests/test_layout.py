@@ -1,5 +1,6 @@
 """The package's shape holds as it grows (docs/decisions.md, 2026-11-26): small modules and
-functions, imports at the top (except the stated lazy ones), one place per decision."""
+functions (the package and the benchmark suite's front end, ``bench/``), imports at the top (except
+the stated lazy ones), one place per decision, one writer of a run folder."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mnist_models"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "mnist_models"
 MODULES = sorted(PACKAGE.rglob("*.py"))
+BENCH = sorted((ROOT / "bench").glob("*.py"))  # the suite's front end: options, parametrisation, hooks
 MAX_MODULE_LINES = 360
 MAX_FUNCTION_LINES = 60
+MAX_BENCH_CONFTEST_LINES = 200  # everything else the suite does lives in the package
 # The only imports allowed inside functions, each for the start-up clock of time to accuracy (the
 # worker times the torch import itself; torchvision costs ~1 s the fast loader never needs).
 LAZY_IMPORTS = {
@@ -29,10 +33,11 @@ def functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", MODULES + BENCH, ids=lambda p: str(p.relative_to(ROOT)))
 def test_modules_and_functions_stay_small(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name}: split it by responsibility"
+    limit = MAX_BENCH_CONFTEST_LINES if path == ROOT / "bench" / "conftest.py" else MAX_MODULE_LINES
+    assert len(text.splitlines()) <= limit, f"{path.name}: split it by responsibility"
     long = [(f.name, f.end_lineno - f.lineno + 1) for f in functions(ast.parse(text))
             if f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == [], f"functions over {MAX_FUNCTION_LINES} lines: {long}"
@@ -47,17 +52,19 @@ def test_imports_are_at_the_top_except_the_stated_lazy_ones(path: Path) -> None:
 
 
 def test_every_module_says_what_it_does() -> None:
-    missing = [str(p.relative_to(PACKAGE)) for p in MODULES if not ast.get_docstring(ast.parse(p.read_text()))]
+    missing = [str(p.relative_to(ROOT)) for p in MODULES + BENCH if not ast.get_docstring(ast.parse(p.read_text()))]
     assert missing == []
 
 
-def calls_named(name: str) -> set[str]:
-    """Modules with a call to ``<anything>.name(...)``."""
+def calls_named(name: str, plain: bool = False) -> set[str]:
+    """Modules with a call to ``<anything>.name(...)`` (and, with ``plain``, to ``name(...)``)."""
     found = set()
-    for path in MODULES:
+    for path in MODULES + BENCH:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name:
-                found.add(str(path.relative_to(PACKAGE)))
+            func = node.func if isinstance(node, ast.Call) else None
+            if (isinstance(func, ast.Attribute) and func.attr == name) or (
+                    plain and isinstance(func, ast.Name) and func.id == name):
+                found.add(str(path.relative_to(PACKAGE if path.is_relative_to(PACKAGE) else ROOT)))
     return found
 
 
@@ -66,10 +73,19 @@ def test_one_place_per_decision() -> None:
     assert calls_named("backward") == {"train/step.py", "models/flops.py"}
     assert calls_named("autocast") <= {"host/device.py", "train/runtime.py", "train/auto.py",
                                        "train/engine.py", "train/step.py", "experiments/suite.py"}
-    assert calls_named("to_csv") == {"report/publish.py"}  # the one publish path writes every table
+    assert calls_named("to_csv") == {"results/store.py"}  # write_files, the one way a table is written
     assert calls_named("splice_machine_block") <= {"report/publish.py"}
     writers = calls_named("write_text") - {"results/store.py", "report/publish.py", "report/readme.py"}
     assert writers == set(), f"files written outside results/store and report/publish: {writers}"
+
+
+def test_a_run_folder_has_one_writer() -> None:
+    # cases.jsonl as each case ends, the tables and machine.json at the end, latest last: runs/writer.py
+    # alone; the suite's end (report/suite_publish.py) hands it what to write.
+    assert calls_named("publish_run", plain=True) == {"runs/writer.py"}
+    assert calls_named("finish_run", plain=True) == {"report/suite_publish.py"}
+    assert calls_named("CaseLog", plain=True) <= {"runs/writer.py", "experiments/suite_session.py"}
+    assert calls_named("point_latest", plain=True) == {"runs/writer.py"}
 
 
 def test_the_precision_table_covers_the_configs_precisions() -> None:
