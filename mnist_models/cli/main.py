@@ -4,8 +4,8 @@
     mnist-bench machine [--model v2] [--json]          capabilities, matmul peaks, what auto picks
     mnist-bench models [--json]                        registry: parameters, FLOPs per image
     mnist-bench train --model v2 --protocol notebook [--json] [--results DIR] [...]
-    mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme README.md]
-    mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme README.md]
+    mnist-bench reproduce [--seeds 42,0,1] [--results DIR] [--readme docs/results/KIND.md]
+    mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme docs/results/KIND.md]
     mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--precision auto] [--json] [--results DIR]
 
 Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
@@ -116,5 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         results = getattr(args, "results", None)
         kept = f"; every finished epoch is in {results}/runs.jsonl" if results else ""
+        if getattr(args, "command", None) == "profile":  # a profile writes no rows: its unfinished folder goes
+            kept = "; the unfinished profile was removed"
         print(f"mnist-bench: {stopped}{kept}", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED

@@ -2,12 +2,12 @@
 
 Two 2-core cloud VMs with the same ``model name`` ("AMD EPYC") can differ by an order of
 magnitude in bf16 (native AVX-512 BF16 against emulation), so every figure the project writes
-carries the capability it was measured on, and README blocks are kept per machine kind.
+carries the capability it was measured on, and results-page blocks (docs/results/<kind>.md) are kept per machine kind.
 
 - ``capabilities()``: the static facts, read once per process (``/proc/cpuinfo``, sysfs caches,
   torch's dispatch level and oneDNN's bf16 support). Nothing here is timed.
 - ``machine_kind(caps)``: a slug such as ``cpu-amd-avx512-bf16`` or ``gpu-nvidia-h100-80gb-hbm3``;
-  the name of the README blocks and part of a bench run's id.
+  the name of the results-page blocks (docs/results/<kind>.md) and part of a bench run's id.
 - ``bf16_note(caps)``: why bf16 is slow where it is emulated, for flags and reasons.
 
 The measured side (matmul peak per dtype) lives in ``measure.probes.matmul_peak_gflops``;

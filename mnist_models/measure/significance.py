@@ -1,7 +1,7 @@
 """Is a timing change real? The Mann–Whitney U test (numpy and the standard library only), and the
 interval-overlap fallbacks for samples too few for it or runs without raw samples.
 
-The rule follows asv's ``compare`` (README, "Comparing two runs"):
+The rule follows asv's ``compare`` (docs/compare.md):
 
 - **Mann–Whitney U**, two-sided, when both sides have raw samples and n allows the threshold to be
   reached at all: the smallest two-sided p of n₁ and n₂ untied samples is 2 / C(n₁+n₂, n₁), so at

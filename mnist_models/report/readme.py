@@ -1,5 +1,6 @@
-"""README blocks: generated text between ``<!-- name:start -->`` / ``<!-- name:end -->`` markers,
-one sub-block per machine kind, so that figures from other machines are kept."""
+"""Results-page blocks (docs/results/<kind>.md, or any file with the markers): generated text between
+``<!-- name:start -->`` / ``<!-- name:end -->`` markers, one sub-block per machine kind, so that figures
+from other machines are kept."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def machine_block(path: str | os.PathLike[str], name: str, body: str, env: dict[
 
 def splice_machine_block(path: str | os.PathLike[str], name: str, body: str, env: dict[str, Any] | None = None) -> bool:
     """Put ``body`` into ``path``'s ``name`` block as this machine kind's sub-block (see ``splice_marked``),
-    under a line naming the machine, its kind and the date, so that every README figure says which
+    under a line naming the machine, its kind and the date, so that every results-page figure says which
     machine it belongs to and figures from other machines are kept. The body's headings go one
     level down, under that line. Written atomically; False (nothing written) without the markers."""
     text = machine_block(path, name, body, env)

@@ -8,7 +8,7 @@ Examples::
     mnist-bench compare BASE NEW --metric time,accuracy,memory --fail-above 15 --json | tail -n 1
 
 The statistics (Mann–Whitney U where n allows, range or median ± IQR overlap otherwise, the minimum
-effect size, the accuracy band) are described in ``report/compare/verdicts.py`` and the README.
+effect size, the accuracy band) are described in ``report/compare/verdicts.py`` and docs/compare.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ row, the gated regressions, and a geometric mean of throughput ratios per device
 ``compare(base, new, thresholds)`` joins the folders on (phase, model, device, variant, batch size)
 and returns a ``Comparison``; ``compare_page`` turns it into ``compare.md`` / ``compare.html``;
 ``mnist-bench compare BASE NEW`` (``cli/commands/compare.py``) writes them into NEW and exits 1 when
-a gated metric regressed. The rules (README, "Comparing two runs"):
+a gated metric regressed. The rules (docs/compare.md):
 
 - **Verdict** (time): ``slower`` / ``faster`` when the per-image time differs significantly
   (``measure.significance``: Mann–Whitney p < 0.002 where n allows, else range or median ± IQR

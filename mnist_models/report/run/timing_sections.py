@@ -28,7 +28,7 @@ from ..markdown import markdown_table
 PLOTS = "plots"
 READS = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
          "compare.md", CASES_FILE)  # what the report is made from (named in its first lines, where the run has them)
-REFERENCE_BATCH = 256  # the inference batch the comparisons use (the README's), else the largest run
+REFERENCE_BATCH = 256  # the inference batch the comparisons use (the results page's), else the largest run
 NOT_RECORDED = "not recorded"
 TRAIN_REPORT = {"variant": "variant", "test_acc_pct": "test acc %", "test_loss": "test loss",
                 "acc_delta_vs_eager_pct": "Δacc vs eager (pts)", "n": "n", "median_s": "s/round median",
