@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from mnist_models.report.publish import publish_run
 from mnist_models.report.suite_summary import BenchRun, render
 from mnist_models.results.provenance import bench_run_id, environment
 from mnist_models.runs.frames import bench_frames
+from mnist_models.runs.writer import publish_run
 
 
 def train_row(variant, median, acc, model="v2", noisy=False):
