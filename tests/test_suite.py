@@ -11,6 +11,7 @@ import torch
 from mnist_models import data
 from mnist_models.config import RunConfig
 from mnist_models.experiments import budget as budget_module
+from mnist_models.experiments import plans
 from mnist_models.experiments.plans import inference_weight, needs_reference, plan_inference, plan_train, train_weight
 from mnist_models.experiments.suite import PROFILES, InferenceCase, Shared, TrainCase, base_config
 from mnist_models.experiments.suite_rows import finish_row, inference_row, train_row
@@ -177,6 +178,7 @@ def tight_budget(case_id: str, seconds_left: float, weight: float = 1.0):
 
 def test_a_case_over_its_allowance_is_cut_and_says_why(mnist_root, monkeypatch):
     monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
+    monkeypatch.setattr(plans, "eager_unit_s", lambda *args: 1e-6)  # eager's references at a cut: next to free
     variant = VARIANTS["bf16"]
     case = TrainCase(variant.apply(base_config("v2", "cpu", str(mnist_root))), steps=100)
     budget = tight_budget("c", 0.0)  # nothing left: the smallest level
@@ -194,7 +196,7 @@ def test_a_plan_reads_nothing_an_earlier_case_decided(mnist_root, monkeypatch):
     """Order-free (issue 16): a cut variant is compared with eager at its steps whether or not eager ran
     first or was cut alike, and its cost counts that retraining whether or not another case paid for it."""
     monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)
-    plans = []
+    planned = []
     for eager_first in (False, True):
         if eager_first:  # eager is planned (and cut) first, as in the whole suite
             eager = TrainCase(base_config("v0", "cpu", str(mnist_root)), steps=100)
@@ -202,8 +204,8 @@ def test_a_plan_reads_nothing_an_earlier_case_decided(mnist_root, monkeypatch):
             assert eager.steps == 10 and not needs_reference(eager, VARIANTS["eager"])
         case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
         plan_train(tight_budget("c", 0.0), "c", case, VARIANTS["channels_last"], PROFILES["quick"])
-        plans.append((case.steps, case.eval_images, needs_reference(case, VARIANTS["channels_last"])))
-    assert plans[0] == plans[1] == (10, 2000, True)
+        planned.append((case.steps, case.eval_images, needs_reference(case, VARIANTS["channels_last"])))
+    assert planned[0] == planned[1] == (10, 2000, True)
 
 
 def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_root, monkeypatch):
@@ -219,10 +221,13 @@ def test_a_cut_inference_case_runs_fewer_rounds_and_compares_fewer_images(mnist_
     assert row["weight_steps"] == 200 and row["cut"] == case.cut and row["precision"] == "fp32"
 
 
-def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root):
+def test_cutting_is_not_chosen_when_eager_references_would_cost_what_it_saves(mnist_root, monkeypatch):
+    monkeypatch.setattr(budget_module, "MIN_SAVING_S", 0.0)  # however fast this machine runs the case
     case = TrainCase(VARIANTS["channels_last"].apply(base_config("v0", "cpu", str(mnist_root))), steps=100)
+    # Eager 10× slower than this case: retraining it at a cut's steps (4 seeds) costs more than the cut saves.
+    monkeypatch.setattr(plans, "eager_unit_s", lambda *args: 10 * case.step_s)
     plan_train(tight_budget("e", 0.0), "e", case, VARIANTS["channels_last"], PROFILES["quick"])
-    assert case.steps == 100 and case.cut == ""  # v0's whole case costs well under MIN_SAVING_S
+    assert case.steps == 100 and case.cut == ""
 
 
 def test_weights_of_the_budget_follow_the_eager_probe():

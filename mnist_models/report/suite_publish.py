@@ -23,8 +23,9 @@ from typing import Any
 from ..experiments.suite_session import SuiteSession, SuiteUsageError
 from ..measure.probes import measured_peaks
 from ..results.provenance import environment
-from ..results.store import ResultsError
+from ..results.store import ResultsError, read_rows
 from ..runs.frames import run_tables
+from ..runs.schema import CASES_FILE
 from ..runs.writer import CaseLog, finish_run
 from . import suite_summary
 from .publish import readme_text
@@ -53,8 +54,10 @@ def check_readme(readme: str | None) -> None:
 
 
 def stopped_line(log: CaseLog) -> str:
-    """What a session stopped before its end says about the rows it kept."""
-    cases = f"{log.cases} finished case{'s' if log.cases != 1 else ''}"
+    """What a session stopped before its end says about the rows it kept (the cases in cases.jsonl: an
+    interrupt can land after a case's rows are down and before the log counts them)."""
+    count = len({row.get("case") for row in read_rows(log.folder, CASES_FILE)}) if log.folder else 0
+    cases = f"{count} finished case{'s' if count != 1 else ''}"
     where = (f"the rows of its {cases} are in {log.folder}/cases.jsonl; `mnist-bench report {log.folder}` reads "
              "them" if log.folder else "no row was written")
     return (f"mnist-bench: the session stopped before its end: {where} (an incomplete run; no tables, summary or "
