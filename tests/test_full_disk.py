@@ -30,8 +30,9 @@ from mnist_models.cli.commands import reproduce as reproduce_command
 from mnist_models.config import RunConfig
 from mnist_models.experiments.reproduction import Case
 from mnist_models.models import get_model
-from mnist_models.report.publish import Report, publish, publish_run
+from mnist_models.report.publish import Report, publish
 from mnist_models.results.store import DiskFullError, append_rows, atomic_write_files, point_latest
+from mnist_models.runs.writer import publish_run
 from mnist_models.train.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,25 +184,26 @@ def test_a_table_and_its_readme_block_are_written_together_or_not_at_all(
 
 
 def test_a_benchmark_run_folder_is_written_whole_before_latest_moves(tmp_path: Path, full_disk: FullDisk) -> None:
-    """The suite's writer (``publish_run``): run folder files with ``machine.json``, the README block."""
-    results, readme = tmp_path / "results", tmp_path / "README.md"
+    """The suite's writer (``publish_run``): the run folder's files with ``machine.json``, and the results
+    page whose block it replaces, all or none; ``latest`` moves only once they are whole."""
+    results, page = tmp_path / "results", tmp_path / "page.md"
     (results / "earlier-run").mkdir(parents=True)
     (results / "earlier-run" / "train.csv").write_text("earlier\n")
     point_latest(results, "earlier-run")
-    readme.write_text("<!-- bench-summary:start -->\nearlier\n<!-- bench-summary:end -->\n")
-    before = snapshot(results, readme)
+    page.write_text("<!-- bench-summary:start -->\nearlier\n<!-- bench-summary:end -->\n")
+    before = snapshot(results, page)
     files = {"train.csv": pd.DataFrame({"model": ["v0"], "acc": [91.5]}), "summary.md": "# Run\n",
              "machine.json": {"cpu": "test", "machine_kind": "cpu-test"}, "benchmark.json": {"benchmarks": []}}
-    env = {"machine_kind": "cpu-test", "cpu": "Test CPU", "cpu_count": 2, "gpu": None}
+    also = {page: "<!-- bench-summary:start -->\nnew block\n<!-- bench-summary:end -->\n"}
     full_disk.arm("machine.json")
     with pytest.raises(DiskFullError) as info:
-        publish_run(results, "new-run", files, readme, ("bench-summary", "new block"), env)
+        publish_run(results, "new-run", files, also)
     assert str(results / "new-run" / "machine.json") in str(info.value) and NO_SPACE in str(info.value)
-    assert snapshot(results, readme) == before and os.readlink(results / "latest") == "earlier-run"
+    assert snapshot(results, page) == before and os.readlink(results / "latest") == "earlier-run"
     assert not (results / "new-run").exists() and temp_files(tmp_path) == []  # no half run for readers to meet
     full_disk.arm()
-    assert publish_run(results, "new-run", files, readme, ("bench-summary", "new block"), env).is_dir()
-    assert os.readlink(results / "latest") == "new-run" and "new block" in readme.read_text()
+    assert publish_run(results, "new-run", files, also).is_dir()
+    assert os.readlink(results / "latest") == "new-run" and "new block" in page.read_text()
 
 
 def test_publish_leaves_tables_and_readme_as_they_were(tmp_path: Path, full_disk: FullDisk) -> None:
