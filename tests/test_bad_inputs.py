@@ -37,10 +37,13 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from test_cli import SUBPROCESS_TIMEOUT, assert_one_line_usage_error, fast_train_argv, run_cli
+from test_cli import SUBPROCESS_TIMEOUT, fast_train_argv, run_cli
 from test_run_report import COMMITTED_RUNS, copy_run
 
 from mnist_models.cli import main as cli
+from mnist_models.config import RunConfig
+from mnist_models.models import get_model
+from mnist_models.train.checkpoint import metadata_digest, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-inputs.md"
@@ -125,17 +128,20 @@ CASES: list[Case] = [
          "choose one of: fp32, bf16, fp16, auto"),
     case("train-compile", UNKNOWN, "train", ("--compile", "turbo"), "unknown compile 'turbo'",
          "choose one of: none, default, reduce-overhead, max-autotune"),
-    case("train-loader", UNKNOWN, "train", ("--loader", "slow"), "unknown loader 'slow'", "choose one of: seed, fast"),
+    case("train-loader", UNKNOWN, "train", ("--loader", "slow"), "unknown loader 'slow'",
+         "choose one of: notebook, fast"),
     case("train-optimizer", UNKNOWN, "train", ("--optimizer", "rmsprop"), "unknown optimizer 'rmsprop'",
          "choose one of: sgd, adam"),
     case("train-protocol", UNKNOWN, "train", ("--protocol", "paper"), "unknown protocol 'paper'",
-         "choose one of: seed"),
+         "choose one of: notebook"),
     case("machine-model", UNKNOWN, "machine", ("--model", "v9"), "unknown model 'v9'", MODELS),
     case("machine-device", UNKNOWN, "machine", ("--device", "tpu"), "unknown device 'tpu'", "choose one of"),
     case("predict-device", UNKNOWN, "predict", ("--device", "tpu", *PREDICT), "unknown device 'tpu'", "choose one of"),
     case("predict-invert", UNKNOWN, "predict", ("--invert", "maybe", *PREDICT), "invalid choice: 'maybe'",
          ("'auto', 'yes', 'no'", "see `mnist-bench predict --help`")),
     case("reproduce-model", UNKNOWN, "reproduce", ("--models", "v0,v9"), "unknown model 'v9'", MODELS),
+    case("reproduce-device", UNKNOWN, "reproduce", ("--device", "tpu"), "unknown device 'tpu'", "choose one of"),
+    case("speedup-model", UNKNOWN, "speedup", ("--model", "v9"), "unknown model 'v9'", MODELS),
     case("speedup-precision", UNKNOWN, "speedup", ("--precision", "fp8"), "unknown precision 'fp8'", "choose one of"),
     case("tta-model", UNKNOWN, "tta", ("--model", "v9"), "unknown model 'v9'", MODELS),
     case("profile-variant", UNKNOWN, "profile", ("--variant", "turbo"), "unknown variant 'turbo'",
@@ -207,6 +213,8 @@ CASES: list[Case] = [
          "argument --batch-size: expected an integer, got 'many'", "see `mnist-bench machine --help`"),
     case("reproduce-seeds-text", TYPE, "reproduce", ("--seeds", "abc"), ("--seeds", "got 'abc'"),
          "takes a count (5 → seeds 0–4) or a comma list (42,0,1)"),
+    case("speedup-seeds-text", TYPE, "speedup", ("--seeds", "abc"), ("--seeds", "got 'abc'"),
+         "takes a count (5 → seeds 0–4) or a comma list (42,0,1)"),
     case("reproduce-models-empty", TYPE, "reproduce", ("--models", ","), ("--models", "got ','"),
          "needs at least one model name"),
     case("speedup-precision-repeated", TYPE, "speedup", ("--precision", "fp32,fp32"),
@@ -233,6 +241,8 @@ CASES: list[Case] = [
     case("train-data-root-corrupt", FILE, "train", ("--data-root", "{bad_data}"),
          ("train-images-idx3-ubyte", SHA[0]), SHA[1]),
     case("data-root-is-a-file", FILE, "data", ("--data-root", "{file}"), DATA_DIR[0], DATA_DIR[1]),
+    case("data-root-corrupt", FILE, "data", ("--data-root", "{bad_data}"), ("train-images-idx3-ubyte", SHA[0]),
+         SHA[1]),
     case("predict-checkpoint-missing", FILE, "predict", ("--checkpoint", "{inputs}/missing.pt", "{image}"),
          ("missing.pt", "no such file"), SAVE),
     case("predict-checkpoint-is-a-folder", FILE, "predict", ("--checkpoint", "{folder}", "{image}"), "is a folder",
@@ -243,8 +253,14 @@ CASES: list[Case] = [
          "not an mnist-bench checkpoint", SAVE),
     case("predict-checkpoint-pickle", FILE, "predict", ("--checkpoint", "{pickle}", "{image}"),
          "not a readable checkpoint", SAVE, how="module"),
+    case("predict-checkpoint-truncated", FILE, "predict", ("--checkpoint", "{cut_pt}", "{image}"),
+         ("cut.pt", "not a readable checkpoint"), SAVE),
+    case("predict-checkpoint-other-model", FILE, "predict", ("--checkpoint", "{other_pt}", "{image}"),
+         ("other.pt", "its weights do not fit model 'fastnet'"), SAVE),
     case("predict-checkpoint-flag-missing", FILE, "predict", ("{image}",),
          "the following arguments are required: --checkpoint", "see `mnist-bench predict --help`"),
+    case("predict-image-argument-missing", FILE, "predict", ("--checkpoint", "{plain_pt}"),
+         "the following arguments are required: IMAGE", "see `mnist-bench predict --help`"),
     case("predict-image-missing", FILE, "predict", ("--checkpoint", "{plain_pt}", "{inputs}/missing.png"),
          ("missing.png", "no such file"), IMAGE),
     case("predict-image-is-a-folder", FILE, "predict", ("--checkpoint", "{plain_pt}", "{folder}"), "is a folder",
@@ -339,12 +355,16 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     (inputs / "bad-mnist" / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     Image.new("L", (28, 28), 0).save(inputs / "digit.png")
     torch.save({"weights": torch.zeros(3)}, inputs / "plain.pt")  # a real torch file, not a checkpoint
+    real = save_checkpoint(inputs / "v0.pt", get_model("v0"), RunConfig(model="v0"), {})
+    (inputs / "cut.pt").write_bytes(real.read_bytes()[:-100])  # a checkpoint cut short
+    payload = torch.load(real, weights_only=True) | {"model": "fastnet"}  # V0's weights declared as FastNet,
+    torch.save(payload | {"metadata_sha256": metadata_digest(payload)}, inputs / "other.pt")  # hashes consistent
     with open(inputs / "plain.pkl", "wb") as f:
         pickle.dump({"weights": [0.0, 0.0]}, f, protocol=4)
     paths = {"root": root, "cwd": cwd, "inputs": inputs, "results": results, "run": run, "data": mnist_root,
              "file": inputs / "notes.txt", "folder": inputs / "empty", "image": inputs / "digit.png",
              "text_png": inputs / "text.png", "plain_pt": inputs / "plain.pt", "pickle": inputs / "plain.pkl",
-             "bad_data": inputs / "bad-mnist"}
+             "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist"}
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -369,6 +389,17 @@ def changes(before: dict[str, bytes | str], after: dict[str, bytes | str]) -> li
 
 # --------------------------------------------------------------------------------------------
 # Running a case
+
+
+def assert_one_line_usage_error(code: int, stderr: str) -> str:
+    """Exit 2 and exactly one non-empty stderr line ``mnist-bench: error: …``; returns that line."""
+    assert code == 2, f"exit code {code}, stderr:\n{stderr}"
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one stderr line, got:\n{stderr}"
+    assert lines[0].startswith("mnist-bench: error: "), lines[0]
+    assert len(lines[0]) > len("mnist-bench: error: ")
+    return lines[0]
 
 
 def fill(case: Case, paths: dict[str, str]) -> tuple[list[str], dict[str, str | None]]:

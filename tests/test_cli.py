@@ -1,9 +1,10 @@
-"""The ``mnist-bench`` command line: smoke runs, bad input (exit 2, one line) and ``reproduce``.
+"""The ``mnist-bench`` command line: the listings, ``--help``, one real training run end to end and
+``reproduce``.
 
-Most checks call ``mnist_models.cli.main`` in-process; a few run real subprocesses
-(``python -m mnist_models`` and the ``mnist-bench`` console script) to prove what reaches a
-terminal. Every bad-input case uses a fast config (v0, fast loader, 1 epoch) so that a
-validation that wrongly passed would cost seconds, not minutes.
+Every check calls ``mnist_models.cli.main`` in process but one, ``python -m mnist_models --help``, which
+proves the module entry point and its program name in a real process. Bad input (exit 2, one line,
+nothing written) is the inventory's, tests/test_bad_inputs.py, which also runs the console script and
+``python -m`` on a bad input through ``run_cli`` here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,10 @@ import torch
 
 from mnist_models import data
 from mnist_models.cli import main as cli
-from mnist_models.config import COMPILE_MODES, DEVICES, PRECISIONS
-from mnist_models.experiments.reproduction import NOTEBOOK_TABLE
 from mnist_models.models import list_models
 from mnist_models.results.provenance import environment, machine_tag
+
+from conftest import CLI_TRAIN
 
 # The seed notebook's architectures (hidden_units=10): parameters and forward FLOPs
 # (2 per multiply-add), worked out by hand:
@@ -35,7 +35,6 @@ from mnist_models.results.provenance import environment, machine_tag
 #          2*(28*28*10*9 + 28*28*10*90 + 2*14*14*10*90 + 490*10) = 2,267,720 FLOPs
 EXPECTED_MODELS = {"v0": ("7,960", "15,880"), "v1": ("7,960", "15,880"), "v2": ("7,740", "2,267,720")}
 
-SEEDED_LINE = b'{"run_id": "seeded-before-test", "kind": "train", "epoch": 1, "test_acc_pct": 12.5}\n'
 SUBPROCESS_TIMEOUT = 300
 
 
@@ -62,29 +61,9 @@ def run_cli(argv: list[str], cwd: Path, root: Path, *, module: bool = False) -> 
                           timeout=SUBPROCESS_TIMEOUT)
 
 
-def assert_one_line_usage_error(code: int, stderr: str) -> str:
-    """Exit 2 and exactly one non-empty stderr line ``mnist-bench: error: …``; returns that line."""
-    assert code == 2, f"exit code {code}, stderr:\n{stderr}"
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one stderr line, got:\n{stderr}"
-    assert lines[0].startswith("mnist-bench: error: "), lines[0]
-    assert len(lines[0]) > len("mnist-bench: error: ")
-    return lines[0]
-
-
 def fast_train_argv(root: Path, results: Path) -> list[str]:
-    return ["train", "--model", "v0", "--loader", "fast", "--epochs", "1", "--json",
-            "--data-root", str(root), "--results", str(results)]
-
-
-def copy_mnist(root: Path, dest: Path) -> Path:
-    """A private copy of the four verified files under ``dest`` (torchvision layout)."""
-    target = data.raw_dir(dest)
-    target.mkdir(parents=True)
-    for name in data.FILES:
-        shutil.copyfile(data.raw_dir(root) / name, target / name)
-    return dest
+    """The session's CLI smoke run (``CLI_TRAIN``: v0, fast loader, one epoch, --json) into ``results``."""
+    return [*CLI_TRAIN, "--data-root", str(root), "--results", str(results)]
 
 
 @pytest.fixture
@@ -92,20 +71,6 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in-process commands from a scratch directory (default ``results`` lands there)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def seeded_results(tmp_path: Path) -> Path:
-    """A results folder whose runs.jsonl already holds one known line."""
-    folder = tmp_path / "results"
-    folder.mkdir()
-    (folder / "runs.jsonl").write_bytes(SEEDED_LINE)
-    return folder
-
-
-def assert_results_untouched(folder: Path) -> None:
-    assert (folder / "runs.jsonl").read_bytes() == SEEDED_LINE
-    assert sorted(p.name for p in folder.iterdir()) == ["runs.jsonl"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,26 +127,15 @@ def test_help_in_process_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
 # Smoke: one real training run, end to end
 
 
-@pytest.fixture(scope="module")
-def trained(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One ``mnist-bench train ... --json`` through the installed console script."""
-    work = tmp_path_factory.mktemp("train-smoke")
-    results_dir = work / "out"
-    proc = run_cli(fast_train_argv(mnist_root, results_dir), work, mnist_root)
-    assert proc.returncode == 0, proc.stderr
-    return {"proc": proc, "results": results_dir, "work": work}
-
-
 @pytest.mark.slow
 class TestTrainEndToEnd:
-    """One real training run through the console script (the ``trained`` fixture), then what it wrote."""
+    """One real training run through the CLI (``cli_train`` in conftest.py), then what it printed and wrote."""
 
-    def test_train_json_summary(self, trained: dict, mnist_root: Path) -> None:
-        proc = trained["proc"]
-        assert "Traceback" not in proc.stderr
-        assert "epoch 1/1" in proc.stderr  # progress goes to stderr, one line per epoch off a terminal
-        last = proc.stdout.rstrip("\n").splitlines()[-1]
-        summary = json.loads(last)
+    def test_train_json_summary(self, cli_train: dict, mnist_root: Path) -> None:
+        assert cli_train["code"] == 0, cli_train["err"]
+        assert "Traceback" not in cli_train["err"]
+        assert "epoch 1/1" in cli_train["err"]  # progress goes to stderr, one line per epoch off a terminal
+        summary = json.loads(cli_train["out"].rstrip("\n").splitlines()[-1])
 
         cfg = summary["config"]
         assert cfg["model"] == "v0" and cfg["loader"] == "fast" and cfg["epochs"] == 1
@@ -197,10 +151,9 @@ class TestTrainEndToEnd:
         assert env["torch"] == torch.__version__
         assert {"cpu", "cpu_count", "torch_threads"} <= set(env)
 
-
-    def test_train_appends_one_row_per_epoch(self, trained: dict) -> None:
-        summary = json.loads(trained["proc"].stdout.rstrip("\n").splitlines()[-1])
-        lines = (trained["results"] / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    def test_train_appends_one_row_per_epoch(self, cli_train: dict) -> None:
+        summary = json.loads(cli_train["out"].rstrip("\n").splitlines()[-1])
+        lines = (cli_train["results"] / "runs.jsonl").read_text(encoding="utf-8").splitlines()
         assert len(lines) == 1
         row = json.loads(lines[0])
         assert row["run_id"] == summary["run_id"]
@@ -208,17 +161,20 @@ class TestTrainEndToEnd:
         assert row["config"] == summary["config"]
         assert row["environment"] == summary["environment"]
         assert row["test_acc_pct"] == summary["test_acc_pct"]
-        assert not (trained["work"] / "results").exists(), "--results was ignored"
+        assert not (cli_train["work"] / "results").exists(), "--results was ignored"
 
-
-    def test_second_train_run_appends(self, trained: dict, mnist_root: Path, in_tmp: Path,
+    def test_second_train_run_appends(self, cli_train: dict, mnist_root: Path, in_tmp: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
         results_dir = in_tmp / "again"
         results_dir.mkdir()
-        first = (trained["results"] / "runs.jsonl").read_bytes()
+        first = (cli_train["results"] / "runs.jsonl").read_bytes()
         (results_dir / "runs.jsonl").write_bytes(first)
+        # The first run's automatic choices, made explicit: a loaded machine's probe may choose otherwise.
+        chose = json.loads(first)["config"]
+        layout = "--channels-last" if chose["channels_last"] else "--no-channels-last"
+        explicit = ["--precision", chose["precision"], layout]
 
-        assert cli.main(fast_train_argv(mnist_root, results_dir)) == 0
+        assert cli.main([*fast_train_argv(mnist_root, results_dir), *explicit]) == 0
         summary = json.loads(capsys.readouterr().out.rstrip("\n").splitlines()[-1])
 
         after = (results_dir / "runs.jsonl").read_bytes()
@@ -230,163 +186,6 @@ class TestTrainEndToEnd:
         # Same seed, same config: the same accuracy as the first run (the loop is deterministic on CPU).
         if not torch.cuda.is_available():
             assert second["test_acc_pct"] == json.loads(lines[0])["test_acc_pct"]
-
-
-# --------------------------------------------------------------------------------------------
-# Bad input: exit 2, one line, nothing written
-
-
-@dataclass(frozen=True)
-class Bad:
-    extra: tuple[str, ...]  # appended to the fast train argv (argparse: the last value wins)
-    expect: tuple[str, ...] = ()  # substrings of the error line
-    command: str = "train"
-    skip_if_cuda: bool = False
-
-
-BAD_INPUTS = {
-    "unknown-model": Bad(("--model", "v9"), ("'v9'", "v0", "v1", "v2")),
-    "unknown-device": Bad(("--device", "tpu"), ("'tpu'", *DEVICES)),
-    "unknown-precision": Bad(("--precision", "fp8"), ("'fp8'", *PRECISIONS)),
-    "unknown-compile": Bad(("--compile", "turbo"), ("'turbo'", *COMPILE_MODES)),
-    "unknown-loader": Bad(("--loader", "slow"), ("'slow'", "notebook", "fast")),
-    "unknown-optimizer": Bad(("--optimizer", "rmsprop"), ("'rmsprop'", "sgd", "adam")),
-    "unknown-protocol": Bad(("--protocol", "paper"), ("'paper'", "notebook")),
-    "cuda-without-cuda": Bad(("--device", "cuda"), ("cuda", "--device cpu"), skip_if_cuda=True),
-    "fp16-on-cpu": Bad(("--precision", "fp16", "--device", "cpu"), ("fp16", "CUDA")),
-    "cuda-graph-on-cpu": Bad(("--cuda-graph", "--device", "cpu"), ("--cuda-graph", "CUDA")),
-    "cuda-graph-with-compile": Bad(("--cuda-graph", "--compile", "default"), ("cuda_graph", "compile")),
-    "batch-size-zero": Bad(("--batch-size", "0"), ("batch size", "0")),
-    "batch-size-negative": Bad(("--batch-size", "-3"), ("batch size", "-3")),
-    "batch-size-text": Bad(("--batch-size", "abc"), ("--batch-size", "'abc'")),
-    "label-smoothing-one": Bad(("--label-smoothing", "1"), ("label smoothing", "1.0")),
-    "eval-batch-size-zero": Bad(("--eval-batch-size", "0"), ("evaluation batch size", "0")),
-    "epochs-zero": Bad(("--epochs", "0"), ("epochs", "0")),
-    "lr-zero": Bad(("--lr", "0"), ("learning rate",)),
-    "lr-text": Bad(("--lr", "fast"), ("--lr", "'fast'")),
-    "unknown-option": Bad(("--frobnicate",), ("--frobnicate",)),
-    "unknown-subcommand": Bad((), ("'frobnicate'", "train", "reproduce"), command="frobnicate"),
-    "no-subcommand": Bad((), ("COMMAND",), command=""),
-    "reproduce-seeds-text": Bad(("--seeds", "abc"), ("--seeds", "'abc'"), command="reproduce"),
-    "reproduce-seeds-zero": Bad(("--seeds", "0"), ("--seeds",), command="reproduce"),
-    "reproduce-seeds-repeated": Bad(("--seeds", "1,1"), ("--seeds", "repeats"), command="reproduce"),
-    "reproduce-unknown-model": Bad(("--models", "v0,v9"), ("'v9'", "v0, v1, v2"), command="reproduce"),
-    "reproduce-unknown-device": Bad(("--device", "tpu"), ("'tpu'",), command="reproduce"),
-    "reproduce-missing-readme": Bad(("--readme", "no-such-README.md"), ("--readme", "no-such-README.md"),
-                                    command="reproduce"),
-    "speedup-unknown-model": Bad(("--model", "v9"), ("'v9'", "v0, v1, v2"), command="speedup"),
-    "speedup-seeds-text": Bad(("--seeds", "abc"), ("--seeds", "'abc'"), command="speedup"),
-}
-
-
-def bad_argv(case: Bad, root: Path, results: Path) -> list[str]:
-    if case.command == "train":
-        return fast_train_argv(root, results) + list(case.extra)
-    if case.command == "reproduce":
-        return ["reproduce", "--models", "v0", "--seeds", "42,", "--data-root", str(root),
-                "--results", str(results), *case.extra]
-    if case.command == "speedup":
-        return ["speedup", "--model", "v0", "--seeds", "42,", "--data-root", str(root),
-                "--results", str(results), *case.extra]
-    return [case.command] if case.command else []
-
-
-@pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_bad_input_exits_2_with_one_line(name: str, mnist_root: Path, in_tmp: Path, seeded_results: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    case = BAD_INPUTS[name]
-    if case.skip_if_cuda and torch.cuda.is_available():
-        pytest.skip("this machine has CUDA, so --device cuda is valid here")
-    code = cli.main(bad_argv(case, mnist_root, seeded_results))
-    out, err = capsys.readouterr()
-    line = assert_one_line_usage_error(code, err)
-    for text in case.expect:
-        assert text in line, f"{text!r} not in {line!r}"
-    assert out == ""
-    assert_results_untouched(seeded_results)
-    assert sorted(p.name for p in in_tmp.iterdir()) == ["results"], "something else was written"
-
-
-def test_results_under_a_regular_file(mnist_root: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Tests run as root, where a chmod-ed folder stays writable: a file as the parent fails for everyone.
-    blocker = in_tmp / "blocker"
-    blocker.write_bytes(b"not a folder\n")
-    code = cli.main(fast_train_argv(mnist_root, blocker / "results"))
-    line = assert_one_line_usage_error(code, capsys.readouterr().err)
-    assert "--results" in line and str(blocker / "results") in line
-    assert blocker.read_bytes() == b"not a folder\n"
-    assert sorted(p.name for p in in_tmp.iterdir()) == ["blocker"]
-
-
-@pytest.fixture
-def corrupted_root(mnist_root: Path, tmp_path: Path) -> tuple[Path, Path, bytes]:
-    """A copy of MNIST with one byte of the test images flipped: (root, corrupted file, its bytes)."""
-    root = copy_mnist(mnist_root, tmp_path / "mnist-copy")
-    path = data.raw_dir(root) / "t10k-images-idx3-ubyte"
-    raw = bytearray(path.read_bytes())
-    raw[5_000] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    return root, path, bytes(raw)
-
-
-@pytest.mark.parametrize("command", ["train", "data"])
-def test_corrupted_data_file(command: str, corrupted_root: tuple[Path, Path, bytes], in_tmp: Path,
-                             seeded_results: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root, path, corrupted = corrupted_root
-    argv = fast_train_argv(root, seeded_results) if command == "train" else ["data", "--data-root", str(root)]
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    line = assert_one_line_usage_error(code, err)
-    assert "t10k-images-idx3-ubyte" in line and str(path) in line
-    assert "--repair" in line
-    assert out == ""
-    assert path.read_bytes() == corrupted, "the corrupted file was modified without --repair"
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted(data.FILES)
-    assert_results_untouched(seeded_results)
-
-
-def test_reproduce_with_no_models_is_a_usage_error(mnist_root: Path, in_tmp: Path, seeded_results: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["reproduce", "--models", ",", "--data-root", str(mnist_root), "--results", str(seeded_results)])
-    assert_one_line_usage_error(code, capsys.readouterr().err)
-    assert_results_untouched(seeded_results)
-
-
-# The same guarantees through a real process: nothing but the one line reaches the terminal.
-
-
-def test_subprocess_unknown_model(mnist_root: Path, tmp_path: Path, seeded_results: Path) -> None:
-    proc = run_cli(fast_train_argv(mnist_root, seeded_results) + ["--model", "v9"], tmp_path, mnist_root,
-                   module=True)
-    line = assert_one_line_usage_error(proc.returncode, proc.stderr)
-    assert "v0, v1, v2" in line
-    assert proc.stdout == ""
-    assert_results_untouched(seeded_results)
-
-
-def test_subprocess_batch_size_text(mnist_root: Path, tmp_path: Path, seeded_results: Path) -> None:
-    proc = run_cli(fast_train_argv(mnist_root, seeded_results) + ["--batch-size", "abc"], tmp_path, mnist_root)
-    line = assert_one_line_usage_error(proc.returncode, proc.stderr)
-    assert "'abc'" in line
-    assert proc.stdout == ""
-    assert_results_untouched(seeded_results)
-
-
-def test_subprocess_unknown_subcommand(mnist_root: Path, tmp_path: Path) -> None:
-    proc = run_cli(["frobnicate"], tmp_path, mnist_root)
-    line = assert_one_line_usage_error(proc.returncode, proc.stderr)
-    assert "'frobnicate'" in line
-    assert proc.stdout == ""
-
-
-def test_subprocess_corrupted_data(corrupted_root: tuple[Path, Path, bytes], tmp_path: Path,
-                                   seeded_results: Path) -> None:
-    root, path, corrupted = corrupted_root
-    proc = run_cli(fast_train_argv(root, seeded_results), tmp_path, root, module=True)
-    line = assert_one_line_usage_error(proc.returncode, proc.stderr)
-    assert "t10k-images-idx3-ubyte" in line and "--repair" in line
-    assert path.read_bytes() == corrupted
-    assert_results_untouched(seeded_results)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,8 +214,7 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert 90.0 <= acc <= 100.0
 
     markdown = (results_dir / "seed_reproduction.md").read_text(encoding="utf-8")
-    assert f"{NOTEBOOK_TABLE['v0'][0]:.2f}" == "91.94"  # the seed notebook's published v0 figure
-    assert "91.94" in markdown
+    assert "91.94" in markdown  # the seed notebook's published v0 figure, beside ours
     assert f"{acc:.2f}" in markdown
     assert "Seeds: 42" in markdown
 
