@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from mnist_models.runs.frames import bench_frames
 from mnist_models.train import auto
 from mnist_models.train.checkpoint import read_checkpoint
 from mnist_models.train.engine import NonFiniteLoss, first_non_finite
-from mnist_models.train.runtime import Runtime, unmeasured_choices
+from mnist_models.train.runtime import Runtime, resolve, unmeasured_choices
 from mnist_models.train.step import make_train_step
 from mnist_models.variants import VARIANTS
 
@@ -213,7 +214,7 @@ def test_deterministic_runtime_switches_torch_and_fixes_auto_without_measuring(
 
     monkeypatch.setattr(auto, "probe_steps", no_probe)
     cfg = RunConfig(model="v2", device="cpu", precision="auto", channels_last=None, loader="fast", deterministic=True)
-    rt = Runtime.from_config(cfg)
+    rt = Runtime.from_config(resolve(cfg))  # the run's entry makes its choices, without measuring
     assert (rt.precision, rt.channels_last, rt.deterministic) == ("fp32", False, True)
     assert rt.auto_reason.startswith("precision auto → fp32; memory format auto → NCHW (deterministic: not measured")
     assert rt.describe()["deterministic"] is True
@@ -260,8 +261,9 @@ def metrics(summary: dict) -> list[tuple[float, ...]]:
 def assert_bit_identical(device_name: str, root: Path, tmp_path: Path) -> None:
     argv = [*DETERMINISTIC, "--device", device_name]
     start = time.perf_counter()
-    (first, first_digest), (second, second_digest) = (train_in_a_process(argv, root, tmp_path / name)
-                                                      for name in ("a", "b"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two processes side by side: their start-ups overlap
+        runs = pool.map(lambda name: train_in_a_process(argv, root, tmp_path / name), ("a", "b"))
+        (first, first_digest), (second, second_digest) = runs
     seconds = time.perf_counter() - start
     assert first["runtime"]["deterministic"] and first["runtime"]["device"].startswith(device_name)
     assert (first["runtime"]["precision"], first["runtime"]["channels_last"]) == ("fp32", False)

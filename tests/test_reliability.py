@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,11 @@ def test_four_runs_appending_at_once_lose_and_mangle_nothing(tmp_path) -> None:
 
 
 def fast_train(results: Path, mnist_root: Path, epochs: int) -> list[str]:
-    return ["train", "--model", "v0", "--loader", "fast", "--device", "cpu", "--precision", "fp32",
-            "--no-channels-last", "--epochs", str(epochs), "--data-root", str(mnist_root), "--results", str(results)]
+    """V0 in batches of 1,000 (60 steps an epoch, a fraction of a second): epochs end, and rows are appended,
+    many times a second."""
+    return ["train", "--model", "v0", "--loader", "fast", "--device", "cpu", "--precision", "fp32", "--batch-size",
+            "1000", "--no-channels-last", "--epochs", str(epochs), "--data-root", str(mnist_root), "--results",
+            str(results)]
 
 
 def test_ctrl_c_in_epoch_2_keeps_epoch_1_and_says_where(tmp_path, mnist_root, monkeypatch, capsys) -> None:
@@ -85,25 +89,33 @@ def test_ctrl_c_in_epoch_2_keeps_epoch_1_and_says_where(tmp_path, mnist_root, mo
     assert [r["epoch"] for r in read_rows(tmp_path)] == [1]  # epoch 1 was on disk before epoch 2 began
 
 
-def start_training(tmp_path: Path, mnist_root: Path) -> subprocess.Popen:
-    """A long training run in its own process, returned once its first epoch's row is on disk."""
+@pytest.fixture
+def training(tmp_path: Path, mnist_root: Path) -> Iterator[subprocess.Popen]:
+    """A long training run in its own process, given once its first epoch's row is on disk; killed at the
+    end of the test whatever happened (a failed test leaves no 200-epoch run behind)."""
     proc = subprocess.Popen([sys.executable, "-m", "mnist_models", *fast_train(tmp_path, mnist_root, 200)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 180
-    while not (tmp_path / "runs.jsonl").exists() or not (tmp_path / "runs.jsonl").read_text().strip():
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
-        time.sleep(0.1)
-    return proc
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "runs.jsonl").exists() or not (tmp_path / "runs.jsonl").read_text().strip():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no epoch finished in 180 s"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 143)])
-def test_a_killed_or_terminated_run_keeps_every_finished_epoch(tmp_path, mnist_root, sig, code) -> None:
-    proc = start_training(tmp_path, mnist_root)
-    time.sleep(0.5)  # mid-epoch, most likely
-    proc.send_signal(sig)
-    assert proc.wait(timeout=60) == code
+def test_a_killed_or_terminated_run_keeps_every_finished_epoch(training: subprocess.Popen, tmp_path: Path,
+                                                               sig: signal.Signals, code: int) -> None:
+    time.sleep(0.5)  # a few epochs later: mid-epoch, mid-evaluation or mid-append
+    training.send_signal(sig)
+    assert training.wait(timeout=60) == code
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows and [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # whole, in order
     if sig == signal.SIGTERM:
-        assert proc.stderr.read().strip().splitlines()[-1].startswith("mnist-bench: terminated; every finished")
+        assert training.stderr.read().strip().splitlines()[-1].startswith("mnist-bench: terminated; every finished")
