@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mnist_models.cli import common
 from mnist_models.cli import main as cli
+from mnist_models.models import get_model
 from mnist_models.train.oom import OutOfMemory, oom_guard, oom_reason
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,19 +44,24 @@ def test_the_guard_turns_the_allocator_error_into_one_line() -> None:
 
 def test_train_stops_with_one_line_and_exit_1(mnist_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The real ``train`` path (parser, run resolution, ``fit``, the engine's step) with the model's forward
+    pass running out of memory at its first batch, as the allocator would."""
     results = tmp_path / "results"
     results.mkdir()
     (results / "runs.jsonl").write_text('{"run_id": "earlier"}\n')
+    batches: list[int] = []
 
-    def out_of_memory(*args: object, **kwargs: object) -> None:
+    def out_of_memory(self: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        batches.append(len(x))
         raise cuda_oom()
 
-    monkeypatch.setattr(common, "fit", out_of_memory)
+    monkeypatch.setattr(type(get_model("v0")), "forward", out_of_memory)
     code = cli.main(["train", "--model", "v0", "--device", "cpu", "--precision", "fp32", "--batch-size", "4000",
-                     "--epochs", "1",
+                     "--loader", "fast", "--no-channels-last", "--epochs", "1",
                      "--data-root", str(mnist_root), "--results", str(results)])
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
+    assert batches == [4000], "the injected out-of-memory was not met in the training step"
     assert code == 1 and len(lines) == 1, captured.err
     assert lines[0].startswith("mnist-bench: error: CUDA out of memory at batch size 4000")
     assert "--batch-size 2000" in lines[0] and "Traceback" not in captured.err + captured.out
@@ -103,13 +108,14 @@ def test_the_suite_skips_a_case_that_runs_out_of_memory(mnist_root: Path, tmp_pa
 # The end of the session's publish meets a full disk (the run folder's tables and machine.json).
 FULL_DISK = """
 import errno
-from mnist_models.report import publish
+from pathlib import Path
+from mnist_models.runs import writer
 from mnist_models.results.store import write_error
 
-def full(contents, *args, **kwargs):  # what the atomic writer raises when the disk fills
-    raise write_error(next(iter(contents)), OSError(errno.ENOSPC, "No space left on device"))
+def full(folder, files, *args, **kwargs):  # what the run writer's all-or-none write raises when the disk fills
+    raise write_error(Path(folder) / next(iter(files)), OSError(errno.ENOSPC, "No space left on device"))
 
-publish.atomic_write_files = full
+writer.write_files = full
 """
 
 
