@@ -93,3 +93,25 @@ def test_the_precision_table_covers_the_configs_precisions() -> None:
     from mnist_models.host.device import PRECISIONS as TABLE
 
     assert set(TABLE) == set(PRECISIONS) - {"auto"}
+
+
+def test_every_name_says_one_thing() -> None:
+    """A module name, a class name and a private name each mean one thing: no two modules of the package
+    share a file name (``__init__``/``__main__`` aside), no class is defined twice, and no module reaches
+    into another's private (``_name``) names."""
+    seen: dict[str, list[str]] = {}
+    classes: dict[str, list[str]] = {}
+    private = []
+    for path in MODULES:
+        where = str(path.relative_to(PACKAGE))
+        if path.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(path.name, []).append(where)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                classes.setdefault(node.name, []).append(where)
+            elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("mnist_models")):
+                private += [f"{where}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert {name: at for name, at in seen.items() if len(at) > 1} == {}
+    assert {name: at for name, at in classes.items() if len(at) > 1} == {}
+    assert private == []

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ..host.machine import bf16_note
+from ..host.capabilities import bf16_note
 from ..train.auto import probe_step_seconds
 from ..variants import BASELINE, Variant
 from .budget import Budget, cut_reason, levels, pick

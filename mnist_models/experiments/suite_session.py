@@ -27,9 +27,9 @@ import torch
 
 from .. import data
 from ..config import RunConfig
+from ..host.capabilities import capabilities
 from ..host.clock import process_age_s
 from ..host.device import peak_precisions
-from ..host.machine import capabilities
 from ..measure.probes import matmul_peak_gflops, measured_peak_sizes, measured_peaks
 from ..models import list_models
 from ..results.provenance import bench_run_id

@@ -30,7 +30,7 @@ def has_markers(path: str | os.PathLike[str], name: str) -> bool:
 def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> bool:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file.
 
-    With ``kind`` (a machine kind, see ``host.machine.machine_kind``), only the sub-block
+    With ``kind`` (a machine kind, see ``host.capabilities.machine_kind``), only the sub-block
     ``<!-- name@kind:start -->`` … ``<!-- name@kind:end -->`` inside that block is replaced, or
     added at its end when this kind has none yet: figures from other machines stay as they are.
     Returns False (and changes nothing) when the outer markers are absent. Written atomically.

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import torch
 
-from ..host.machine import capabilities, machine_kind, machine_label
+from ..host.capabilities import capabilities, machine_kind, machine_label
 from ..host.allocator import host_allocator
 
 def new_run_id() -> str:

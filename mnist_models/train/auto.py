@@ -18,8 +18,8 @@ from torch import nn
 
 from ..config import ConfigError
 from ..host import device as D
+from ..host.capabilities import bf16_note
 from ..host.clock import interleaved_medians
-from ..host.machine import bf16_note
 from ..models import IMAGE_SHAPE, get_model
 from .step import make_train_step
 

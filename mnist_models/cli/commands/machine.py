@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ...config import MEASURED_DEFAULTS, RunConfig
+from ...host.capabilities import bf16_note, capabilities
 from ...host.device import peak_precisions, resolve_device
-from ...host.machine import bf16_note, capabilities
 from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
 from ...results.provenance import environment
 from ...results.store import to_json
