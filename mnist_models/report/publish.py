@@ -1,8 +1,9 @@
-"""The commands' publish path: rendered tables → files under ``results/`` and this machine's README block.
+"""The commands' publish path: rendered tables → files under ``results/`` and this machine's
+results-page block (``--readme docs/results/<kind>.md``).
 
 ``publish`` writes a report's rows (CSV) and its Markdown beside ``runs.jsonl``; ``write_files``
 (``results.store.write_files``) writes any named files into a folder, the report and compare pages
-among them. The README's new text (``readme_text``: ``readme.machine_block``) goes into the same
+among them. The page's new text (``readme_text``: ``readme.machine_block``) goes into the same
 call: the files of one publish are all written or none (a full disk leaves every earlier file as it
 was: ``results.store.atomic_write_files``). A benchmark run's folder is written by ``runs.writer``
 alone. Nothing here decides what a table says: the renderers in this package do (``notebook_table``,
@@ -27,7 +28,7 @@ __all__ = ["Report", "publish", "readme_text", "write_files"]
 def readme_text(readme: str | os.PathLike[str] | None, block: tuple[str, str] | None,
                 env: dict[str, Any] | None) -> dict[Path, str]:
     """{readme: its new text} with ``block`` (marker, Markdown) spliced in as this machine kind's
-    sub-block; {} without a README or its markers. Written with the files it belongs to."""
+    sub-block; {} without a page (``--readme``) or its markers. Written with the files it belongs to."""
     text = machine_block(readme, block[0], block[1], env) if readme and block else None
     return {Path(readme): text} if text is not None else {}
 

@@ -1,9 +1,10 @@
 """The end of a benchmark-suite session (``pytest bench``), called once by ``bench/conftest.py``:
 
 1. the run's tables from the session's rows (``runs.frames.run_tables``);
-2. ``summary.md`` and the compact README block rendered from them (``suite_summary``);
+2. ``summary.md`` and the compact results-page block rendered from them (``suite_summary``);
 3. the run folder finished by its one writer (``runs.writer.finish_run``: the tables and pages beside
-   ``cases.jsonl``, ``machine.json`` last, then ``latest``), the README block in the same all-or-none write;
+   ``cases.jsonl``, ``machine.json`` last, then ``latest``), the results-page block (``--bench-readme``)
+   in the same all-or-none write;
 4. the run's report (report.md, report.html, plots/) drawn by ``mnist-bench report`` in a process of its
    own, after the session: matplotlib stays out of the timed session, and a report that fails (one line)
    cannot cost the run folder.
@@ -31,7 +32,7 @@ from . import suite_summary
 from .publish import readme_text
 from .readme import has_markers
 
-README_BATCH = 256  # the inference batch size the README's compact summary shows
+README_BATCH = 256  # the inference batch size a results page's compact summary shows
 REPORT_TIMEOUT_S = 300
 
 
@@ -61,11 +62,11 @@ def stopped_line(log: CaseLog) -> str:
     where = (f"the rows of its {cases} are in {log.folder}/cases.jsonl; `mnist-bench report {log.folder}` reads "
              "them" if log.folder else "no row was written")
     return (f"mnist-bench: the session stopped before its end: {where} (an incomplete run; no tables, summary or "
-            "README block, and results/latest is unchanged)")
+            "results-page block, and results/latest is unchanged)")
 
 
 def write_run(session: SuiteSession, benchmark: dict[str, Any] | None) -> Path:
-    """Compute, render and write the finished session's run folder (and its README block); its path."""
+    """Compute, render and write the finished session's run folder (and its results-page block); its path."""
     env = environment()
     tables = run_tables(session.train_rows, session.inference_rows, session.tta_rows, session.quality.values())
     budget = session.budget_record()

@@ -73,7 +73,7 @@ class BenchRun:
     the devices and variants never collected here; ``budget``: ``budget_s``, ``session_s``, ``cuts``,
     ``inductor_warmup_s``; ``peaks``: the measured matmul peaks named in the footnote;
     ``inference_batch``: keep one batch size of the inference table and list skips and cuts as a
-    count (the compact form the README shows).
+    count (the compact form a results page shows).
     """
 
     train: pd.DataFrame
@@ -87,7 +87,7 @@ class BenchRun:
     inference_batch: int | None = None
 
     def compact(self, batch: int) -> BenchRun:
-        """The README's form of this run: one inference batch size, skips and cuts counted."""
+        """The results page's form of this run: one inference batch size, skips and cuts counted."""
         return replace(self, inference_batch=batch)
 
 
@@ -167,7 +167,7 @@ def _footnotes(run: BenchRun) -> list[str]:
 
 
 def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") -> str:
-    """The run's summary.md (or, for ``run.compact(...)``, the README's block): training table
+    """The run's summary.md (or, for ``run.compact(...)``, the results page's block): training table
     (seed-style), speed-ups with accuracy deltas, inference table, time to accuracy, what the
     budget cut, and what was left out or skipped with the reasons."""
     sub = heading + "#"

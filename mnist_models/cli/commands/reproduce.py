@@ -1,5 +1,5 @@
 """``mnist-bench reproduce [--seeds 42,0,1]``: v0, v1, v2 under the notebook protocol → the seed
-notebook's table beside this run's (``seed_reproduction.{csv,md}``, README block ``seed-table``)."""
+notebook's table beside this run's (``seed_reproduction.{csv,md}``, results-page block ``seed-table``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``mnist-bench speedup [--model v2] [--seeds 3] [--precision auto]``: the fast path against the
-notebook's way, interleaved per seed → ``speedup.{csv,md}``, README block ``speedup-table``."""
+notebook's way, interleaved per seed → ``speedup.{csv,md}``, results-page block ``speedup-table``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5]``: time to a target test accuracy,
-one fresh process per seed, MLPerf-style report → ``tta.{csv,md}``, README block ``tta-table``."""
+one fresh process per seed, MLPerf-style report → ``tta.{csv,md}``, results-page block ``tta-table``."""
 
 from __future__ import annotations
 
