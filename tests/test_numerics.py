@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
@@ -261,9 +260,8 @@ def metrics(summary: dict) -> list[tuple[float, ...]]:
 def assert_bit_identical(device_name: str, root: Path, tmp_path: Path) -> None:
     argv = [*DETERMINISTIC, "--device", device_name]
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the two processes side by side: their start-ups overlap
-        runs = pool.map(lambda name: train_in_a_process(argv, root, tmp_path / name), ("a", "b"))
-        (first, first_digest), (second, second_digest) = runs
+    (first, first_digest), (second, second_digest) = (train_in_a_process(argv, root, tmp_path / name)
+                                                      for name in ("a", "b"))
     seconds = time.perf_counter() - start
     assert first["runtime"]["deterministic"] and first["runtime"]["device"].startswith(device_name)
     assert (first["runtime"]["precision"], first["runtime"]["channels_last"]) == ("fp32", False)
