@@ -1,10 +1,15 @@
 """Shared fixtures, each made once per session: real MNIST prepared; one model trained through the engine
 (and its checkpoint) for every test that needs a model that really recognises digits; one ``mnist-bench
-train`` run through the CLI for every test of what that command prints and writes. And the CUDA skip marker."""
+train`` run through the CLI for every test of what that command prints and writes. And the CUDA skip marker.
+
+Ctrl-C reaches the tests whatever started pytest: a shell without job control starts a background job with
+SIGINT ignored, every process it starts inherits that, and the interrupt tests (in this process and in
+the ``pytest bench`` processes they start) would then see a Ctrl-C do nothing."""
 
 from __future__ import annotations
 
 import io
+import signal
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -25,6 +30,13 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
 # whole test set, enough for predict to read 9 of 10 photographed digits. Trained once per session.
 TRAINED_RECIPE = {"model": "fastnet", "optimizer": "adam", "lr": 3e-3, "batch_size": 128}
 TRAINED_STEPS = 150
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_interrupts() -> None:
+    """SIGINT raises KeyboardInterrupt in this process and in the processes it starts, as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

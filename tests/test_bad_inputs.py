@@ -193,6 +193,8 @@ CASES: list[Case] = [
     case("speedup-seeds-negative", RANGE, "speedup", ("--seeds", "-1"), (*SEEDS[:1], "got '-1'"), SEEDS[1:]),
     case("profile-active-zero", RANGE, "profile", ("--active", "0"), (SCHEDULE[0], "active 0"), SCHEDULE[1]),
     case("profile-wait-negative", RANGE, "profile", ("--wait", "-1"), (SCHEDULE[0], "wait -1"), SCHEDULE[1]),
+    case("profile-warmup-zero", RANGE, "profile", ("--warmup", "0"), ("--warmup 0", "the first traced step"),
+         "fix: --warmup 1 or more"),
     case("profile-batch-too-large", RANGE, "profile", ("--batch-size", "30000"),
          ("the profiler schedule needs 9 steps", "batch size 30000 gives 2"), "fix: a smaller --batch-size"),
     case("compare-fail-above-negative", RANGE, "compare", ("{run}", "{run}", "--fail-above", "-1"),
@@ -277,6 +279,8 @@ CASES: list[Case] = [
     case("report-file", FILE, "report", ("{file}",), "is a file, not a run folder", RUN_DIR),
     case("report-not-a-run", FILE, "report", ("{folder}",), "is not a benchmark run folder", RUN_DIR),
     case("report-no-latest", FILE, "report", (), "results/latest: no such folder", RUN_DIR),
+    case("report-results-folder", FILE, "report", ("{results}",), "is a results folder, not a run",
+         ("fix: pass", "latest or one of its <run-id> folders")),
     case("compare-base-missing", FILE, "compare", ("{inputs}/missing", "{run}"), ("BASE", "no such folder"),
          "fix: pass a benchmark run folder"),
     case("compare-base-is-a-file", FILE, "compare", ("{file}", "{run}"), ("BASE", "is a file, not a run folder"),
@@ -285,10 +289,15 @@ CASES: list[Case] = [
          "fix: pass a folder written by `pytest bench --benchmark-only`"),
     case("compare-new-missing", FILE, "compare", ("{run}",), "the following arguments are required: NEW",
          "see `mnist-bench compare --help`"),
+    case("compare-nothing", FILE, "compare", ("{empty_run}", "{empty_run}"),
+         ("nothing to compare", "has a train or inference row"),
+         "fix: pass run folders from a benchmark session that ran cases"),
     case("profile-diff-missing", FILE, "profile", ("--diff", "{inputs}/missing", "{folder}"), "is not a folder",
          PROFILE_DIRS, bare=True),
     case("profile-diff-not-a-profile", FILE, "profile", ("--diff", "{folder}", "{folder}"), "no ops.csv in it",
          PROFILE_DIRS, bare=True),
+    case("profile-diff-ops-columns", FILE, "profile", ("--diff", "{bad_ops}", "{bad_ops}"),
+         ("bad-ops/ops.csv lacks the columns", "self_cpu_us"), PROFILE_DIRS, bare=True),
     case("profile-results-is-a-file", FILE, "profile", ("--results", "{file}"), RESULTS[0], RESULTS[1]),
     case("bench-readme-missing", FILE, "bench", ("--bench-readme", "{inputs}/README.md"),
          ("--bench-readme", "no such file or no <!-- bench-summary:start -->"),
@@ -304,6 +313,8 @@ CASES: list[Case] = [
     case("reproduce-cuda", DEVICE, "reproduce", ("--device", "cuda"), NO_CUDA[0], NO_CUDA[1], needs="no-cuda"),
     case("tta-cuda", DEVICE, "tta", ("--device", "cuda"), NO_CUDA[0], NO_CUDA[1], needs="no-cuda"),
     case("profile-cuda", DEVICE, "profile", ("--device", "cuda"), NO_CUDA[0], NO_CUDA[1], needs="no-cuda"),
+    case("bench-cuda", DEVICE, "bench", ("--bench-device", "cuda"), ("--bench-device cuda", "no CUDA device"),
+         "fix: pass --bench-device cpu, or all", how="bench", needs="no-cuda"),
     # Flags that cannot go together
     case("train-fp16-on-cpu", COMBINATION, "train", ("--precision", "fp16", "--device", "cpu"), *FP16_CPU),
     case("train-cuda-graph-on-cpu", COMBINATION, "train", ("--cuda-graph", "--device", "cpu"),
@@ -343,7 +354,8 @@ CASES: list[Case] = [
 def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     """The folders and files the cases point at, as the ``{name}`` placeholders of their argv and env."""
     cwd, inputs, results = root / "cwd", root / "inputs", root / "results"
-    for folder in (cwd, inputs / "empty", results, inputs / "bad-mnist" / "MNIST" / "raw"):
+    for folder in (cwd, inputs / "empty", inputs / "bad-ops", inputs / "empty-run", results,
+                   inputs / "bad-mnist" / "MNIST" / "raw"):
         folder.mkdir(parents=True)
     lines = (ROOT / "results" / "runs.jsonl").read_bytes().splitlines(keepends=True)[:2]
     (results / "runs.jsonl").write_bytes(b"".join(lines))
@@ -352,6 +364,8 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     (results / "latest").symlink_to(run.name)
     (inputs / "notes.txt").write_text("not what was asked for\n", encoding="utf-8")
     (inputs / "text.png").write_text("a text file named .png\n", encoding="utf-8")
+    (inputs / "empty-run" / "train.csv").write_text("phase,model,device,variant,batch_size\n", encoding="utf-8")
+    (inputs / "bad-ops" / "ops.csv").write_text("name,value\nx,1\n", encoding="utf-8")  # not the profiler's columns
     (inputs / "bad-mnist" / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     Image.new("L", (28, 28), 0).save(inputs / "digit.png")
     torch.save({"weights": torch.zeros(3)}, inputs / "plain.pt")  # a real torch file, not a checkpoint
@@ -364,7 +378,8 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     paths = {"root": root, "cwd": cwd, "inputs": inputs, "results": results, "run": run, "data": mnist_root,
              "file": inputs / "notes.txt", "folder": inputs / "empty", "image": inputs / "digit.png",
              "text_png": inputs / "text.png", "plain_pt": inputs / "plain.pt", "pickle": inputs / "plain.pkl",
-             "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist"}
+             "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist",
+             "bad_ops": inputs / "bad-ops", "empty_run": inputs / "empty-run"}
     return {name: str(path) for name, path in paths.items()}
 
 

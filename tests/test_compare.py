@@ -316,22 +316,6 @@ def test_a_failed_write_into_new_is_one_line_and_writes_nothing(tmp_path, capsys
     assert "fix: " in err and sorted(p.name for p in new.iterdir()) == before  # no compare.html, no temp file
 
 
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
-    run = copy_run(tmp_path, "run", rounds=False)
-    (tmp_path / "empty").mkdir()
-    empty_run = tmp_path / "empty_run"
-    empty_run.mkdir()
-    (empty_run / "train.csv").write_text("phase,model,device,variant,batch_size\n")
-    cases = [([tmp_path / "nope", run], "no such folder"), ([run, tmp_path / "empty"], "not a benchmark run folder"),
-             ([run, run / "train.csv"], "is a file"), ([empty_run, empty_run], "nothing to compare"),
-             ([run, run, "--metric", "speed"], "--metric"), ([run, run, "--fail-above", "-1"], "--fail-above"),
-             ([run, run, "--min-effect", "x"], "expected a number")]
-    for args, said in cases:
-        code, out, err = run_cli(capsys, *args)
-        assert code == 2 and out == "", (args, out)
-        assert len(err.strip().splitlines()) == 1 and err.startswith("mnist-bench: error:") and said in err, err
-
-
 # --- two real new-format runs ----------------------------------------------------------------------
 
 @pytest.mark.slow

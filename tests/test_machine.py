@@ -65,7 +65,3 @@ def test_machine_command_with_a_model_says_what_auto_picks(capsys) -> None:
     assert "auto for v0" in out and "precision auto →" in out and "matmul peak cpu/bf16" in out
 
 
-def test_machine_command_rejects_an_unknown_model(capsys) -> None:
-    assert cli.main(["machine", "--model", "v9"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "'v9'" in err[0] and "mnist-bench: error:" in err[0]

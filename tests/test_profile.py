@@ -253,34 +253,6 @@ def test_the_run_report_says_what_ran_from_profile_json(v0: Path, meta: dict, tm
     assert "| category | ms/step | % of step |" in section
 
 
-# --------------------------------------------------------------------------------------------
-# Bad input the inventory (tests/test_bad_inputs.py) does not hold: exit 2, one line, no traceback
-
-
-def assert_one_line_error(code: int, err: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("mnist-bench: error: "), err
-    return lines[0]
-
-
-def test_warmup_zero(mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(profile_argv(mnist_root, tmp_path / "results", "v0") + ["--warmup", "0"])
-    line = assert_one_line_error(code, capsys.readouterr().err)
-    assert "--warmup 0" in line and "fix: --warmup 1 or more" in line
-    assert not (tmp_path / "results" / "profiles").exists()
-
-
-def test_diff_of_an_operator_table_without_its_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "ops.csv").write_text("name,value\nx,1\n")
-    line = assert_one_line_error(cli.main(["profile", "--diff", str(broken), str(broken)]), capsys.readouterr().err)
-    assert "lacks the columns" in line and str(broken) in line and "fix: " in line
-    assert not (broken / "diff.md").exists()
-
-
 def test_each_slice_of_a_step_goes_to_one_category() -> None:
     """Synthetic spans (µs): the step's thread runs Python with an operator inside; another thread's
     operator overrides the step's thread (it is waiting: CUDA's autograd thread), another thread's

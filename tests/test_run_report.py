@@ -126,8 +126,11 @@ def test_a_new_format_run_has_every_section_with_its_figures(small_run, tmp_path
     assert "every timed round from `rounds.csv`" in markdown and "no per-round data" not in markdown
     assert "- v0 · cpu: " in markdown and "% correct; weakest class" in markdown  # from confusion.csv
     machine = json.loads((folder / "machine.json").read_text())
-    for skip in machine["skips"]:  # every skipped case with its reason (CUDA ones on a CPU-only machine)
+    for skip in machine["skips"]:  # every case skipped while running, with its reason
         assert f"| {skip['case']} | {skip['reason']} |" in markdown
+    for left in machine["left_out"]:  # never collected (CUDA on a CPU-only machine), with its reason
+        assert f"| {left['what']} | {left['reason']} |" in markdown
+    assert ("## Left out" in markdown) == bool(machine["left_out"])
     assert "## Comparison with another run" not in markdown and "## Latest profile" not in markdown
 
 
@@ -274,32 +277,6 @@ def test_prediction_grid_titles_are_green_when_right_and_red_when_wrong(mnist_ro
     right = digits.prediction_grid(images, rows.iloc[:2], "right")
     assert pixels(digits.RIGHT, mixed) > 50 and pixels(digits.WRONG, mixed) > 50
     assert pixels(digits.WRONG, right) == 0
-
-
-@pytest.mark.parametrize("case", ["missing", "file", "empty", "results", "columns", "json"])
-def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
-    results = tmp_path / "results"
-    run = copy_run(FULL_RUNS[-1], results)
-    (results / "latest").symlink_to(run.name)
-    target = {"missing": tmp_path / "nope", "file": run / "train.csv", "empty": tmp_path / "empty",
-              "results": results, "columns": run, "json": run}[case]
-    if case == "empty":
-        target.mkdir()
-    if case == "columns":
-        (run / "train.csv").write_text("a,b\n1,2\n")
-    if case == "json":
-        (run / "machine.json").write_text("{not json")
-    assert cli.main(["report", str(target)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("mnist-bench: error: ") and "fix: " in err
-    assert not (run / "report.html").exists()
-
-
-def test_bad_input_from_the_command_line_is_one_line_without_a_traceback(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mnist_models", "report", str(tmp_path / "nope")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and "no such folder" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_markdown_to_html_keeps_tables_code_and_links_inside_the_page():

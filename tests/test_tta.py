@@ -125,13 +125,3 @@ def test_tta_command_end_to_end(tmp_path, mnist_root):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
 
 
-@pytest.mark.parametrize("args, words", [(["--target", "150"], "--target"), (["--model", "v9"], "'v9'"),
-                                         (["--seeds", "x"], "--seeds"), (["--eval-every", "0"], "--eval-every"),
-                                         (["--eval-from", "1"], "--eval-from")])
-def test_tta_bad_input_exits_2(tmp_path, mnist_root, capsys, args, words):
-    from mnist_models.cli import main as cli
-
-    code = cli.main(["tta", "--data-root", str(mnist_root), "--results", str(tmp_path), *args])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("mnist-bench: error:") and words in err[0]
-    assert not (tmp_path / "tta.csv").exists()

@@ -52,10 +52,12 @@ class RunFolder:
     tables recomputed by ``bench_frames`` (empty when not recorded); ``rows``: each train and inference row
     as read, by its case key; ``tta``: tta.csv (empty when absent); ``rounds``, ``confusion``,
     ``predictions``: None where the run did not write them; ``samples``: raw per-round seconds by source
-    (``SAMPLE_SOURCES``) and key, only the sources it has; ``skips``: (case, reason) of every skipped case,
-    None when the run recorded none; ``problems``: what was skipped or left out of its files (file and
-    line); ``unreadable``: cases whose row was skipped as unreadable; ``incomplete``: set for a session that
-    stopped before its end; ``files``: the ``FILES`` it has."""
+    (``SAMPLE_SOURCES``) and key, only the sources it has; ``skips``: (case, reason) of every case skipped
+    while running, None when the run recorded none; ``left_out``: (what, reason) of what the session never
+    collected (a device not here, a variant that does not apply), empty when it recorded none;
+    ``problems``: what was skipped or left out of its files (file and line); ``unreadable``: cases whose row
+    was skipped as unreadable; ``incomplete``: set for a session that stopped before its end; ``files``: the
+    ``FILES`` it has."""
 
     path: Path
     machine: dict[str, Any]
@@ -69,6 +71,7 @@ class RunFolder:
     predictions: pd.DataFrame | None = None
     samples: dict[str, dict[Key, list[float]]] = field(default_factory=dict)
     skips: tuple[tuple[str, str], ...] | None = None
+    left_out: tuple[tuple[str, str], ...] = ()
     problems: list[Problem] = field(default_factory=list)
     unreadable: dict[Key, Problem] = field(default_factory=dict)
     incomplete: Incomplete | None = None
@@ -112,12 +115,12 @@ def _skipped(skips: tuple[tuple[str, str], ...] | None) -> dict[Case, str]:
     return out
 
 
-def _recorded_skips(machine: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    """machine.json's ``skips`` as (case, reason), as recorded; None when it has none (an incomplete run,
-    or a version before skips were kept)."""
-    if not isinstance(machine.get("skips"), list):
+def _recorded(machine: dict[str, Any], key: str, name: str) -> tuple[tuple[str, str], ...] | None:
+    """machine.json's ``skips`` (``name`` "case") or ``left_out`` ("what") as (name, reason) pairs, as
+    recorded; None when it has none (an incomplete run, or a version before the list was kept)."""
+    if not isinstance(machine.get(key), list):
         return None
-    return tuple((str(skip.get("case", "")), str(skip.get("reason", ""))) for skip in machine["skips"])
+    return tuple((str(entry.get(name, "")), str(entry.get("reason", ""))) for entry in machine[key])
 
 
 def _not_a_folder(path: Path, role: str | None) -> str:
@@ -231,6 +234,7 @@ def read_run(folder: str | os.PathLike[str], role: str | None = None) -> RunFold
         path=path, machine=machine, env=_environment(machine, tables), train=train, inference=inference,
         rows={case_key(r): r for t in tables if not t.empty for r in t.to_dict("records")}, tta=raw["tta.csv"],
         rounds=extra["rounds.csv"], confusion=extra["confusion.csv"], predictions=extra["predictions.csv"],
-        samples={source: found for source, found in samples.items() if found}, skips=_recorded_skips(machine),
+        samples={source: found for source, found in samples.items() if found},
+        skips=_recorded(machine, "skips", "case"), left_out=_recorded(machine, "left_out", "what") or (),
         problems=files.problems, unreadable=_unreadable(files.problems), incomplete=files.incomplete,
         files=tuple(n for n in FILES if (path / n).is_file() and (n != CASES_FILE or files.incomplete)))

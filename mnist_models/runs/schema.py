@@ -132,7 +132,7 @@ SCHEMAS = {
 }
 # machine.json: keys whose value must have a type the report formats (else left out, with a warning)
 MACHINE_NUMBERS = ("budget_s", "session_s", "inductor_warmup_s", "cpu_count", "torch_threads")
-MACHINE_LISTS = ("models", "devices", "variants", "skips", "cuts")
+MACHINE_LISTS = ("models", "devices", "variants", "skips", "left_out", "cuts")
 MACHINE_NUMBER_MAPS = ("matmul_peak_gflop_per_s", "matmul_peak_size", "cache_kib")
 MACHINE_TEXTS = ("cpu", "cpu_isa", "cpu_capability", "cpu_vendor", "machine_kind", "gpu", "gpu_capability", "cuda",
                  "torch", "git_commit", "profile", "onednn_max_isa", "platform", "python", "host_allocator")
@@ -313,6 +313,7 @@ def check_machine(machine: Any, text: str, problems: list[Problem]) -> dict[str,
             problems.append(Problem("machine.json", _json_line(text, key),
                                     f"{key} is {value!r:.60}, not {kind}; left out, as if not recorded"))
             del machine[key]
-    if isinstance(machine.get("skips"), list):
-        machine["skips"] = [s for s in machine["skips"] if isinstance(s, dict)]
+    for key in ("skips", "left_out"):  # lists of objects: an entry that is not one is dropped
+        if isinstance(machine.get(key), list):
+            machine[key] = [entry for entry in machine[key] if isinstance(entry, dict)]
     return machine

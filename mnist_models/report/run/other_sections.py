@@ -111,6 +111,16 @@ def cuts_section(run: RunFolder) -> list[str]:
             "(flag `cut` in the tables).", "", markdown_table(table), ""]
 
 
+def left_out_section(left_out: tuple[tuple[str, str], ...]) -> list[str]:
+    """What the session never collected, each with its reason (machine.json's ``left_out``); nothing when
+    it left nothing out or did not record it."""
+    if not left_out:
+        return []
+    return ["## Left out", "", "Not collected in this session because they do not apply here (nothing failed; "
+            "machine.json's `left_out`).", "",
+            markdown_table(pd.DataFrame(left_out, columns=["left out", "reason"])), ""]
+
+
 def skipped_section(skipped: tuple[tuple[str, str], ...] | None) -> list[str]:
     """The skipped cases with their reasons (machine.json's ``skips``; None: not recorded)."""
     if skipped is None:
