@@ -1,6 +1,7 @@
 """Shared fixtures, each made once per session: real MNIST prepared; one model trained through the engine
 (and its checkpoint) for every test that needs a model that really recognises digits; one ``mnist-bench
-train`` run through the CLI for every test of what that command prints and writes. And the CUDA skip marker.
+train`` run through the CLI for every test of what that command prints and writes; two real benchmark-suite
+sessions for the suite's and the run report's tests. And the CUDA skip marker.
 
 Ctrl-C reaches the tests whatever started pytest: a shell without job control starts a background job with
 SIGINT ignored, every process it starts inherits that, and the interrupt tests (in this process and in
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import io
 import signal
+import subprocess
+import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -23,6 +26,7 @@ from mnist_models.config import RunConfig
 from mnist_models.train.checkpoint import save_checkpoint
 from mnist_models.train.engine import build_training
 
+ROOT = Path(__file__).resolve().parents[1]
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason="no CUDA device on this machine; CUDA paths run where a GPU is present")
 
@@ -83,3 +87,41 @@ def cli_train(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         code = cli.main(argv)
     return {"code": code, "out": out.getvalue(), "err": err.getvalue(), "work": work, "results": results,
             "checkpoint": checkpoint, "argv": argv}
+
+
+# --------------------------------------------------------------------------------------------
+# Two real benchmark-suite sessions (``--bench-profile smoke``: every code path, one round per case), each
+# run once per test session and read by the suite's tests (tests/test_bench_suite.py) and the run report's
+# (tests/test_run_report.py).
+
+def run_bench(results: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``pytest bench`` at the smoke profile into ``results``, each case run once (no timing rounds)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+         "--bench-profile", "smoke", "--bench-results", str(results), "--bench-data-root", str(mnist_root), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def one_run(results: Path, mnist_root: Path, *args: str) -> tuple[Path, str]:
+    """A real session into ``results``: its run folder (``latest``) and what it printed."""
+    done = run_bench(results, mnist_root, *args)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (results / "latest").resolve() == run.resolve()
+    return run, done.stdout
+
+
+@pytest.fixture(scope="session")
+def variants_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
+    """Every variant of v0 on the devices this machine has."""
+    return one_run(tmp_path_factory.mktemp("variants") / "results", mnist_root, "--bench-models", "v0")
+
+
+@pytest.fixture(scope="session")
+def models_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
+    """v2's variants that need no compiling, and fastnet's time to accuracy (its own cases deselected): a
+    process of its own, because eager cases timed after compiled ones in one process ran several times
+    slower on a loaded 2-core box. Read-only: a test that changes the run works on a copy."""
+    return one_run(tmp_path_factory.mktemp("models") / "results", mnist_root, "--bench-models", "v2,fastnet",
+                   "--bench-variants", "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu",
+                   "-k", "v2- or time_to_accuracy")

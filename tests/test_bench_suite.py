@@ -14,8 +14,6 @@ both kinds of machine.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -26,39 +24,11 @@ from mnist_models.experiments import suite_session
 from mnist_models.experiments.suite_session import NO_CUDA, SuiteSession, not_applicable, present_devices
 from mnist_models.variants import VARIANTS
 
+from conftest import run_bench
+
 ROOT = Path(__file__).resolve().parents[1]
 CPU_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
                 "notebook-loader", "auto"}
-
-
-def run_bench(results: Path, mnist_root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "bench", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
-         "--bench-profile", "smoke", "--bench-results", str(results), "--bench-data-root", str(mnist_root), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=900)
-
-
-def one_run(results: Path, mnist_root: Path, *args: str) -> tuple[Path, str]:
-    """A real session into ``results``: its run folder (``latest``) and what it printed."""
-    done = run_bench(results, mnist_root, *args)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run,) = [p for p in results.iterdir() if p.is_dir() and not p.is_symlink()]
-    assert (results / "latest").resolve() == run.resolve()
-    return run, done.stdout
-
-
-@pytest.fixture(scope="module")
-def variants_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
-    """Every variant of v0 on the devices this machine has."""
-    return one_run(tmp_path_factory.mktemp("variants") / "results", mnist_root, "--bench-models", "v0")
-
-
-@pytest.fixture(scope="module")
-def models_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
-    """v2's variants that need no compiling, and fastnet's time to accuracy (its own cases deselected)."""
-    return one_run(tmp_path_factory.mktemp("models") / "results", mnist_root, "--bench-models", "v2,fastnet",
-                   "--bench-variants", "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu",
-                   "-k", "v2- or time_to_accuracy")
 
 
 @pytest.mark.slow

@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch._dynamo
-from torch._dynamo.utils import counters
 
 from ..config import RunConfig
 from ..data import FastLoader, load_split
@@ -84,9 +82,13 @@ def base_config(model: str, device: str, data_root: str | None = None) -> RunCon
 
 def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
     """Fresh dynamo state per compiled case (its recompile limit would otherwise fall back to
-    eager after a few models), and its counters for the graph-break count."""
+    eager after a few models), and its counters for the graph-break count. Dynamo is imported here, by
+    the compiled cases only: importing it costs about a second of every process's start-up."""
     if cfg.compile == "none":
         return {}
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
     torch._dynamo.reset()
     counters.clear()
     return counters["graph_break"]
