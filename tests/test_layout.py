@@ -16,9 +16,11 @@ BENCH = sorted((ROOT / "bench").glob("*.py"))  # the suite's front end: options,
 MAX_MODULE_LINES = 360
 MAX_FUNCTION_LINES = 60
 MAX_BENCH_CONFTEST_LINES = 200  # everything else the suite does lives in the package
-# The only imports allowed inside functions, each for the start-up clock of time to accuracy (the
-# worker times the torch import itself; torchvision costs ~1 s the fast loader never needs).
+# The only imports allowed inside functions, each for start-up: the clock of time to accuracy (the
+# worker times the torch import itself; torchvision costs ~1 s the fast loader never needs), and every
+# command's (torch._dynamo costs over a second that only compiled cases need).
 LAZY_IMPORTS = {
+    ("experiments/suite.py", "_reset_compiler"),  # torch._dynamo
     ("config.py", "__post_init__"),  # the model registry imports torch; the worker builds its config first
     ("data/loaders.py", "notebook_loader"),  # torchvision
     ("data/verify.py", "_download_with_torchvision"),  # torchvision
