@@ -150,6 +150,24 @@ def check_folder(folder: str | os.PathLike[str], role: str | None = None) -> Pat
     return path
 
 
+def runs_in(folders: list[str], fix: str) -> list[Path]:
+    """The run folders named, a results folder standing for every run folder in it (``latest`` not
+    counted twice), oldest first (run ids start with their UTC time); none: ``RunFolderError`` ending
+    with ``fix``."""
+    found: dict[Path, Path] = {}
+    for folder in folders:
+        path = Path(folder)
+        if path.is_dir() and not RunFiles(path).has_rows():
+            inside = [p for p in sorted(path.iterdir()) if p.is_dir() and not p.is_symlink() and RunFiles(p).has_rows()]
+            found |= {p.resolve(): p for p in inside}
+            if inside:
+                continue
+        found.setdefault(check_folder(path).resolve(), path)
+    if not found:
+        raise RunFolderError(f"no run folder in {', '.join(folders)}; {fix}")
+    return [found[p] for p in sorted(found, key=lambda p: p.name)]
+
+
 def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:
     return pd.DataFrame() if frame is None else frame
 

@@ -22,6 +22,7 @@ from ...report.compare.verdicts import DEFAULT_GATED, METRICS, Thresholds, compa
 from ...report.publish import write_files
 from ...results.store import to_json
 from ...runs.folder import read_run
+from ...runs.noise_table import find_noise
 from ..flags import UsageError, add_json, float_arg
 
 ORDER = 85  # position in `mnist-bench --help`
@@ -39,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="smallest change reported as slower/faster, even when significant (default %(default)g)")
     p.add_argument("--metric", default=",".join(DEFAULT_GATED), metavar="LIST",
                    help=f"gated metrics, comma list of {', '.join(METRICS)} or all (default %(default)s)")
+    p.add_argument("--noise", metavar="FILE", default=None,
+                   help="the run-to-run noise to judge time changes against: a noise.csv written by `mnist-bench "
+                        "noise` (default: noise.csv beside BASE, else the table shipped for the machine kind, "
+                        "else the rounds of each run)")
     p.add_argument("--acc-drop", type=float_arg, default=Thresholds.acc_drop_pts, metavar="PTS",
                    help="an accuracy drop beyond PTS points is a regression, inside the band or not "
                         "(default %(default)g)")
@@ -62,7 +67,9 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)
-    comparison = compare(read_run(args.base, "BASE"), read_run(args.new, "NEW"), th)  # RunFolderError: exit 2
+    base, new = read_run(args.base, "BASE"), read_run(args.new, "NEW")  # RunFolderError: exit 2
+    noise = find_noise(args.noise, [base.resolved], str(base.env.get("machine_kind") or ""))
+    comparison = compare(base, new, th, noise)
     for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run
         err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)
     markdown = render_markdown(comparison)

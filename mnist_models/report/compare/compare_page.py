@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...measure.between_runs import P_REAL
 from ..markdown import markdown_table
 from .verdicts import Comparison
 
@@ -41,6 +42,8 @@ def _fmt(value: Any, spec: str) -> str:
 def _test_cell(row: dict[str, Any]) -> str:
     if "test" not in row:
         return ""
+    if row["test"] == "between-run":
+        return f"between runs (noise {row['noise_pct']:.1f}%, {row['noise_dof']} dof)"
     n = f"n {_fmt(row.get('n_base'), '{:.0f}')}/{_fmt(row.get('n_new'), '{:.0f}')}"
     p = f" p={row['p']:.2g}" if row.get("p") is not None else ""
     return f"{TEST_NAMES.get(row['test'], row['test'])}{p} ({n})"
@@ -123,7 +126,12 @@ def method_text(c: Comparison) -> str:
     source = {"rounds.csv": "rounds.csv's raw per-round samples",
               "benchmark.json": "benchmark.json's per-round samples (pytest-benchmark's clock; no rounds.csv "
                                 "on both sides)"}.get(c.source, "no raw samples on both sides")
-    return (f"Time is per image (s/round ÷ images per round), compared on {source}: two-sided Mann–Whitney U, "
+    noise = (f"Each time change is judged against the case's run-to-run noise ({c.noise.source}, learned from "
+             f"{c.noise.runs} runs of unchanged code on {c.noise.machine_kind}): real when it exceeds Student's t "
+             f"at one-sided p {P_REAL:.1e} times its standard error (docs/compare.md). " if c.noise else
+             "No run-to-run noise is known for this machine kind (`mnist-bench noise` learns it from repeated "
+             "runs), so the rounds of each run are the samples, and they miss the run-to-run part: ")
+    return (noise + f"Time is per image (s/round ÷ images per round), compared on {source}: two-sided Mann–Whitney U, "
             f"p < {th.p_threshold:g}, where both sides' n allow it (≥ 7 rounds each); with fewer rounds the "
             "[min, max] ranges must not overlap; without raw samples the median ± IQR intervals must not overlap. "
             f"A row is slower/faster only when the change is significant AND beyond {th.min_effect_pct:g}%. "
@@ -209,7 +217,8 @@ def _clean(value: Any) -> Any:
 
 def as_json(c: Comparison) -> dict[str, Any]:
     """The comparison as one JSON-ready object (NaN → None)."""
-    return _clean({"base": str(c.base.resolved), "new": str(c.new.resolved), "samples": c.source,
+    noise = {"source": c.noise.source, "runs": c.noise.runs, "machine_kind": c.noise.machine_kind} if c.noise else None
+    return _clean({"base": str(c.base.resolved), "new": str(c.new.resolved), "samples": c.source, "noise": noise,
                    "thresholds": asdict(c.thresholds), "gate": "failed" if c.failed_gate else "passed",
                    "counts": c.counts, "regressions": [{k: r[k] for k in ("phase", "model", "device", "variant",
                                                                           "batch_size", "regressions")}

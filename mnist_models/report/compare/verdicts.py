@@ -34,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ...measure.between_runs import judge, level, moderated
 from ...measure.significance import P_THRESHOLD, significance
 from ...runs.folder import SAMPLE_SOURCES, RunFolder, RunFolderError
 from ...runs.keys import Key, case_key
+from ...runs.noise_table import NoiseTable
 from ...variants import BASELINE
 
 __all__ = ["Comparison", "Thresholds", "compare"]
@@ -57,6 +59,7 @@ class Thresholds:
     p_threshold: float = P_THRESHOLD
     acc_drop_pts: float = 1.0
     gated: tuple[str, ...] = DEFAULT_GATED
+    detect_pct: float = 30.0  # the slowdown a row must be able to catch, else it says it is too noisy
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Comparison:
     rows: list[dict[str, Any]]
     source: str | None
     geomeans: list[dict[str, Any]] = field(default_factory=list)
+    noise: NoiseTable | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -97,6 +101,12 @@ def _num(row: dict[str, Any] | None, column: str) -> float:
 def _work(row: dict[str, Any]) -> float:
     """Images one timed round processes: a training round's images, an inference batch."""
     return _num(row, "images_per_round") if row["phase"] == "train" else _num(row, "batch_size")
+
+
+def seconds_per_image(row: dict[str, Any]) -> float:
+    """A row's median time per image (NaN where it has no sound time): what a comparison compares."""
+    value = _num(row, "median_s") / _work(row)
+    return value if value > 0 else math.nan
 
 
 def _broken(row: dict[str, Any]) -> str:
@@ -141,19 +151,38 @@ def _samples(run: RunFolder, source: str | None, key: Key, work: float) -> list[
     return [v / work for v in values] if values else None
 
 
+def _between_runs(key: Key, mb: float, mn: float, cmp: _Context) -> dict[str, Any] | None:
+    """The change judged against the case's run-to-run noise, where a noise table has it or its class."""
+    if cmp.noise is None or not (mb > 0 and mn > 0):
+        return None
+    own = cmp.noise.cases.get(key, (math.nan, 0))
+    sigma, dof = moderated(*own, cmp.noise.of_class(key)[0])
+    if math.isnan(sigma):
+        return None
+    judged = judge([level(mb)], [level(mn)], sigma, cmp.th.detect_pct, dof)
+    note = (f"too noisy to gate a ×{1 + cmp.th.detect_pct / 100:g} slowdown with one run a side (noise "
+            f"{100 * sigma:.0f}%): needs {judged.needed} runs a side") if judged.needed > 1 else ""
+    return {"test": "between-run", "p": None, "different": judged.real, "noise_pct": 100.0 * sigma,
+            "noise_dof": dof, "noise_notes": [note] if note else []}
+
+
 def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, Any]:
-    """Per-image time: medians, change, the significance test and the verdict."""
+    """Per-image time: medians, change, the test (against the run-to-run noise where it is known, else
+    the rounds of each run) and the verdict."""
     wb, wn = _work(b), _work(n)
     mb, mn = _num(b, "median_s") / wb, _num(n, "median_s") / wn
     sig = significance(_samples(cmp.base, cmp.source, key, wb), _samples(cmp.new, cmp.source, key, wn),
                        (mb, _num(b, "iqr_s") / wb), (mn, _num(n, "iqr_s") / wn), cmp.th.p_threshold)
+    between = _between_runs(key, mb, mn, cmp)
     ratio = mn / mb if mb > 0 else math.nan  # BASE without a finite time (a fixed row): no ratio
-    verdict = _ratio_verdict(ratio, sig.different, cmp.th)
+    different = between["different"] if between else sig.different
+    verdict = _ratio_verdict(ratio, different, cmp.th)
     out = {"verdict": verdict, "s_base": _num(b, "median_s"), "s_new": _num(n, "median_s"),
            "img_s_base": 1.0 / mb if mb > 0 else math.nan, "img_s_new": 1.0 / mn,
            "time_change_pct": 100.0 * (ratio - 1.0),
            "test": sig.method, "p": sig.p, "n_base": sig.n[0] or _num(b, "n"), "n_new": sig.n[1] or _num(n, "n"),
-           "different": sig.different}
+           "different": different, "noise_notes": []}
+    out |= between or {}
     if verdict == "slower" and ratio > 1.0 + cmp.th.fail_above_pct / 100.0 and "time" in cmp.th.gated:
         out["regressions"] = [f"time {out['time_change_pct']:+.1f}%"]
     return out
@@ -230,6 +259,7 @@ class _Context:
     new: RunFolder
     th: Thresholds
     source: str | None
+    noise: NoiseTable | None = None
 
 
 def _case(key: Key, cmp: _Context) -> dict[str, Any]:
@@ -254,7 +284,8 @@ def _case(key: Key, cmp: _Context) -> dict[str, Any]:
             row["regressions"] = [*row.get("regressions", []), f"accuracy {row['accuracy']}"]
     others, found = _others(b, n, cmp)
     row |= others | {"regressions": [*row.get("regressions", []), *found]}
-    row["notes"] = row["notes"] + [note for side, r in (("BASE", b), ("NEW", n)) if (note := _noisy(side, r))]
+    row["notes"] = row["notes"] + row.pop("noise_notes", []) + [
+        note for side, r in (("BASE", b), ("NEW", n)) if (note := _noisy(side, r))]
     return row
 
 
@@ -294,14 +325,16 @@ def sample_source(base: RunFolder, new: RunFolder) -> str | None:
     return next((s for s in SAMPLE_SOURCES if s in base.samples and s in new.samples), None)
 
 
-def compare(base: RunFolder, new: RunFolder, thresholds: Thresholds | None = None) -> Comparison:
+def compare(base: RunFolder, new: RunFolder, thresholds: Thresholds | None = None,
+            noise: NoiseTable | None = None) -> Comparison:
     """Join BASE and NEW (``runs.folder.read_run``) case by case and judge every row (see the module's
-    docstring). Neither with a row: ``RunFolderError``."""
+    docstring), each time change against ``noise`` where it has the case or its class. Neither with a
+    row: ``RunFolderError``."""
     th = thresholds or Thresholds()
     keys = _keys(base, new)
     if not keys:
         raise RunFolderError(f"nothing to compare: neither {base.resolved} nor {new.resolved} has a train or "
                              "inference row; fix: pass run folders from a benchmark session that ran cases")
-    cmp = _Context(base, new, th, sample_source(base, new))
+    cmp = _Context(base, new, th, sample_source(base, new), noise)
     rows = [_case(key, cmp) for key in keys]
-    return Comparison(base, new, th, rows, cmp.source, geomeans(rows))
+    return Comparison(base, new, th, rows, cmp.source, geomeans(rows), noise)

@@ -1,0 +1,64 @@
+"""``mnist-bench noise RUNS... [--detect PCT] [--out DIR]``: how noisy is each case from run to run, and
+how often would the gate cry wolf? Takes runs of unchanged code on one machine (a results folder stands
+for every run in it), compares every pair, and writes ``noise.md`` (the gate's false alarms on these
+A/A pairs, the planted slowdowns it catches, the noise per case class) and ``noise.csv`` (each case's
+between-run σ) into ``--out`` (default: the folder of the newest run).
+
+Example::
+
+    for i in 1 2 3 4 5 6; do pytest bench --benchmark-only --bench-results aa/; done
+    mnist-bench noise aa/
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from ...report.compare.gate_study import study
+from ...report.compare.noise_page import render
+from ...results.store import check_writable, write_files
+from ...runs.folder import read_run, runs_in
+from ...runs.noise_table import noise_frame
+from ..flags import UsageError, float_arg
+
+ORDER = 87  # position in `mnist-bench --help`, after compare
+MIN_RUNS = 4  # each pair is judged with the noise of the others: at least two others
+FIX = "fix: pass a results folder holding runs of unchanged code (`pytest bench --benchmark-only --bench-results DIR`)"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("noise", help="each case's run-to-run noise and the gate's false alarms, from repeated runs")
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="run folders of unchanged code, or a results folder "
+                                                            "holding them")
+    p.add_argument("--detect", type=float_arg, default=30.0, metavar="PCT",
+                   help="the slowdown to catch 19 times in 20: the page says how many runs a side each case needs "
+                        "(default %(default)g)")
+    p.add_argument("--out", metavar="DIR", default=None, help="where noise.md and noise.csv go (default: the folder "
+                                                              "holding the newest run)")
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if not 0 < args.detect < 1000:
+        raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
+                         "fix: e.g. --detect 30")
+    paths = runs_in(args.runs, FIX)
+    if len(paths) < MIN_RUNS:
+        raise UsageError(f"noise needs at least {MIN_RUNS} runs of unchanged code, found {len(paths)} in "
+                         f"{', '.join(args.runs)}; fix: add {MIN_RUNS - len(paths)} more (`pytest bench "
+                         "--benchmark-only --bench-results DIR` into the same folder)")
+    runs = [read_run(p) for p in paths]
+    kinds = sorted({str(r.env.get("machine_kind") or "unnamed") for r in runs})
+    if len(kinds) > 1:
+        raise UsageError(f"the runs come from {len(kinds)} machine kinds ({', '.join(kinds)}); fix: pass the runs "
+                         "of one machine kind")
+    target = check_writable(args.out or str(Path(paths[-1]).parent))
+    found = study(runs, detect_pct=args.detect)
+    markdown = render(runs, found.pairs, found.alarms, found.planted, found.sigma, args.detect)
+    table = noise_frame(found.sigma, kinds[0], str(runs[-1].env.get("torch") or ""))
+    write_files(target, {"noise.md": markdown + "\n", "noise.csv": table})
+    out.print(markdown, highlight=False, soft_wrap=True, markup=False)
+    err.print(f"wrote {target / 'noise.md'} and noise.csv", highlight=False, markup=False)
+    return 0

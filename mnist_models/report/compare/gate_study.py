@@ -1,0 +1,128 @@
+"""How trustworthy is the gate? Runs of unchanged code (A/A) on one machine, every pair compared.
+
+``study(runs)`` takes run folders of one code version and machine kind, oldest first, and measures:
+
+- the **within-run gate** (``compare`` as it judges a pair of runs today: the rounds of each run as
+  samples): per pair, the rows it calls slower or faster (false alarms: the code did not change), the
+  rows it gates, and whether the pair fails the gate; and which cases cause them;
+- the **between-run rule** (``measure.between_runs``): each case's noise σ learned from the *other* runs (the
+  pair judged is left out, so the rates are not flattered by having seen it), the same pair judged on
+  its levels; and planted slowdowns (one case's NEW time × ``factor``) caught or not.
+
+The rows of the tables it returns are what ``docs/compare.md`` and the ``noise`` command report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ...measure.between_runs import KNOWN, judge, level, moderated, pooled_sigma, runs_needed
+from ...runs.folder import RunFolder
+from ...runs.keys import Key
+from ...runs.noise_table import noise_class
+from .verdicts import Thresholds, compare, seconds_per_image
+
+PLANTED = (1.3, 1.1)  # the slowdown the gate must catch, and one it reports but does not gate
+
+
+@dataclass(frozen=True)
+class Study:
+    """``pairs``: one row per (pair, rule) with the flagged and gated row counts and whether the gate
+    failed; ``alarms``: one row per false alarm (pair, rule, case, its change); ``planted``: one row per
+    (pair, case, factor) with whether the between-run rule reported and gated it; ``sigma``: each case's
+    noise from all the runs."""
+
+    pairs: pd.DataFrame
+    alarms: pd.DataFrame
+    planted: pd.DataFrame
+    sigma: pd.DataFrame
+
+
+def levels(runs: Sequence[RunFolder]) -> dict[Key, list[float]]:
+    """Each case's level (ln median time per image) in every run, for the cases every run has soundly."""
+    out: dict[Key, list[float]] = {}
+    for key in runs[0].rows:
+        values = [seconds_per_image(run.rows[key]) if key in run.rows else math.nan for run in runs]
+        if all(v > 0 for v in values):
+            out[key] = [level(v) for v in values]
+    return out
+
+
+def _describe(key: Key, run: RunFolder) -> dict[str, object]:
+    phase, model, device, variant, batch = key
+    row = run.rows.get(key, {})
+    return {"phase": phase, "model": model, "device": device, "variant": variant, "batch_size": batch,
+            "compiled": "compile" in variant, "cut": bool(str(row.get("cut") or "").strip() not in ("", "nan"))}
+
+
+def _within_run(runs: Sequence[RunFolder], th: Thresholds) -> tuple[list[dict], list[dict]]:
+    pairs, alarms = [], []
+    for i, j in itertools.combinations(range(len(runs)), 2):
+        rows = compare(runs[i], runs[j], th).rows
+        flagged = [r for r in rows if r["verdict"] in ("slower", "faster")]
+        gated = [r for r in rows if r["regressions"]]
+        pairs.append({"base": i, "new": j, "rule": "within-run", "rows": len(rows), "flagged": len(flagged),
+                      "gated": len(gated), "failed": bool(gated)})
+        for r in flagged:
+            key = (r["phase"], r["model"], r["device"], r["variant"], r["batch_size"])
+            alarms.append({"base": i, "new": j, "rule": "within-run", **_describe(key, runs[j]),
+                           "change_pct": r["time_change_pct"], "gated": bool(r["regressions"])})
+    return pairs, alarms
+
+
+def _learned(found: dict[Key, list[float]], leave_out: tuple[int, ...]) -> dict[Key, tuple[float, int]]:
+    """Each case's σ and degrees of freedom from the runs not left out, moderated by its class's."""
+    others = {key: [v for k, v in enumerate(values) if k not in leave_out] for key, values in found.items()}
+    classes: dict[tuple[str, bool], list[list[float]]] = {}
+    for key, values in others.items():
+        classes.setdefault(noise_class(key), []).append(values)
+    pooled = {name: pooled_sigma(groups)[0] for name, groups in classes.items()}
+    return {key: moderated(*pooled_sigma([values]), pooled[noise_class(key)]) for key, values in others.items()}
+
+
+def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: Thresholds,
+                 detect_pct: float) -> tuple[list[dict], list[dict], list[dict]]:
+    pairs, alarms, planted = [], [], []
+    gate = math.log(1.0 + th.fail_above_pct / 100.0)
+    effect = math.log(1.0 + th.min_effect_pct / 100.0)
+    for i, j in itertools.combinations(range(len(runs)), 2):
+        flagged = gated = 0
+        for key, (sigma, dof) in _learned(found, (i, j)).items():
+            if math.isnan(sigma):
+                continue
+            values = found[key]
+            judged = judge([values[i]], [values[j]], sigma, detect_pct, dof)
+            if judged.real and abs(judged.d) > effect:
+                flagged += 1
+                gated += judged.d > gate
+                alarms.append({"base": i, "new": j, "rule": "between-run", **_describe(key, runs[j]),
+                               "change_pct": 100.0 * (judged.ratio - 1.0), "gated": judged.d > gate})
+            for factor in PLANTED:
+                slowed = judge([values[i]], [values[j] + math.log(factor)], sigma, detect_pct, dof)
+                planted.append({"base": i, "new": j, **_describe(key, runs[j]), "factor": factor,
+                                "sigma": sigma, "reported": slowed.real and slowed.d > effect,
+                                "gated": slowed.real and slowed.d > gate, "needed": slowed.needed})
+        pairs.append({"base": i, "new": j, "rule": "between-run", "rows": len(found), "flagged": flagged,
+                      "gated": gated, "failed": bool(gated)})
+    return pairs, alarms, planted
+
+
+def study(runs: Sequence[RunFolder], th: Thresholds | None = None, detect_pct: float = 30.0) -> Study:
+    """Every pair of ``runs`` (oldest first; BASE the earlier) judged by both rules; see the module."""
+    th = th or Thresholds()
+    found = levels(runs)
+    within_pairs, within_alarms = _within_run(runs, th)
+    between_pairs, between_alarms, planted = _between_run(runs, found, th, detect_pct)
+    rows = []
+    for key, values in found.items():
+        sigma, dof = pooled_sigma([values])
+        rows.append({**_describe(key, runs[-1]), "sigma": sigma, "dof": dof, "runs": len(values),
+                     "runs_a_side": runs_needed(sigma, detect_pct, KNOWN)})
+    sigma = pd.DataFrame(rows)
+    return Study(pd.DataFrame(within_pairs + between_pairs), pd.DataFrame(within_alarms + between_alarms),
+                 pd.DataFrame(planted), sigma)
