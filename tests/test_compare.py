@@ -316,6 +316,59 @@ def test_a_failed_write_into_new_is_one_line_and_writes_nothing(tmp_path, capsys
     assert "fix: " in err and sorted(p.name for p in new.iterdir()) == before  # no compare.html, no temp file
 
 
+# --- run-to-run noise: several runs a side, a noise table ------------------------------------------
+
+def jittered(tmp_path: Path, into: str, count: int, seed: int, sd: float = 0.02) -> Path:
+    """A results folder of ``count`` copies of RUN, every case's times in each scaled by its own
+    lognormal factor (SD ``sd`` of ln time): runs of unchanged code with a known run-to-run noise."""
+    rng = random.Random(seed)
+    folder = tmp_path / into
+    for number in range(count):
+        run = copy_run(folder, f"2026010{number}T000000Z-cpu-amd-avx512-bf16-2c")
+        factors = {}
+        for name in ("train.csv", "inference.csv"):
+            frame = pd.read_csv(run / name)
+            scale = [factors.setdefault(tuple(row), math.exp(rng.gauss(0.0, sd)))
+                     for row in frame[KEYS].itertuples(index=False)]
+            for column in ("median_s", "iqr_s", "min_s", "max_s", "mean_s"):
+                frame[column] = frame[column] * scale
+            write_files(run, {name: frame})
+        rounds = pd.read_csv(run / "rounds.csv")
+        rounds["seconds"] *= [factors[tuple(row)] for row in rounds[KEYS].itertuples(index=False)]
+        write_files(run, {"rounds.csv": rounds})
+    return folder
+
+
+def test_several_runs_a_side_are_judged_against_their_own_run_to_run_noise(tmp_path, capsys):
+    base, new = jittered(tmp_path, "base", 3, seed=1), jittered(tmp_path, "new", 3, seed=2)
+    code, out, _ = run_cli(capsys, base, new, "--noise", "none", "--json")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and result["gate"] == "passed" and {r["verdict"] for r in result["rows"]} == {"same"}
+    assert {(r["test"], r["runs_base"], r["runs_new"]) for r in result["rows"]} == {("between-run", 3, 3)}
+    slowed = ("inference", "v2", "cpu", "eager", 256)
+    for run in sorted(p for p in new.iterdir()):
+        slow_down(run, slowed, 1.3)
+    (found,) = gate(capsys, base, new, "--noise", "none")[1]  # the change of the sides' mean levels
+    assert found[:5] == slowed and 28.0 < float(found[5].removeprefix("time +").removesuffix("%")) < 32.0
+    assert (sorted(new.iterdir())[-1] / "compare.md").is_file()  # written into NEW's newest run
+
+
+def test_the_noise_command_learns_a_table_that_compare_judges_one_run_a_side_by(tmp_path, capsys):
+    aa = jittered(tmp_path, "aa", 5, seed=3)
+    assert main(["noise", str(aa)]) == 0
+    out = capsys.readouterr().out
+    assert "# Run-to-run noise: 5 runs on cpu-amd-avx512-bf16" in out and "| between-run | 10 | 160 |" in out
+    table = pd.read_csv(aa / "noise.csv")
+    assert len(table) == 160 and table["sigma"].between(0.005, 0.06).all() and (table["dof"] == 4).all()
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    slowed = ("train", "v2", "cpu", "bf16", 32)
+    slow_down(new, slowed, 1.5)
+    code, out, _ = run_cli(capsys, base, new, "--noise", aa / "noise.csv", "--json")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and result["noise"]["runs"] == 5 and result["regressions"][0]["regressions"] == ["time +50.0%"]
+    assert {r["test"] for r in result["rows"]} == {"between-run"} and len(result["regressions"]) == 1
+
+
 # --- two real new-format runs ----------------------------------------------------------------------
 
 @pytest.mark.slow

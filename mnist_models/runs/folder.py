@@ -150,10 +150,10 @@ def check_folder(folder: str | os.PathLike[str], role: str | None = None) -> Pat
     return path
 
 
-def runs_in(folders: list[str], fix: str) -> list[Path]:
+def runs_in(folders: list[str], fix: str, role: str | None = None) -> list[Path]:
     """The run folders named, a results folder standing for every run folder in it (``latest`` not
     counted twice), oldest first (run ids start with their UTC time); none: ``RunFolderError`` ending
-    with ``fix``."""
+    with ``fix`` (``role``: BASE or NEW, for compare's messages)."""
     found: dict[Path, Path] = {}
     for folder in folders:
         path = Path(folder)
@@ -162,7 +162,7 @@ def runs_in(folders: list[str], fix: str) -> list[Path]:
             found |= {p.resolve(): p for p in inside}
             if inside:
                 continue
-        found.setdefault(check_folder(path).resolve(), path)
+        found.setdefault(check_folder(path, role).resolve(), path)
     if not found:
         raise RunFolderError(f"no run folder in {', '.join(folders)}; {fix}")
     return [found[p] for p in sorted(found, key=lambda p: p.name)]

@@ -73,7 +73,10 @@ def read_noise(path: str | os.PathLike[str], source: str | None = None) -> Noise
 
 
 def find_noise(explicit: str | None, base_folders: list[Path], machine_kind: str) -> NoiseTable | None:
-    """The noise to judge with (see the module); None when there is none for this machine kind."""
+    """The noise to judge with (see the module); None when there is none for this machine kind, or
+    ``explicit`` is "none" (judge by the runs alone)."""
+    if explicit == "none":
+        return None
     if explicit:
         return read_noise(explicit)
     for folder in base_folders:

@@ -21,7 +21,7 @@ from ...report.compare.compare_page import as_json, render_html, render_markdown
 from ...report.compare.verdicts import DEFAULT_GATED, METRICS, Thresholds, compare
 from ...report.publish import write_files
 from ...results.store import to_json
-from ...runs.folder import read_run
+from ...runs.folder import RUN_FIX, RunFolder, read_run, runs_in
 from ...runs.noise_table import find_noise
 from ..flags import UsageError, add_json, float_arg
 
@@ -31,8 +31,10 @@ EXIT_REGRESSED = 1
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="compare two benchmark run folders; exit 1 when a gated metric regressed")
-    p.add_argument("base", metavar="BASE", help="the reference run folder, e.g. results/<run-id>")
-    p.add_argument("new", metavar="NEW", help="the run to judge (compare.md and compare.html are written here)")
+    p.add_argument("base", metavar="BASE", help="the reference run folder, e.g. results/<run-id>, or a results "
+                                                "folder holding several runs of one code version")
+    p.add_argument("new", metavar="NEW", help="the run to judge, or a results folder of several (compare.md and "
+                                              "compare.html are written into its newest run)")
     p.add_argument("--fail-above", type=float_arg, default=Thresholds.fail_above_pct, metavar="PCT",
                    help="exit 1 when a gated metric is worse by more than PCT%% (time: per-image time, and the "
                         "change must be significant; default %(default)g)")
@@ -43,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", metavar="FILE", default=None,
                    help="the run-to-run noise to judge time changes against: a noise.csv written by `mnist-bench "
                         "noise` (default: noise.csv beside BASE, else the table shipped for the machine kind, "
-                        "else the rounds of each run)")
+                        "else the rounds of each run); none: the runs given alone")
     p.add_argument("--acc-drop", type=float_arg, default=Thresholds.acc_drop_pts, metavar="PTS",
                    help="an accuracy drop beyond PTS points is a regression, inside the band or not "
                         "(default %(default)g)")
@@ -65,10 +67,21 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
                       gated=gated)
 
 
+def side(folder: str, role: str) -> list[RunFolder]:
+    """A side's runs, oldest first: one run folder, or every run in a results folder (several runs of one
+    code version on one machine kind, judged together against the run-to-run noise)."""
+    runs = [read_run(path, role) for path in runs_in([folder], RUN_FIX, role)]
+    kinds = sorted({str(run.env.get("machine_kind") or "unnamed") for run in runs})
+    if len(kinds) > 1:
+        raise UsageError(f"{role} {folder} holds runs of {len(kinds)} machine kinds ({', '.join(kinds)}); fix: "
+                         "pass runs of one machine kind a side")
+    return runs
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)
-    base, new = read_run(args.base, "BASE"), read_run(args.new, "NEW")  # RunFolderError: exit 2
-    noise = find_noise(args.noise, [base.resolved], str(base.env.get("machine_kind") or ""))
+    base, new = side(args.base, "BASE"), side(args.new, "NEW")  # RunFolderError: exit 2
+    noise = find_noise(args.noise, [run.resolved for run in base], str(base[-1].env.get("machine_kind") or ""))
     comparison = compare(base, new, th, noise)
     for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run
         err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)

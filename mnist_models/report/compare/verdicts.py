@@ -34,32 +34,19 @@ from typing import Any
 
 import numpy as np
 
-from ...measure.between_runs import judge, level, moderated
-from ...measure.significance import P_THRESHOLD, significance
+from ...measure.significance import significance
 from ...runs.folder import SAMPLE_SOURCES, RunFolder, RunFolderError
 from ...runs.keys import Key, case_key
 from ...runs.noise_table import NoiseTable
 from ...variants import BASELINE
+from .noise_rule import Sides, between_runs, replicate_classes
+from .thresholds import DEFAULT_GATED, METRICS, Thresholds, images_per_round, number, seconds_per_image
 
-__all__ = ["Comparison", "Thresholds", "compare"]
+__all__ = ["DEFAULT_GATED", "METRICS", "Comparison", "Thresholds", "compare", "seconds_per_image"]
 
-METRICS = ("time", "accuracy", "memory", "compile")
-DEFAULT_GATED = ("time", "accuracy")
 VERDICTS = ("slower", "faster", "same", "new", "removed", "failed", "fixed")
 MEMORY_FLOOR_MIB = 16.0  # peak RSS moves by a few MiB with allocator state; smaller changes are not findings
 COMPILE_FLOOR_S = 0.5  # compile time is one cold measurement; eager cases read ~0.00 s
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What counts as a change and what fails the gate (percentages of BASE, points of accuracy)."""
-
-    fail_above_pct: float = 10.0
-    min_effect_pct: float = 5.0
-    p_threshold: float = P_THRESHOLD
-    acc_drop_pts: float = 1.0
-    gated: tuple[str, ...] = DEFAULT_GATED
-    detect_pct: float = 30.0  # the slowdown a row must be able to catch, else it says it is too noisy
 
 
 @dataclass(frozen=True)
@@ -72,7 +59,11 @@ class Comparison:
     rows: list[dict[str, Any]]
     source: str | None
     geomeans: list[dict[str, Any]] = field(default_factory=list)
-    noise: NoiseTable | None = None
+    sides: Sides | None = None
+
+    @property
+    def noise(self) -> NoiseTable | None:
+        return self.sides.table if self.sides else None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -88,35 +79,14 @@ class Comparison:
         return bool(self.regressions)
 
 
-def _num(row: dict[str, Any] | None, column: str) -> float:
-    """A finite float from the row, else NaN (missing column, empty cell, text)."""
-    value = (row or {}).get(column)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return value if math.isfinite(value) else math.nan
-
-
-def _work(row: dict[str, Any]) -> float:
-    """Images one timed round processes: a training round's images, an inference batch."""
-    return _num(row, "images_per_round") if row["phase"] == "train" else _num(row, "batch_size")
-
-
-def seconds_per_image(row: dict[str, Any]) -> float:
-    """A row's median time per image (NaN where it has no sound time): what a comparison compares."""
-    value = _num(row, "median_s") / _work(row)
-    return value if value > 0 else math.nan
-
-
 def _broken(row: dict[str, Any]) -> str:
     """Why a row is not a sound measurement ("" when it is): a non-finite time, accuracy or loss."""
-    if not _num(row, "median_s") > 0 or not _work(row) > 0:
+    if not number(row, "median_s") > 0 or not images_per_round(row) > 0:
         return "no finite time"
     if row["phase"] == "train":
-        if "test_acc_pct" in row and math.isnan(_num(row, "test_acc_pct")):
+        if "test_acc_pct" in row and math.isnan(number(row, "test_acc_pct")):
             return "no finite test accuracy"
-        if "train_loss" in row and math.isnan(_num(row, "train_loss")):
+        if "train_loss" in row and math.isnan(number(row, "train_loss")):
             return "non-finite training loss"
     return ""
 
@@ -151,38 +121,23 @@ def _samples(run: RunFolder, source: str | None, key: Key, work: float) -> list[
     return [v / work for v in values] if values else None
 
 
-def _between_runs(key: Key, mb: float, mn: float, cmp: _Context) -> dict[str, Any] | None:
-    """The change judged against the case's run-to-run noise, where a noise table has it or its class."""
-    if cmp.noise is None or not (mb > 0 and mn > 0):
-        return None
-    own = cmp.noise.cases.get(key, (math.nan, 0))
-    sigma, dof = moderated(*own, cmp.noise.of_class(key)[0])
-    if math.isnan(sigma):
-        return None
-    judged = judge([level(mb)], [level(mn)], sigma, cmp.th.detect_pct, dof)
-    note = (f"too noisy to gate a ×{1 + cmp.th.detect_pct / 100:g} slowdown with one run a side (noise "
-            f"{100 * sigma:.0f}%): needs {judged.needed} runs a side") if judged.needed > 1 else ""
-    return {"test": "between-run", "p": None, "different": judged.real, "noise_pct": 100.0 * sigma,
-            "noise_dof": dof, "noise_notes": [note] if note else []}
-
-
 def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, Any]:
     """Per-image time: medians, change, the test (against the run-to-run noise where it is known, else
     the rounds of each run) and the verdict."""
-    wb, wn = _work(b), _work(n)
-    mb, mn = _num(b, "median_s") / wb, _num(n, "median_s") / wn
+    wb, wn = images_per_round(b), images_per_round(n)
+    mb, mn = number(b, "median_s") / wb, number(n, "median_s") / wn
     sig = significance(_samples(cmp.base, cmp.source, key, wb), _samples(cmp.new, cmp.source, key, wn),
-                       (mb, _num(b, "iqr_s") / wb), (mn, _num(n, "iqr_s") / wn), cmp.th.p_threshold)
-    between = _between_runs(key, mb, mn, cmp)
-    ratio = mn / mb if mb > 0 else math.nan  # BASE without a finite time (a fixed row): no ratio
+                       (mb, number(b, "iqr_s") / wb), (mn, number(n, "iqr_s") / wn), cmp.th.p_threshold)
+    between = between_runs(key, cmp.sides, cmp.th) if mb > 0 else None
+    ratio = between["ratio"] if between else (mn / mb if mb > 0 else math.nan)  # a fixed row: no ratio
     different = between["different"] if between else sig.different
     verdict = _ratio_verdict(ratio, different, cmp.th)
-    out = {"verdict": verdict, "s_base": _num(b, "median_s"), "s_new": _num(n, "median_s"),
+    out = {"verdict": verdict, "s_base": number(b, "median_s"), "s_new": number(n, "median_s"),
            "img_s_base": 1.0 / mb if mb > 0 else math.nan, "img_s_new": 1.0 / mn,
            "time_change_pct": 100.0 * (ratio - 1.0),
-           "test": sig.method, "p": sig.p, "n_base": sig.n[0] or _num(b, "n"), "n_new": sig.n[1] or _num(n, "n"),
+           "test": sig.method, "p": sig.p, "n_base": sig.n[0] or number(b, "n"), "n_new": sig.n[1] or number(n, "n"),
            "different": different, "noise_notes": []}
-    out |= between or {}
+    out |= {k: v for k, v in (between or {}).items() if k != "ratio"}
     if verdict == "slower" and ratio > 1.0 + cmp.th.fail_above_pct / 100.0 and "time" in cmp.th.gated:
         out["regressions"] = [f"time {out['time_change_pct']:+.1f}%"]
     return out
@@ -191,27 +146,27 @@ def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict
 def _band(run: RunFolder, row: dict[str, Any]) -> tuple[float, float]:
     """Eager fp32's accuracy band behind a training row: its own ``ref_band_*`` when the budget cut it,
     else the eager row's band where eager ran the same steps per round; NaNs where there is none."""
-    if not math.isnan(_num(row, "ref_band_min_acc_pct")):
-        return _num(row, "ref_band_min_acc_pct"), _num(row, "ref_band_max_acc_pct")
+    if not math.isnan(number(row, "ref_band_min_acc_pct")):
+        return number(row, "ref_band_min_acc_pct"), number(row, "ref_band_max_acc_pct")
     eager = run.rows.get(("train", row["model"], row["device"], BASELINE, case_key(row)[4]))
-    if eager is None or _num(eager, "steps_per_round") != _num(row, "steps_per_round"):
+    if eager is None or number(eager, "steps_per_round") != number(row, "steps_per_round"):
         return math.nan, math.nan
-    return _num(eager, "band_min_acc_pct"), _num(eager, "band_max_acc_pct")
+    return number(eager, "band_min_acc_pct"), number(eager, "band_max_acc_pct")
 
 
 def _comparable(b: dict[str, Any], n: dict[str, Any]) -> bool:
-    return all(_num(b, c) == _num(n, c) or (math.isnan(_num(b, c)) and math.isnan(_num(n, c)))
+    return all(number(b, c) == number(n, c) or (math.isnan(number(b, c)) and math.isnan(number(n, c)))
                for c in ("steps_per_round", "test_images"))
 
 
 def _accuracy(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, Any]:
     """Test accuracy of a training row: BASE, NEW, the change, what it means and whether it regressed."""
-    ab, an = _num(b, "test_acc_pct"), _num(n, "test_acc_pct")
+    ab, an = number(b, "test_acc_pct"), number(n, "test_acc_pct")
     out: dict[str, Any] = {"acc_base": ab, "acc_new": an, "acc_delta_pts": an - ab}
     if math.isnan(ab) or math.isnan(an):
         return {**out, "accuracy": "–"}
     if not _comparable(b, n):
-        steps = f"steps/round {_num(b, 'steps_per_round'):.0f}→{_num(n, 'steps_per_round'):.0f}"
+        steps = f"steps/round {number(b, 'steps_per_round'):.0f}→{number(n, 'steps_per_round'):.0f}"
         own = str(n.get("acc_band") or "") == "below eager band" and str(b.get("acc_band") or "") != "below eager band"
         text = f"not comparable ({steps})" + ("; NEW below its own eager band" if own else "")
         return {**out, "accuracy": text, "acc_regressed": own}
@@ -227,7 +182,7 @@ def _accuracy(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, 
 def _single(b: dict[str, Any], n: dict[str, Any], column: str, floor: float, th: Thresholds
             ) -> tuple[float, float, float, str]:
     """BASE, NEW, change % and worse/better/"" for a single-valued lower-is-better metric."""
-    vb, vn = _num(b, column), _num(n, column)
+    vb, vn = number(b, column), number(n, column)
     change = 100.0 * (vn / vb - 1.0) if vb > 0 and not math.isnan(vn) else math.nan
     moved = abs(vn - vb) > floor
     worse = "worse" if moved and change > th.min_effect_pct else ("better" if moved and change < -th.min_effect_pct
@@ -237,8 +192,8 @@ def _single(b: dict[str, Any], n: dict[str, Any], column: str, floor: float, th:
 
 def _memory_column(row: dict[str, Any]) -> dict[str, Any]:
     """CUDA max allocated where measured, else the CPU process's peak RSS (as the summary's table)."""
-    cuda = _num(row, "peak_allocated_mib")
-    return {**row, "memory_mib": cuda if not math.isnan(cuda) else _num(row, "peak_rss_mib")}
+    cuda = number(row, "peak_allocated_mib")
+    return {**row, "memory_mib": cuda if not math.isnan(cuda) else number(row, "peak_rss_mib")}
 
 
 def _others(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> tuple[dict[str, Any], list[str]]:
@@ -259,7 +214,7 @@ class _Context:
     new: RunFolder
     th: Thresholds
     source: str | None
-    noise: NoiseTable | None = None
+    sides: Sides
 
 
 def _case(key: Key, cmp: _Context) -> dict[str, Any]:
@@ -293,8 +248,8 @@ def _noisy(side: str, row: dict[str, Any]) -> str:
     """Why the suite flagged a row noisy: its spread, or other processes beside it (cores)."""
     if str(row.get("noisy")) != "True":
         return ""
-    others = _num(row, "machine_busy_cores") - _num(row, "process_cpu_util")
-    spread = 100.0 * _num(row, "iqr_s") / _num(row, "median_s")
+    others = number(row, "machine_busy_cores") - number(row, "process_cpu_util")
+    spread = 100.0 * number(row, "iqr_s") / number(row, "median_s")
     why = [f"IQR {spread:.0f}% of median" if spread > 10 else "",
            f"other processes {others:.1f} cores" if others > 0.5 else ""]
     return f"noisy in {side}" + (f" ({', '.join(w for w in why if w)})" if any(why) else "")
@@ -325,16 +280,21 @@ def sample_source(base: RunFolder, new: RunFolder) -> str | None:
     return next((s for s in SAMPLE_SOURCES if s in base.samples and s in new.samples), None)
 
 
-def compare(base: RunFolder, new: RunFolder, thresholds: Thresholds | None = None,
-            noise: NoiseTable | None = None) -> Comparison:
-    """Join BASE and NEW (``runs.folder.read_run``) case by case and judge every row (see the module's
-    docstring), each time change against ``noise`` where it has the case or its class. Neither with a
-    row: ``RunFolderError``."""
+def compare(base: RunFolder | Sequence[RunFolder], new: RunFolder | Sequence[RunFolder],
+            thresholds: Thresholds | None = None, noise: NoiseTable | None = None) -> Comparison:
+    """Join BASE and NEW (``runs.folder.read_run``; each one run, or several runs of one code version,
+    oldest first: the newest stands for its side in every column but time) case by case and judge every
+    row (see the module's docstring); each time change against the run-to-run noise the runs and
+    ``noise`` tell (``noise_rule``). Neither with a row: ``RunFolderError``."""
     th = thresholds or Thresholds()
+    base_runs = [base] if isinstance(base, RunFolder) else list(base)
+    new_runs = [new] if isinstance(new, RunFolder) else list(new)
+    base, new = base_runs[-1], new_runs[-1]
     keys = _keys(base, new)
     if not keys:
         raise RunFolderError(f"nothing to compare: neither {base.resolved} nor {new.resolved} has a train or "
                              "inference row; fix: pass run folders from a benchmark session that ran cases")
-    cmp = _Context(base, new, th, sample_source(base, new), noise)
+    sides = Sides(base_runs, new_runs, noise, replicate_classes(base_runs, new_runs))
+    cmp = _Context(base, new, th, sample_source(base, new), sides)
     rows = [_case(key, cmp) for key in keys]
-    return Comparison(base, new, th, rows, cmp.source, geomeans(rows), noise)
+    return Comparison(base, new, th, rows, cmp.source, geomeans(rows), sides)

@@ -1,0 +1,45 @@
+"""What a comparison is judged by (``Thresholds``), and the numbers it reads from a row: a finite value,
+the images one timed round processes, the median time per image."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ...measure.significance import P_THRESHOLD
+
+METRICS = ("time", "accuracy", "memory", "compile")
+DEFAULT_GATED = ("time", "accuracy")
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as a change and what fails the gate (percentages of BASE, points of accuracy)."""
+
+    fail_above_pct: float = 10.0
+    min_effect_pct: float = 5.0
+    p_threshold: float = P_THRESHOLD
+    acc_drop_pts: float = 1.0
+    gated: tuple[str, ...] = DEFAULT_GATED
+    detect_pct: float = 30.0  # the slowdown a row must be able to catch, else it says it is too noisy
+
+
+def number(row: dict[str, Any] | None, column: str) -> float:
+    """A finite float from the row, else NaN (missing column, empty cell, text)."""
+    value = (row or {}).get(column)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def images_per_round(row: dict[str, Any]) -> float:
+    """Images one timed round processes: a training round's images, an inference batch."""
+    return number(row, "images_per_round") if row["phase"] == "train" else number(row, "batch_size")
+
+
+def seconds_per_image(row: dict[str, Any]) -> float:
+    """A row's median time per image (NaN where it has no sound time): what a comparison compares."""
+    value = number(row, "median_s") / images_per_round(row)
+    return value if value > 0 else math.nan
