@@ -153,6 +153,11 @@ def rows_by_case(comparison) -> dict[tuple, dict]:
     return {(r["phase"], r["model"], r["device"], r["variant"], r["batch_size"]): r for r in comparison.rows}
 
 
+def rows_by_case_json(out: str) -> dict[tuple, dict]:
+    """compare --json's rows by case key, from the last line of its output."""
+    return {tuple(r[k] for k in KEYS): r for r in json.loads(out.strip().splitlines()[-1])["rows"]}
+
+
 def test_a_a_flags_nothing(tmp_path, capsys):
     base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
     for pair in ((base, base), (base, new)):
@@ -169,9 +174,11 @@ def test_a_a_flags_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("key", [("train", "v2", "cpu", "channels_last", 32),
                                  ("inference", "v2", "cpu", "eager", 256)], ids=["train-n3", "inference-n30"])
 def test_a_planted_30_percent_slowdown_fails_the_gate(tmp_path, capsys, key):
+    """The rounds of each run as the samples (``--noise none``, one run a side): what a machine with no
+    run-to-run noise known gets; the noise rule: the tests after ``jittered``."""
     base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
     slow_down(new, key, 1.3)
-    code, out, _ = run_cli(capsys, base, new, "--json")
+    code, out, _ = run_cli(capsys, base, new, "--noise", "none", "--json")
     result = json.loads(out.strip().splitlines()[-1])
     row = next(r for r in result["rows"] if tuple(r[k] for k in KEYS) == key)
     assert code == 1 and result["gate"] == "failed"
@@ -182,10 +189,10 @@ def test_a_planted_30_percent_slowdown_fails_the_gate(tmp_path, capsys, key):
     # Below the gate: 8% slower is a "slower" verdict (beyond the 5% effect) that does not fail at 10%.
     fresh = copy_run(tmp_path, "fresh")
     slow_down(fresh, key, 1.08)
-    assert run_cli(capsys, base, fresh)[0] == 0
+    assert run_cli(capsys, base, fresh, "--noise", "none")[0] == 0
     assert rows_by_case(compare(read_run(base, "BASE"), read_run(fresh, "NEW")))[key]["verdict"] == "slower"
-    assert run_cli(capsys, base, fresh, "--fail-above", "5")[0] == 1
-    assert run_cli(capsys, base, new, "--metric", "accuracy")[0] == 0  # time not gated
+    assert run_cli(capsys, base, fresh, "--noise", "none", "--fail-above", "5")[0] == 1
+    assert run_cli(capsys, base, new, "--noise", "none", "--metric", "accuracy")[0] == 0  # time not gated
 
 
 def test_an_accuracy_drop_below_eager_band_fails_the_gate(tmp_path, capsys):
@@ -246,7 +253,7 @@ def test_old_folders_without_raw_samples_compare(tmp_path, capsys):
     comparison = compare(read_run(old, "BASE"), read_run(newer, "NEW"))
     assert comparison.source is None
     assert {r["test"] for r in comparison.rows if "test" in r} == {"median±IQR overlap"}
-    code, out, _ = run_cli(capsys, old, newer)  # two real runs a day apart: batch-1 fastnet got slower
+    code, out, _ = run_cli(capsys, old, newer, "--noise", "none")  # two real runs a day apart: batch-1 fastnet
     assert code == 1 and "| fastnet | cpu | eager | 1 | slower |" in out and "FAIL: time +54.3%" in out
     mixed = copy_run(tmp_path, "mixed")  # rounds.csv on one side only: median ± IQR on both
     assert compare(read_run(old, "BASE"), read_run(mixed, "NEW")).source is None
@@ -389,6 +396,13 @@ def test_two_real_runs_compare_and_a_planted_slowdown_is_caught(tmp_path, capsys
     assert run_cli(capsys, first, first)[0] == 0
     slowed = tmp_path / "slowed"
     shutil.copytree(first, slowed)
-    slow_down(slowed, ("inference", "v0", "cpu", "eager", 256), 1.3)
-    code, out, _ = run_cli(capsys, first, slowed)
+    key = ("inference", "v0", "cpu", "eager", 256)
+    slow_down(slowed, key, 1.3)
+    code, out, _ = run_cli(capsys, first, slowed, "--noise", "none")  # the rounds alone: caught
     assert code == 1 and "FAIL: time +30.0%" in out
+    code, out, _ = run_cli(capsys, first, slowed, "--json")  # against the run-to-run noise known for the kind
+    row = rows_by_case_json(out)[key]
+    assert row["test"] == "between-run" and row["time_change_pct"] == pytest.approx(30.0)
+    # caught where one run a side can catch it, else the row says how many runs it needs
+    assert (code == 1) == bool(row["regressions"])
+    assert row["regressions"] or any(note.startswith("too noisy to gate") for note in row["notes"])

@@ -34,6 +34,7 @@ class NoiseTable:
     source: str
     cases: dict[Key, tuple[float, int]] = field(default_factory=dict)
     runs: int = 0
+    borrowed: bool = False  # learned on another machine kind: a guess, trusted as a few runs' worth
 
     def of_class(self, key: Key) -> tuple[float, int]:
         """The pooled σ and degrees of freedom of the cases of ``key``'s class; (NaN, 0) where it has none."""
@@ -87,5 +88,15 @@ def find_noise(explicit: str | None, base_folders: list[Path], machine_kind: str
                     return table
     shipped = SHIPPED / f"{machine_kind}.csv"
     if machine_kind and shipped.is_file():
-        return read_noise(shipped, source=f"shipped for {machine_kind} (mnist_models/runs/noise/{shipped.name})")
-    return None
+        return read_noise(shipped, source=f"the table shipped for {machine_kind}")
+    others = sorted(SHIPPED.glob("*.csv"))
+    if not others:
+        return None
+    tables = [read_noise(path) for path in others]  # each case's largest noise over the kinds measured
+    cases: dict[Key, tuple[float, int]] = {}
+    for table in tables:
+        for key, (sigma, dof) in table.cases.items():
+            cases[key] = max(cases.get(key, (0.0, dof)), (sigma, dof))
+    kinds = ", ".join(t.machine_kind for t in tables)
+    return NoiseTable(machine_kind or "unnamed", f"no table for {machine_kind or 'this machine'}: borrowed from "
+                      f"{kinds}", cases, min(t.runs for t in tables), borrowed=True)

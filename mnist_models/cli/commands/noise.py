@@ -44,19 +44,25 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not 0 < args.detect < 1000:
         raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
                          "fix: e.g. --detect 30")
-    paths = runs_in(args.runs, FIX)
+    runs = []
+    for run in (read_run(p) for p in runs_in(args.runs, FIX)):
+        if run.incomplete:  # still running, or stopped before its end: not every case is in it
+            err.print(f"mnist-bench: warning: {run.path}: an incomplete run (no machine.json); left out",
+                      highlight=False, markup=False, soft_wrap=True)
+        else:
+            runs.append(run)
+    paths = [run.path for run in runs]
     if len(paths) < MIN_RUNS:
         raise UsageError(f"noise needs at least {MIN_RUNS} runs of unchanged code, found {len(paths)} in "
                          f"{', '.join(args.runs)}; fix: add {MIN_RUNS - len(paths)} more (`pytest bench "
                          "--benchmark-only --bench-results DIR` into the same folder)")
-    runs = [read_run(p) for p in paths]
     kinds = sorted({str(r.env.get("machine_kind") or "unnamed") for r in runs})
     if len(kinds) > 1:
         raise UsageError(f"the runs come from {len(kinds)} machine kinds ({', '.join(kinds)}); fix: pass the runs "
                          "of one machine kind")
     target = check_writable(args.out or str(Path(paths[-1]).parent))
     found = study(runs, detect_pct=args.detect)
-    markdown = render(runs, found.pairs, found.alarms, found.planted, found.sigma, args.detect)
+    markdown = render(runs, found.pairs, found.alarms, found.planted, found.sigma, args.detect, found.recipe)
     table = noise_frame(found.sigma, kinds[0], str(runs[-1].env.get("torch") or ""))
     write_files(target, {"noise.md": markdown + "\n", "noise.csv": table})
     out.print(markdown, highlight=False, soft_wrap=True, markup=False)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -28,6 +29,9 @@ from ...runs.noise_table import noise_class
 from .verdicts import Thresholds, compare, seconds_per_image
 
 PLANTED = (1.3, 1.1)  # the slowdown the gate must catch, and one it reports but does not gate
+
+
+RECIPE_SPLITS = 20  # random BASE / NEW splits of the runs judged for the several-runs-a-side recipe
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Study:
     alarms: pd.DataFrame
     planted: pd.DataFrame
     sigma: pd.DataFrame
+    recipe: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def levels(runs: Sequence[RunFolder]) -> dict[Key, list[float]]:
@@ -112,6 +117,39 @@ def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: T
     return pairs, alarms, planted
 
 
+def _split_pair(found: dict[Key, list[float]], base: list[int], new: list[int], th: Thresholds,
+                detect_pct: float) -> list[dict]:
+    """Every case judged with ``base`` runs against ``new`` runs, σ from their replicates (moderated by the
+    class's): unchanged, and with NEW × 1.3."""
+    sides = {key: ([values[i] for i in base], [values[i] for i in new]) for key, values in found.items()}
+    classes: dict[tuple[str, bool], list[list[float]]] = {}
+    for key, (b, n) in sides.items():
+        classes.setdefault(noise_class(key), []).extend([b, n])
+    pooled = {name: pooled_sigma(groups)[0] for name, groups in classes.items()}
+    gate = math.log(1.0 + th.fail_above_pct / 100.0)
+    rows = []
+    for key, (b, n) in sides.items():
+        sigma, dof = moderated(*pooled_sigma([b, n]), pooled[noise_class(key)])
+        same = judge(b, n, sigma, detect_pct, dof)
+        slowed = judge(b, [v + math.log(PLANTED[0]) for v in n], sigma, detect_pct, dof)
+        rows.append({"phase": key[0], "compiled": "compile" in key[3], "needed": same.needed,
+                     "false_alarm": same.real and abs(same.d) > gate, "caught": slowed.real and slowed.d > gate})
+    return rows
+
+
+def _recipe(found: dict[Key, list[float]], th: Thresholds, detect_pct: float) -> pd.DataFrame:
+    """The runs split at random into k BASE and k NEW runs (``RECIPE_SPLITS`` splits per k): per split,
+    whether unchanged code failed the gate, and per case whether a ×1.3 was caught."""
+    count = len(next(iter(found.values()), []))
+    rng, rows = random.Random(0), []
+    for k in range(2, count // 2 + 1):
+        for split in range(RECIPE_SPLITS):
+            order = rng.sample(range(count), 2 * k)
+            for row in _split_pair(found, order[:k], order[k:], th, detect_pct):
+                rows.append({"runs_a_side": k, "split": split, **row})
+    return pd.DataFrame(rows)
+
+
 def study(runs: Sequence[RunFolder], th: Thresholds | None = None, detect_pct: float = 30.0) -> Study:
     """Every pair of ``runs`` (oldest first; BASE the earlier) judged by both rules; see the module."""
     th = th or Thresholds()
@@ -125,4 +163,4 @@ def study(runs: Sequence[RunFolder], th: Thresholds | None = None, detect_pct: f
                      "runs_a_side": runs_needed(sigma, detect_pct, KNOWN)})
     sigma = pd.DataFrame(rows)
     return Study(pd.DataFrame(within_pairs + between_pairs), pd.DataFrame(within_alarms + between_alarms),
-                 pd.DataFrame(planted), sigma)
+                 pd.DataFrame(planted), sigma, _recipe(found, th, detect_pct))

@@ -53,8 +53,25 @@ def _noisiest(sigma: pd.DataFrame, limit: int = 12) -> pd.DataFrame:
         ["phase", "model", "variant", "batch_size", "sigma_pct", "runs_a_side"]]
 
 
+def _recipe(recipe: pd.DataFrame) -> pd.DataFrame:
+    """Per runs a side: A/A splits failing the gate, rows flagged, and ×1.3 caught (all cases, and the
+    cases whose noise lets that many runs catch it)."""
+    rows = []
+    for k, found in recipe.groupby("runs_a_side"):
+        splits = found["split"].nunique()
+        catchable = found[found["needed"] <= k]
+        rows.append({"runs a side": k, "splits": splits,
+                     "A/A splits failing the gate": f"{found.groupby('split')['false_alarm'].any().sum()} of {splits}",
+                     "A/A rows gated": f"{100 * found['false_alarm'].mean():.2f}%",
+                     "×1.3 caught (every case)": f"{100 * found['caught'].mean():.1f}%",
+                     "cases quiet enough for k": f"{len(catchable) // splits} of {len(found) // splits}",
+                     "×1.3 caught (those cases)": f"{100 * catchable['caught'].mean():.1f}%" if len(catchable)
+                     else "–"})
+    return pd.DataFrame(rows)
+
+
 def render(runs: Sequence[RunFolder], study_pairs: pd.DataFrame, alarms: pd.DataFrame, planted: pd.DataFrame,
-           sigma: pd.DataFrame, detect_pct: float) -> str:
+           sigma: pd.DataFrame, detect_pct: float, recipe: pd.DataFrame | None = None) -> str:
     """The page's Markdown."""
     machine = runs[0].env.get("machine_kind") or "an unnamed machine"
     commits = sorted({str(r.env.get("git_commit") or "?")[:12] for r in runs})
@@ -78,6 +95,11 @@ def render(runs: Sequence[RunFolder], study_pairs: pd.DataFrame, alarms: pd.Data
                   markdown_table(_planted(planted)), "",
                   f"### The noisiest cases, and the runs a side that catch ×{1 + detect_pct / 100:g} 19 times "
                   "in 20", "", markdown_table(_noisiest(sigma)), ""]
+    if recipe is not None and not recipe.empty:
+        lines += ["## Several runs a side (the CI recipe)", "",
+                  "The runs split at random into k BASE and k NEW runs, each case judged on the sides' mean "
+                  "levels against the noise of their own replicates (moderated by the class's): on unchanged "
+                  "code, and with NEW × 1.3.", "", markdown_table(_recipe(recipe)), ""]
     by_class = sigma.groupby(CLASSES)["sigma"].describe(percentiles=[0.5, 0.9])[["count", "50%", "90%", "max"]]
     lines += ["## Noise σ (SD of ln time per image between runs), by case class", "",
               markdown_table((100 * by_class.drop(columns="count")).round(1).assign(

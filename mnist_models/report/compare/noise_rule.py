@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...measure.between_runs import judge, level, moderated, pooled_sigma
+from ...measure.between_runs import PRIOR_DOF, judge, level, moderated, pooled_sigma
 from ...runs.folder import RunFolder
 from ...runs.keys import Key
 from ...runs.noise_table import NoiseTable, noise_class
@@ -67,6 +67,8 @@ def case_noise(key: Key, sides: Sides, base_levels: list[float], new_levels: lis
         sources.append(f"{sum(sides.runs_a_side)} runs here")
     if sides.table is not None:
         table = moderated(*sides.table.cases.get(key, (math.nan, 0)), sides.table.of_class(key)[0])
+        if sides.table.borrowed:  # another machine kind's noise: a guess, worth no more than the prior
+            table = (table[0], min(table[1], PRIOR_DOF))
         if table[1]:
             parts.append(table)
             sources.append(f"{sides.table.runs} runs of {sides.table.source}")
