@@ -26,6 +26,7 @@ from ...measure.between_runs import KNOWN, judge, level, moderated, pooled_sigma
 from ...runs.folder import RunFolder
 from ...runs.keys import Key
 from ...runs.noise_table import noise_class
+from .noise_rule import class_sigmas
 from .verdicts import Thresholds, compare, seconds_per_image
 
 PLANTED = (1.3, 1.1)  # the slowdown the gate must catch, and one it reports but does not gate
@@ -83,10 +84,7 @@ def _within_run(runs: Sequence[RunFolder], th: Thresholds) -> tuple[list[dict], 
 def _learned(found: dict[Key, list[float]], leave_out: tuple[int, ...]) -> dict[Key, tuple[float, int]]:
     """Each case's σ and degrees of freedom from the runs not left out, moderated by its class's."""
     others = {key: [v for k, v in enumerate(values) if k not in leave_out] for key, values in found.items()}
-    classes: dict[tuple[str, bool], list[list[float]]] = {}
-    for key, values in others.items():
-        classes.setdefault(noise_class(key), []).append(values)
-    pooled = {name: pooled_sigma(groups)[0] for name, groups in classes.items()}
+    pooled = class_sigmas({key: [values] for key, values in others.items()})
     return {key: moderated(*pooled_sigma([values]), pooled[noise_class(key)]) for key, values in others.items()}
 
 
@@ -122,10 +120,7 @@ def _split_pair(found: dict[Key, list[float]], base: list[int], new: list[int], 
     """Every case judged with ``base`` runs against ``new`` runs, σ from their replicates (moderated by the
     class's): unchanged, and with NEW × 1.3."""
     sides = {key: ([values[i] for i in base], [values[i] for i in new]) for key, values in found.items()}
-    classes: dict[tuple[str, bool], list[list[float]]] = {}
-    for key, (b, n) in sides.items():
-        classes.setdefault(noise_class(key), []).extend([b, n])
-    pooled = {name: pooled_sigma(groups)[0] for name, groups in classes.items()}
+    pooled = class_sigmas({key: [b, n] for key, (b, n) in sides.items()})
     gate = math.log(1.0 + th.fail_above_pct / 100.0)
     rows = []
     for key, (b, n) in sides.items():

@@ -43,13 +43,18 @@ def side_levels(runs: Sequence[RunFolder], key: Key) -> list[float]:
     return [level(v) for v in values if v > 0]
 
 
+def class_sigmas(groups: dict[Key, list[list[float]]]) -> dict[tuple[str, bool], float]:
+    """σ pooled per case class over every case's groups of levels (each group: runs of one code version)."""
+    by_class: dict[tuple[str, bool], list[list[float]]] = {}
+    for key, found in groups.items():
+        by_class.setdefault(noise_class(key), []).extend(found)
+    return {name: pooled_sigma(found)[0] for name, found in by_class.items()}
+
+
 def replicate_classes(base: Sequence[RunFolder], new: Sequence[RunFolder]) -> dict[tuple[str, bool], float]:
     """The replicates' σ pooled per case class (every case's runs around its side's mean)."""
-    groups: dict[tuple[str, bool], list[list[float]]] = {}
     keys = {key for run in (*base, *new) for key in run.rows}
-    for key in keys:
-        groups.setdefault(noise_class(key), []).extend([side_levels(base, key), side_levels(new, key)])
-    return {name: pooled_sigma(found)[0] for name, found in groups.items()}
+    return class_sigmas({key: [side_levels(base, key), side_levels(new, key)] for key in keys})
 
 
 def _pool(parts: list[tuple[float, int]]) -> tuple[float, int]:
