@@ -195,6 +195,26 @@ def test_a_planted_30_percent_slowdown_fails_the_gate(tmp_path, capsys, key):
     assert run_cli(capsys, base, new, "--noise", "none", "--metric", "accuracy")[0] == 0  # time not gated
 
 
+def test_a_training_case_cut_on_one_side_only_is_reported_but_not_gated(tmp_path, capsys):
+    """A budget cut (10 steps a round instead of 100) changes the work per round, and the per-image time
+    with it: the row says so and does not fail the gate; the same change at equal work does."""
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    key = ("train", "v2", "cpu", "channels_last", 32)
+    slow_down(new, key, 1.3 / 10)  # a tenth of the work, each image 1.3× slower
+
+    def cut(frame):
+        hit = match(frame, key)
+        frame.loc[hit, "images_per_round"] //= 10
+        frame.loc[hit, "steps_per_round"] //= 10
+        return frame
+    edit_rows(new, "train", cut)
+    code, out, _ = run_cli(capsys, base, new, "--noise", "none", "--json")
+    row = rows_by_case_json(out)[key]
+    assert code == 0 and row["verdict"] == "slower" and row["time_change_pct"] == pytest.approx(30.0)
+    assert row["regressions"] == [] and any("unequal work per round (BASE 1,600 images, NEW 160:" in note
+                                            for note in row["notes"]), row["notes"]
+
+
 def test_an_accuracy_drop_below_eager_band_fails_the_gate(tmp_path, capsys):
     base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
     key = ("train", "v0", "cpu", "channels_last", 32)  # eager's band: 89.22–89.63%
@@ -331,7 +351,7 @@ def jittered(tmp_path: Path, into: str, count: int, seed: int, sd: float = 0.02)
     rng = random.Random(seed)
     folder = tmp_path / into
     for number in range(count):
-        run = copy_run(folder, f"2026010{number}T000000Z-cpu-amd-avx512-bf16-2c")
+        run = copy_run(folder, f"2026010{number + 1}T000000Z-cpu-amd-avx512-bf16-2c")
         factors = {}
         for name in ("train.csv", "inference.csv"):
             frame = pd.read_csv(run / name)
@@ -364,7 +384,8 @@ def test_the_noise_command_learns_a_table_that_compare_judges_one_run_a_side_by(
     aa = jittered(tmp_path, "aa", 5, seed=3)
     assert main(["noise", str(aa)]) == 0
     out = capsys.readouterr().out
-    assert "# Run-to-run noise: 5 runs on cpu-amd-avx512-bf16" in out and "| between-run | 10 | 160 |" in out
+    assert "# Run-to-run noise: 5 runs on cpu-amd-avx512-bf16" in out
+    assert "| between-run | hours apart | 10 | 160 |" in out  # a day apart each
     table = pd.read_csv(aa / "noise.csv")
     assert len(table) == 160 and table["sigma"].between(0.005, 0.06).all() and (table["dof"] == 4).all()
     base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")

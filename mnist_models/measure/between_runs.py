@@ -142,10 +142,11 @@ def runs_needed(sigma: float, detect_pct: float, dof: int = KNOWN, p_real: float
 def judge(base: Sequence[float], new: Sequence[float], sigma: float, detect_pct: float, dof: int = KNOWN,
           p_real: float = P_REAL) -> Judged:
     """NEW's levels against BASE's (one per run) at between-run noise ``sigma`` (``dof``: the degrees of
-    freedom it was learned with; ``needed``: the runs a side once σ is known well)."""
+    freedom it was learned with; ``needed``: the runs a side that catch a change of ``detect_pct`` 19 times
+    in 20 with σ known as well as now)."""
     kb, kn = len(base), len(new)
     d = sum(new) / kn - sum(base) / kb
     se = sigma * math.sqrt(1.0 / kb + 1.0 / kn)
     z = d / se if se > 0 else 0.0
     real = se > 0 and abs(z) > t_quantile(p_real, dof)
-    return Judged(d=d, se=se, z=z, real=real, needed=runs_needed(sigma, detect_pct, KNOWN, p_real))
+    return Judged(d=d, se=se, z=z, real=real, needed=runs_needed(sigma, detect_pct, dof, p_real))

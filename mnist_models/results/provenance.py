@@ -19,10 +19,11 @@ import torch
 
 from ..host.capabilities import capabilities, machine_kind, machine_label
 from ..host.allocator import host_allocator
+from .store import RUN_ID_TIME
 
 def new_run_id() -> str:
     """UTC timestamp plus a short random suffix, e.g. ``20261125T163000Z-3f9a1c``."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    return datetime.now(timezone.utc).strftime(RUN_ID_TIME) + "-" + uuid.uuid4().hex[:6]
 
 
 def utc_now() -> str:
@@ -115,5 +116,5 @@ def bench_run_id(env: dict[str, Any] | None = None) -> str:
     env = env or environment()
     kind = env.get("machine_kind") or machine_kind(env)
     tag = kind if env.get("gpu") else f"{kind}-{env['cpu_count']}c"
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + tag
+    return datetime.now(timezone.utc).strftime(RUN_ID_TIME) + "-" + tag
 

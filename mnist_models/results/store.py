@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 RUNS_FILE = "runs.jsonl"
+RUN_ID_TIME = "%Y%m%dT%H%M%SZ"  # a run id (a run folder's name) starts with its UTC start time
 
 
 class ResultsError(OSError):

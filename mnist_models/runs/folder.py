@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..results.store import RUN_ID_TIME
 from .files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, RunFolderError
 from .frames import bench_frames, is_missing
 from .keys import ENV_KEYS, KEYS, Key, case_key
@@ -85,6 +87,14 @@ class RunFolder:
     @property
     def run_id(self) -> str:
         return self.resolved.name
+
+    @property
+    def started(self) -> datetime | None:
+        """When the session started (its run id's UTC time); None for a folder named otherwise."""
+        try:
+            return datetime.strptime(self.run_id[:16], RUN_ID_TIME).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return None
 
     def skip_reason(self, case: Case) -> str | None:
         """Why the run skipped ``case`` (phase, model, device, variant); None when it did not list it."""

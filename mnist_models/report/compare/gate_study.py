@@ -27,12 +27,14 @@ from ...runs.folder import RunFolder
 from ...runs.keys import Key
 from ...runs.noise_table import noise_class
 from .noise_rule import class_sigmas
+from .thresholds import gates_time, unequal_work
 from .verdicts import Thresholds, compare, seconds_per_image
 
 PLANTED = (1.3, 1.1)  # the slowdown the gate must catch, and one it reports but does not gate
 
 
 RECIPE_SPLITS = 20  # random BASE / NEW splits of the runs judged for the several-runs-a-side recipe
+HOURS_APART = 1.0  # pairs of runs started this many hours apart or more are "hours apart", others back to back
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,22 @@ def _describe(key: Key, run: RunFolder) -> dict[str, object]:
             "compiled": "compile" in variant, "cut": bool(str(row.get("cut") or "").strip() not in ("", "nan"))}
 
 
+def apart(a: RunFolder, b: RunFolder) -> str:
+    """"back to back" or "hours apart" (``HOURS_APART``), by the runs' start times."""
+    if a.started is None or b.started is None:
+        return "start unknown"
+    hours = abs((b.started - a.started).total_seconds()) / 3600.0
+    return "hours apart" if hours >= HOURS_APART else "back to back"
+
+
 def _within_run(runs: Sequence[RunFolder], th: Thresholds) -> tuple[list[dict], list[dict]]:
     pairs, alarms = [], []
     for i, j in itertools.combinations(range(len(runs)), 2):
         rows = compare(runs[i], runs[j], th).rows
         flagged = [r for r in rows if r["verdict"] in ("slower", "faster")]
         gated = [r for r in rows if r["regressions"]]
-        pairs.append({"base": i, "new": j, "rule": "within-run", "rows": len(rows), "flagged": len(flagged),
+        pairs.append({"base": i, "new": j, "rule": "within-run", "apart": apart(runs[i], runs[j]),
+                      "rows": len(rows), "flagged": len(flagged),
                       "gated": len(gated), "failed": bool(gated)})
         for r in flagged:
             key = (r["phase"], r["model"], r["device"], r["variant"], r["batch_size"])
@@ -91,7 +102,6 @@ def _learned(found: dict[Key, list[float]], leave_out: tuple[int, ...]) -> dict[
 def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: Thresholds,
                  detect_pct: float) -> tuple[list[dict], list[dict], list[dict]]:
     pairs, alarms, planted = [], [], []
-    gate = math.log(1.0 + th.fail_above_pct / 100.0)
     effect = math.log(1.0 + th.min_effect_pct / 100.0)
     for i, j in itertools.combinations(range(len(runs)), 2):
         flagged = gated = 0
@@ -99,40 +109,45 @@ def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: T
             if math.isnan(sigma):
                 continue
             values = found[key]
+            unequal = unequal_work([runs[i].rows[key]], [runs[j].rows[key]])
             judged = judge([values[i]], [values[j]], sigma, detect_pct, dof)
             if judged.real and abs(judged.d) > effect:
+                fails = gates_time(judged.real, judged.ratio, th, unequal)
                 flagged += 1
-                gated += judged.d > gate
+                gated += fails
                 alarms.append({"base": i, "new": j, "rule": "between-run", **_describe(key, runs[j]),
-                               "change_pct": 100.0 * (judged.ratio - 1.0), "gated": judged.d > gate})
+                               "change_pct": 100.0 * (judged.ratio - 1.0), "gated": fails})
             for factor in PLANTED:
                 slowed = judge([values[i]], [values[j] + math.log(factor)], sigma, detect_pct, dof)
                 planted.append({"base": i, "new": j, **_describe(key, runs[j]), "factor": factor,
                                 "sigma": sigma, "reported": slowed.real and slowed.d > effect,
-                                "gated": slowed.real and slowed.d > gate, "needed": slowed.needed})
-        pairs.append({"base": i, "new": j, "rule": "between-run", "rows": len(found), "flagged": flagged,
+                                "gated": gates_time(slowed.real, slowed.ratio, th, unequal), "needed": slowed.needed})
+        pairs.append({"base": i, "new": j, "rule": "between-run", "apart": apart(runs[i], runs[j]),
+                      "rows": len(found), "flagged": flagged,
                       "gated": gated, "failed": bool(gated)})
     return pairs, alarms, planted
 
 
-def _split_pair(found: dict[Key, list[float]], base: list[int], new: list[int], th: Thresholds,
-                detect_pct: float) -> list[dict]:
+def _split_pair(runs: Sequence[RunFolder], found: dict[Key, list[float]], base: list[int], new: list[int],
+                th: Thresholds, detect_pct: float) -> list[dict]:
     """Every case judged with ``base`` runs against ``new`` runs, σ from their replicates (moderated by the
     class's): unchanged, and with NEW × 1.3."""
     sides = {key: ([values[i] for i in base], [values[i] for i in new]) for key, values in found.items()}
     pooled = class_sigmas({key: [b, n] for key, (b, n) in sides.items()})
-    gate = math.log(1.0 + th.fail_above_pct / 100.0)
     rows = []
     for key, (b, n) in sides.items():
         sigma, dof = moderated(*pooled_sigma([b, n]), pooled[noise_class(key)])
+        unequal = unequal_work([runs[i].rows[key] for i in base], [runs[i].rows[key] for i in new])
         same = judge(b, n, sigma, detect_pct, dof)
         slowed = judge(b, [v + math.log(PLANTED[0]) for v in n], sigma, detect_pct, dof)
         rows.append({"phase": key[0], "compiled": "compile" in key[3], "needed": same.needed,
-                     "false_alarm": same.real and abs(same.d) > gate, "caught": slowed.real and slowed.d > gate})
+                     "false_alarm": gates_time(same.real, max(same.ratio, 1.0 / same.ratio), th, unequal),
+                     "caught": gates_time(slowed.real, slowed.ratio, th, unequal)})
     return rows
 
 
-def _recipe(found: dict[Key, list[float]], th: Thresholds, detect_pct: float) -> pd.DataFrame:
+def _recipe(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: Thresholds,
+            detect_pct: float) -> pd.DataFrame:
     """The runs split at random into k BASE and k NEW runs (``RECIPE_SPLITS`` splits per k): per split,
     whether unchanged code failed the gate, and per case whether a ×1.3 was caught."""
     count = len(next(iter(found.values()), []))
@@ -140,7 +155,7 @@ def _recipe(found: dict[Key, list[float]], th: Thresholds, detect_pct: float) ->
     for k in range(2, count // 2 + 1):
         for split in range(RECIPE_SPLITS):
             order = rng.sample(range(count), 2 * k)
-            for row in _split_pair(found, order[:k], order[k:], th, detect_pct):
+            for row in _split_pair(runs, found, order[:k], order[k:], th, detect_pct):
                 rows.append({"runs_a_side": k, "split": split, **row})
     return pd.DataFrame(rows)
 
@@ -158,4 +173,4 @@ def study(runs: Sequence[RunFolder], th: Thresholds | None = None, detect_pct: f
                      "runs_a_side": runs_needed(sigma, detect_pct, KNOWN)})
     sigma = pd.DataFrame(rows)
     return Study(pd.DataFrame(within_pairs + between_pairs), pd.DataFrame(within_alarms + between_alarms),
-                 pd.DataFrame(planted), sigma, _recipe(found, th, detect_pct))
+                 pd.DataFrame(planted), sigma, _recipe(runs, found, th, detect_pct))

@@ -15,9 +15,10 @@ CLASSES = ["phase", "compiled", "cut"]
 
 def _rates(study_pairs: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for rule, pairs in study_pairs.groupby("rule", sort=False):
+    for (rule, apart), pairs in study_pairs.groupby(["rule", "apart"], sort=False):
         total = pairs["rows"].sum()
-        rows.append({"rule": rule, "pairs": len(pairs), "rows per pair": f"{pairs['rows'].mean():.0f}",
+        rows.append({"rule": rule, "runs": apart, "pairs": len(pairs),
+                     "rows per pair": f"{pairs['rows'].mean():.0f}",
                      "rows flagged": f"{pairs['flagged'].sum()} ({100 * pairs['flagged'].sum() / total:.2f}%)",
                      "rows gated": f"{pairs['gated'].sum()} ({100 * pairs['gated'].sum() / total:.2f}%)",
                      "pairs failing the gate": f"{pairs['failed'].sum()} of {len(pairs)}"})

@@ -4,6 +4,7 @@ the images one timed round processes, the median time per image."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,27 @@ def number(row: dict[str, Any] | None, column: str) -> float:
 def images_per_round(row: dict[str, Any]) -> float:
     """Images one timed round processes: a training round's images, an inference batch."""
     return number(row, "images_per_round") if row["phase"] == "train" else number(row, "batch_size")
+
+
+def unequal_work(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[str, Any]]) -> str:
+    """Why a time change is not gated when the runs did not all do the same work per timed round, else "".
+
+    The budget cuts a training case's steps per round when a session runs late (``experiments.plans``),
+    and a round of 10 steps is not a tenth of a round of 100: its fixed costs (the loader's new epoch,
+    the step's first-touch) weigh ten times more. Measured on the A/A runs (``gate_study``), v2's
+    compiled training ran 33% slower per image cut than uncut on unchanged code."""
+    works = [{images_per_round(r) for r in rows} for rows in (base_rows, new_rows)]
+    if len(works[0] | works[1]) <= 1:
+        return ""
+    shown = ["/".join(f"{w:,.0f}" for w in sorted(side)) for side in works]
+    return f"not gated: unequal work per round (BASE {shown[0]} images, NEW {shown[1]}: a budget cut)"
+
+
+def gates_time(different: bool, ratio: float, th: Thresholds, unequal: str = "") -> bool:
+    """Whether a per-image time ratio NEW ÷ BASE fails the gate: a real change, slower by more than
+    ``fail_above_pct``, at equal work per round, and time among the gated metrics."""
+    return (different and ratio > 1.0 + th.fail_above_pct / 100.0 and not unequal
+            and "time" in th.gated)
 
 
 def seconds_per_image(row: dict[str, Any]) -> float:

@@ -40,7 +40,16 @@ from ...runs.keys import Key, case_key
 from ...runs.noise_table import NoiseTable
 from ...variants import BASELINE
 from .noise_rule import Sides, between_runs, replicate_classes
-from .thresholds import DEFAULT_GATED, METRICS, Thresholds, images_per_round, number, seconds_per_image
+from .thresholds import (
+    DEFAULT_GATED,
+    METRICS,
+    Thresholds,
+    gates_time,
+    images_per_round,
+    number,
+    seconds_per_image,
+    unequal_work,
+)
 
 __all__ = ["DEFAULT_GATED", "METRICS", "Comparison", "Thresholds", "compare", "seconds_per_image"]
 
@@ -138,9 +147,15 @@ def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict
            "test": sig.method, "p": sig.p, "n_base": sig.n[0] or number(b, "n"), "n_new": sig.n[1] or number(n, "n"),
            "different": different, "noise_notes": []}
     out |= {k: v for k, v in (between or {}).items() if k != "ratio"}
-    if verdict == "slower" and ratio > 1.0 + cmp.th.fail_above_pct / 100.0 and "time" in cmp.th.gated:
+    unequal = unequal_work(_rows(cmp.sides.base, key), _rows(cmp.sides.new, key))
+    out["noise_notes"] = [*out["noise_notes"], *([unequal] if unequal else [])]
+    if verdict == "slower" and gates_time(different, ratio, cmp.th, unequal):
         out["regressions"] = [f"time {out['time_change_pct']:+.1f}%"]
     return out
+
+
+def _rows(runs: Sequence[RunFolder], key: Key) -> list[dict[str, Any]]:
+    return [run.rows[key] for run in runs if key in run.rows]
 
 
 def _band(run: RunFolder, row: dict[str, Any]) -> tuple[float, float]:
