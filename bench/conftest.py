@@ -135,8 +135,8 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """When a case ends, its rows are appended to the run folder's cases.jsonl (a write that fails stops
-    the session with one line), then earlier cases whose visit is due are timed again (``visits.py``)."""
+    """When a case ends (after its teardown, before the next case starts), its rows are appended to the
+    run folder's cases.jsonl; a write that fails stops the session with one line."""
     result = yield
     session = item.config.stash.get(SUITE, None)
     if session is not None:
@@ -145,7 +145,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         except ResultsError as exc:
             session.stopped = True
             pytest.exit(f"mnist-bench: error: {exc}", returncode=1 if isinstance(exc, DiskFullError) else 2)
-        session.visits.due()
     return result
 
 
@@ -186,8 +185,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     suite = session.config.stash.get(SUITE, None)
     if suite is None:
         return
-    suite.finish_visits(interrupted := exitstatus == pytest.ExitCode.INTERRUPTED)  # the visits still owed
-    ending = publish_session(suite, _benchmark_json(session.config), interrupted)
+    ending = publish_session(suite, _benchmark_json(session.config), exitstatus == pytest.ExitCode.INTERRUPTED)
     if ending.error:
         sys.stderr.write(ending.error + "\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

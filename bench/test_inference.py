@@ -6,20 +6,16 @@ compilation stay outside the timed rounds (compile time is reported apart). The 
 weights trained for one epoch (fewer steps when the budget cuts them); after timing, its
 predictions on the test set are compared with eager fp32's. Peak memory is measured in a pass of
 its own. When the session's budget needs it, a case runs fewer rounds and compares fewer images.
-An uncompiled CPU case's rounds are timed in the profile's ``visits`` spread over the session (the
-first here, the rest later: ``experiments/visits.py``); its row is rebuilt from all of them.
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 from mnist_models.experiments.plans import plan_inference, plan_weight_steps, weights_task
 from mnist_models.experiments.quality import quality_rows
 from mnist_models.experiments.suite import InferenceCase, base_config
-from mnist_models.experiments.suite_rows import finish_row, inference_row, retimed
-from mnist_models.experiments.visits import visits_for
+from mnist_models.experiments.suite_rows import finish_row, inference_row
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.variants import BASELINE
@@ -37,12 +33,10 @@ def test_inference(benchmark, bench_state, inference_spec, request):
     cfg = variant.apply(base_config(model, device, bench_state.data_root))
     case = InferenceCase(cfg, batch_size, weight_steps=steps, shared=shared)
     rounds = plan_inference(budget, request.node.nodeid, case, variant, profile)
-    visits = visits_for(profile.visits, cfg.compile != "none", device, timed=not benchmark.disabled)
     benchmark.group = f"inference {model} {device} batch {batch_size}"
-    times, contention = run_pedantic(benchmark, case.run, math.ceil(rounds / visits), profile.warmup_rounds)
+    times, contention = run_pedantic(benchmark, case.run, rounds, profile.warmup_rounds)
     row = finish_row(inference_row(variant, case, profile, times), contention, peak_memory(case.run, case.rt.device))
-    bench_state.visits.add(case.run, math.ceil(rounds / visits), times, visits,  # the rest later in the session
-                           lambda every: row.update(retimed(row, case, every, visits, contention)))
+    row["round_times_s"] = times
     if variant.name == BASELINE and (model, device) not in bench_state.quality:  # for the run's report
         bench_state.quality[model, device] = quality_rows(shared, model, device, bench_state.data_root, steps)
     benchmark.extra_info.update(row)

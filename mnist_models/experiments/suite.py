@@ -48,14 +48,13 @@ class Profile:
     train_rounds: int
     inference_rounds: int
     warmup_rounds: int = 1
-    visits: int = 1  # an uncompiled inference case's rounds are timed in this many visits (``visits.py``)
     tta_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     tta_target_pct: float = 99.0
 
 
 PROFILES = {
-    "quick": Profile("quick", QUICK_TRAIN_STEPS, train_rounds=3, inference_rounds=30, visits=3),
-    "full": Profile("full", None, train_rounds=3, inference_rounds=200, visits=3),
+    "quick": Profile("quick", QUICK_TRAIN_STEPS, train_rounds=3, inference_rounds=30),
+    "full": Profile("full", None, train_rounds=3, inference_rounds=200),
     # Exercises every code path in seconds (the tests run it with --benchmark-disable); its
     # numbers are not measurements.
     "smoke": Profile("smoke", 3, train_rounds=1, inference_rounds=2, warmup_rounds=0, tta_seeds=(0,),

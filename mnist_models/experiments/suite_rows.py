@@ -52,35 +52,23 @@ def _reference_columns(reference: list[float]) -> dict[str, float]:
 def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:
     """The tidy row of an inference case: throughput, latency percentiles, and the share of test
     images whose predicted class equals eager fp32's (same trained weights)."""
+    stats = time_stats(times)
     reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
     return {
         "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
-        "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds,
-        **inference_timing(case, times), "compile_s": case.compile_s,
+        "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
+        **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
         "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
         "precision": case.precision,
+        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
+                   case.batch_size / stats["median_s"]),
     }
-
-
-def inference_timing(case: InferenceCase, times: list[float], visits: int = 1) -> dict[str, Any]:
-    """An inference row's columns that come from its timed rounds (all of its ``visits``: ``visits.py``)."""
-    stats = time_stats(times)
-    return {**stats, **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "visits": visits,
-            **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
-                       case.batch_size / stats["median_s"]), "round_times_s": list(times)}
 
 
 ROW_ENVIRONMENT = ("torch", "cuda", "cudnn", "gpu", "cpu", "cpu_capability", "cpu_isa", "bf16_native", "machine_kind",
                    "torch_threads", "git_commit")
-
-
-def retimed(row: dict[str, Any], case: InferenceCase, times: list[float], visits: int,
-            contention: Contention) -> dict[str, Any]:
-    """An inference row's timing columns from every round of its ``visits``, and its noisy flag with them."""
-    timing = inference_timing(case, times, visits)
-    return {**timing, "noisy": is_noisy({**row, **timing}, contention)}
 
 
 def finish_row(row: dict[str, Any], contention: Contention, memory: dict[str, Any]) -> dict[str, Any]:

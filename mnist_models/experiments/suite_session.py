@@ -41,7 +41,6 @@ from .budget import Budget
 from .plans import TTA_MIN_SEEDS, inference_weight, train_weight, tta_seed_estimate_s, weights_task, weights_weight
 from .suite import PROFILES, Profile, Shared, inference_batch_sizes
 from .time_to_accuracy import TTA_MODEL
-from .visits import Visits
 
 DEVICES = ("cpu", "cuda")
 PHASES = {"train": "training", "inference": "inference"}
@@ -152,7 +151,6 @@ class SuiteSession:
     # (model, device) → (confusion rows, prediction-sample rows) of the inference weights, for the report
     quality: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)  # (case, why) skipped while running
-    visits: Visits = field(default_factory=Visits)  # inference cases owing visits (``visits.py``)
     log: CaseLog = field(init=False)  # the finished cases' rows, on disk as each case ends
     stopped: bool = False  # a case's rows could not be written: the session stopped, publishing nothing
 
@@ -238,12 +236,6 @@ class SuiteSession:
         """A case ended: append the rows it added to the run folder's cases.jsonl (``ResultsError`` when
         they cannot be written)."""
         return self.log.record(case_name(node_id), self.tables())
-
-    def finish_visits(self, interrupted: bool) -> None:
-        """At the session's end, the visits still owed (``visits.py``); a session interrupted or stopped
-        keeps the rounds it has."""
-        if not interrupted and not self.stopped:
-            self.visits.finish()
 
     def budget_record(self) -> dict[str, Any]:
         """The budget, the session's time and what was cut (machine.json and the summary)."""

@@ -105,8 +105,7 @@ SCHEMAS = {
                   ("ref_acc_pct", "ref_band_min_acc_pct", "ref_band_max_acc_pct"))),
     "inference.csv": Schema(
         required=("phase", *KEYS, "batch_size", "median_s", "img_per_s", "noisy"),
-        numeric=(*TIMES, "p50_ms", "p90_ms", "p99_ms", "agree_with_eager_pct", "agree_images", "weight_steps",
-                 "visits"),
+        numeric=(*TIMES, "p50_ms", "p90_ms", "p99_ms", "agree_with_eager_pct", "agree_images", "weight_steps"),
         filled=("phase", *KEYS, "batch_size", "median_s", "img_per_s"), phase="inference", essential=True,
         texts=ENV_TEXTS, ranges=BATCH,
         together=(("precision", "channels_last"),)),
