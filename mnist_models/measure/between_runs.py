@@ -116,6 +116,15 @@ def pooled_sigma(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
     return max(SIGMA_FLOOR, math.sqrt(squares / dof)), dof
 
 
+def pool(parts: Sequence[tuple[float, int]]) -> tuple[float, int]:
+    """σs learned apart (each with its degrees of freedom) pooled into one: their variances averaged
+    with those weights, the degrees of freedom added; parts without a σ or a degree of freedom are
+    left out ((NaN, 0) when none is left)."""
+    kept = [(s, d) for s, d in parts if d and not math.isnan(s)]
+    dof = sum(d for _, d in kept)
+    return (math.sqrt(sum(d * s * s for s, d in kept) / dof), dof) if dof else (math.nan, 0)
+
+
 def moderated(sigma: float, dof: int, class_sigma: float, prior_dof: int = PRIOR_DOF) -> tuple[float, int]:
     """A case's σ learned from few runs, moderated by its class's (the cases of the same phase and kind,
     pooled: many degrees of freedom) as if the class had ``prior_dof`` runs' worth of say in it: the

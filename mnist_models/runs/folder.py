@@ -33,7 +33,7 @@ from .frames import bench_frames, is_missing
 from .keys import ENV_KEYS, KEYS, Key, case_key
 from .schema import RENAMED
 
-__all__ = ["FILES", "RunFolder", "RunFolderError", "check_folder", "read_run"]
+__all__ = ["FILES", "RunFolder", "RunFolderError", "check_folder", "machine_kinds", "read_run", "runs_in"]
 
 RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
            "results/latest points at the newest)")
@@ -87,6 +87,11 @@ class RunFolder:
     @property
     def run_id(self) -> str:
         return self.resolved.name
+
+    @property
+    def machine_kind(self) -> str:
+        """The machine kind the run ran on ("" when it does not say)."""
+        return str(self.env.get("machine_kind") or "")
 
     @property
     def started(self) -> datetime | None:
@@ -176,6 +181,12 @@ def runs_in(folders: list[str], fix: str, role: str | None = None) -> list[Path]
     if not found:
         raise RunFolderError(f"no run folder in {', '.join(folders)}; {fix}")
     return [found[p] for p in sorted(found, key=lambda p: p.name)]
+
+
+def machine_kinds(runs: list[RunFolder]) -> list[str]:
+    """The machine kinds of ``runs``, sorted ("unnamed" for a run that does not say): runs judged together
+    must be of one."""
+    return sorted({run.machine_kind or "unnamed" for run in runs})
 
 
 def _or_empty(frame: pd.DataFrame | None) -> pd.DataFrame:

@@ -36,12 +36,6 @@ class NoiseTable:
     runs: int = 0
     borrowed: bool = False  # learned on another machine kind: a guess, trusted as a few runs' worth
 
-    def of_class(self, key: Key) -> tuple[float, int]:
-        """The pooled σ and degrees of freedom of the cases of ``key``'s class; (NaN, 0) where it has none."""
-        groups = [(s, d) for k, (s, d) in self.cases.items() if noise_class(k) == noise_class(key)]
-        dof = sum(d for _, d in groups)
-        return (math.sqrt(sum(d * s * s for s, d in groups) / dof), dof) if dof else (math.nan, 0)
-
 
 def noise_class(key: Key) -> tuple[str, bool]:
     """A case's noise class: its phase, and whether it is compiled (a fresh compilation every run)."""

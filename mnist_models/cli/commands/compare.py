@@ -21,7 +21,7 @@ from ...report.compare.compare_page import as_json, render_html, render_markdown
 from ...report.compare.verdicts import DEFAULT_GATED, METRICS, Thresholds, compare
 from ...report.publish import write_files
 from ...results.store import to_json
-from ...runs.folder import RUN_FIX, RunFolder, read_run, runs_in
+from ...runs.folder import RUN_FIX, RunFolder, machine_kinds, read_run, runs_in
 from ...runs.noise_table import find_noise
 from ..flags import UsageError, add_json, float_arg
 
@@ -71,7 +71,7 @@ def side(folder: str, role: str) -> list[RunFolder]:
     """A side's runs, oldest first: one run folder, or every run in a results folder (several runs of one
     code version on one machine kind, judged together against the run-to-run noise)."""
     runs = [read_run(path, role) for path in runs_in([folder], RUN_FIX, role)]
-    kinds = sorted({str(run.env.get("machine_kind") or "unnamed") for run in runs})
+    kinds = machine_kinds(runs)
     if len(kinds) > 1:
         raise UsageError(f"{role} {folder} holds runs of {len(kinds)} machine kinds ({', '.join(kinds)}); fix: "
                          "pass runs of one machine kind a side")
@@ -81,7 +81,7 @@ def side(folder: str, role: str) -> list[RunFolder]:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)
     base, new = side(args.base, "BASE"), side(args.new, "NEW")  # RunFolderError: exit 2
-    noise = find_noise(args.noise, [run.resolved for run in base], str(base[-1].env.get("machine_kind") or ""))
+    noise = find_noise(args.noise, [run.resolved for run in base], base[-1].machine_kind)
     comparison = compare(base, new, th, noise)
     for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run
         err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)

@@ -20,7 +20,7 @@ from rich.console import Console
 from ...report.compare.gate_study import study
 from ...report.compare.noise_page import render
 from ...results.store import check_writable, write_files
-from ...runs.folder import read_run, runs_in
+from ...runs.folder import machine_kinds, read_run, runs_in
 from ...runs.noise_table import noise_frame
 from ..flags import UsageError, float_arg
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"noise needs at least {MIN_RUNS} runs of unchanged code, found {len(paths)} in "
                          f"{', '.join(args.runs)}; fix: add {MIN_RUNS - len(paths)} more (`pytest bench "
                          "--benchmark-only --bench-results DIR` into the same folder)")
-    kinds = sorted({str(r.env.get("machine_kind") or "unnamed") for r in runs})
+    kinds = machine_kinds(runs)
     if len(kinds) > 1:
         raise UsageError(f"the runs come from {len(kinds)} machine kinds ({', '.join(kinds)}); fix: pass the runs "
                          "of one machine kind")

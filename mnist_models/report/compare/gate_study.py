@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ...measure.between_runs import KNOWN, judge, level, moderated, pooled_sigma, runs_needed
+from ...measure.between_runs import KNOWN, judge, moderated, pooled_sigma, runs_needed
 from ...runs.folder import RunFolder
 from ...runs.keys import Key
 from ...runs.noise_table import noise_class
-from .noise_rule import class_sigmas
-from .thresholds import gates_time, unequal_work
-from .verdicts import Thresholds, compare, seconds_per_image
+from .noise_rule import class_sigmas, side_levels
+from .thresholds import gates_time, time_verdict, unequal_work
+from .verdicts import Thresholds, compare
 
 PLANTED = (1.3, 1.1)  # the slowdown the gate must catch, and one it reports but does not gate
 
@@ -53,12 +53,8 @@ class Study:
 
 def levels(runs: Sequence[RunFolder]) -> dict[Key, list[float]]:
     """Each case's level (ln median time per image) in every run, for the cases every run has soundly."""
-    out: dict[Key, list[float]] = {}
-    for key in runs[0].rows:
-        values = [seconds_per_image(run.rows[key]) if key in run.rows else math.nan for run in runs]
-        if all(v > 0 for v in values):
-            out[key] = [level(v) for v in values]
-    return out
+    found = {key: side_levels(runs, key) for key in runs[0].rows}
+    return {key: values for key, values in found.items() if len(values) == len(runs)}
 
 
 def _describe(key: Key, run: RunFolder) -> dict[str, object]:
@@ -102,7 +98,6 @@ def _learned(found: dict[Key, list[float]], leave_out: tuple[int, ...]) -> dict[
 def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: Thresholds,
                  detect_pct: float) -> tuple[list[dict], list[dict], list[dict]]:
     pairs, alarms, planted = [], [], []
-    effect = math.log(1.0 + th.min_effect_pct / 100.0)
     for i, j in itertools.combinations(range(len(runs)), 2):
         flagged = gated = 0
         for key, (sigma, dof) in _learned(found, (i, j)).items():
@@ -111,7 +106,7 @@ def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: T
             values = found[key]
             unequal = unequal_work([runs[i].rows[key]], [runs[j].rows[key]])
             judged = judge([values[i]], [values[j]], sigma, detect_pct, dof)
-            if judged.real and abs(judged.d) > effect:
+            if time_verdict(judged.ratio, judged.real, th) != "same":
                 fails = gates_time(judged.real, judged.ratio, th, unequal)
                 flagged += 1
                 gated += fails
@@ -120,7 +115,7 @@ def _between_run(runs: Sequence[RunFolder], found: dict[Key, list[float]], th: T
             for factor in PLANTED:
                 slowed = judge([values[i]], [values[j] + math.log(factor)], sigma, detect_pct, dof)
                 planted.append({"base": i, "new": j, **_describe(key, runs[j]), "factor": factor,
-                                "sigma": sigma, "reported": slowed.real and slowed.d > effect,
+                                "sigma": sigma, "reported": time_verdict(slowed.ratio, slowed.real, th) == "slower",
                                 "gated": gates_time(slowed.real, slowed.ratio, th, unequal), "needed": slowed.needed})
         pairs.append({"base": i, "new": j, "rule": "between-run", "apart": apart(runs[i], runs[j]),
                       "rows": len(found), "flagged": flagged,

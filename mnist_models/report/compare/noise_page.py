@@ -74,7 +74,7 @@ def _recipe(recipe: pd.DataFrame) -> pd.DataFrame:
 def render(runs: Sequence[RunFolder], study_pairs: pd.DataFrame, alarms: pd.DataFrame, planted: pd.DataFrame,
            sigma: pd.DataFrame, detect_pct: float, recipe: pd.DataFrame | None = None) -> str:
     """The page's Markdown."""
-    machine = runs[0].env.get("machine_kind") or "an unnamed machine"
+    machine = runs[0].machine_kind or "an unnamed machine"
     commits = sorted({str(r.env.get("git_commit") or "?")[:12] for r in runs})
     lines = [f"# Run-to-run noise: {len(runs)} runs on {machine}", "",
              f"Runs {runs[0].run_id} … {runs[-1].run_id}; commit {', '.join(commits)}; torch "

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...measure.between_runs import PRIOR_DOF, judge, level, moderated, pooled_sigma
+from ...measure.between_runs import PRIOR_DOF, judge, level, moderated, pool, pooled_sigma
 from ...runs.folder import RunFolder
 from ...runs.keys import Key
 from ...runs.noise_table import NoiseTable, noise_class
@@ -25,12 +25,14 @@ from .thresholds import Thresholds, seconds_per_image
 
 @dataclass(frozen=True)
 class Sides:
-    """The runs of each side (oldest first), the noise table if any, and the replicates' σ per class."""
+    """The runs of each side (oldest first), the noise table if any, and the σ per case class of the
+    replicates (``classes``) and of the table (``table_classes``), each pooled once (``sides``)."""
 
     base: Sequence[RunFolder]
     new: Sequence[RunFolder]
     table: NoiseTable | None = None
     classes: dict[tuple[str, bool], float] = field(default_factory=dict)
+    table_classes: dict[tuple[str, bool], float] = field(default_factory=dict)
 
     @property
     def runs_a_side(self) -> tuple[int, int]:
@@ -51,16 +53,15 @@ def class_sigmas(groups: dict[Key, list[list[float]]]) -> dict[tuple[str, bool],
     return {name: pooled_sigma(found)[0] for name, found in by_class.items()}
 
 
-def replicate_classes(base: Sequence[RunFolder], new: Sequence[RunFolder]) -> dict[tuple[str, bool], float]:
-    """The replicates' σ pooled per case class (every case's runs around its side's mean)."""
+def sides(base: Sequence[RunFolder], new: Sequence[RunFolder], table: NoiseTable | None) -> Sides:
+    """The two sides, with the replicates' σ pooled per case class (every case's runs around its side's
+    mean) and the table's cases pooled per class."""
     keys = {key for run in (*base, *new) for key in run.rows}
-    return class_sigmas({key: [side_levels(base, key), side_levels(new, key)] for key in keys})
-
-
-def _pool(parts: list[tuple[float, int]]) -> tuple[float, int]:
-    parts = [(s, d) for s, d in parts if d and not math.isnan(s)]
-    dof = sum(d for _, d in parts)
-    return (math.sqrt(sum(d * s * s for s, d in parts) / dof), dof) if dof else (math.nan, 0)
+    replicates = class_sigmas({key: [side_levels(base, key), side_levels(new, key)] for key in keys})
+    by_class: dict[tuple[str, bool], list[tuple[float, int]]] = {}
+    for key, found in (table.cases if table else {}).items():
+        by_class.setdefault(noise_class(key), []).append(found)
+    return Sides(base, new, table, replicates, {name: pool(found)[0] for name, found in by_class.items()})
 
 
 def case_noise(key: Key, sides: Sides, base_levels: list[float], new_levels: list[float]) -> tuple[float, int, str]:
@@ -71,13 +72,14 @@ def case_noise(key: Key, sides: Sides, base_levels: list[float], new_levels: lis
         parts.append(moderated(own, own_dof, sides.classes.get(noise_class(key), math.nan)))
         sources.append(f"{sum(sides.runs_a_side)} runs here")
     if sides.table is not None:
-        table = moderated(*sides.table.cases.get(key, (math.nan, 0)), sides.table.of_class(key)[0])
+        table = moderated(*sides.table.cases.get(key, (math.nan, 0)),
+                          sides.table_classes.get(noise_class(key), math.nan))
         if sides.table.borrowed:  # another machine kind's noise: a guess, worth no more than the prior
             table = (table[0], min(table[1], PRIOR_DOF))
         if table[1]:
             parts.append(table)
             sources.append(f"{sides.table.runs} runs of {sides.table.source}")
-    sigma, dof = _pool(parts)
+    sigma, dof = pool(parts)
     return sigma, dof, " + ".join(sources)
 
 

@@ -40,6 +40,15 @@ def images_per_round(row: dict[str, Any]) -> float:
     return number(row, "images_per_round") if row["phase"] == "train" else number(row, "batch_size")
 
 
+def time_verdict(ratio: float, different: bool, th: Thresholds) -> str:
+    """slower / faster / same for a per-image time ratio NEW ÷ BASE: a real change beyond
+    ``min_effect_pct`` either way."""
+    effect = 1.0 + th.min_effect_pct / 100.0
+    if not different or math.isnan(ratio):
+        return "same"
+    return "slower" if ratio > effect else ("faster" if ratio < 1.0 / effect else "same")
+
+
 def unequal_work(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[str, Any]]) -> str:
     """Why a time change is not gated when the runs did not all do the same work per timed round, else "".
 

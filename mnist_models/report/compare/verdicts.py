@@ -39,7 +39,7 @@ from ...runs.folder import SAMPLE_SOURCES, RunFolder, RunFolderError
 from ...runs.keys import Key, case_key
 from ...runs.noise_table import NoiseTable
 from ...variants import BASELINE
-from .noise_rule import Sides, between_runs, replicate_classes
+from .noise_rule import Sides, between_runs, sides
 from .thresholds import (
     DEFAULT_GATED,
     METRICS,
@@ -48,6 +48,7 @@ from .thresholds import (
     images_per_round,
     number,
     seconds_per_image,
+    time_verdict,
     unequal_work,
 )
 
@@ -117,14 +118,6 @@ def _presence(key: Key, base: RunFolder, new: RunFolder) -> tuple[str, list[str]
     return "removed", [f"skipped in NEW: {skipped}"] if skipped else []
 
 
-def _ratio_verdict(ratio: float, different: bool, th: Thresholds) -> str:
-    """slower / faster / same for a per-image time ratio NEW ÷ BASE."""
-    effect = 1.0 + th.min_effect_pct / 100.0
-    if not different or math.isnan(ratio):
-        return "same"
-    return "slower" if ratio > effect else ("faster" if ratio < 1.0 / effect else "same")
-
-
 def _samples(run: RunFolder, source: str | None, key: Key, work: float) -> list[float] | None:
     values = run.samples.get(source, {}).get(key) if source else None
     return [v / work for v in values] if values else None
@@ -135,20 +128,20 @@ def _time(key: Key, b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict
     the rounds of each run) and the verdict."""
     wb, wn = images_per_round(b), images_per_round(n)
     mb, mn = number(b, "median_s") / wb, number(n, "median_s") / wn
-    sig = significance(_samples(cmp.base, cmp.source, key, wb), _samples(cmp.new, cmp.source, key, wn),
-                       (mb, number(b, "iqr_s") / wb), (mn, number(n, "iqr_s") / wn), cmp.th.p_threshold)
-    between = between_runs(key, cmp.sides, cmp.th) if mb > 0 else None
-    ratio = between["ratio"] if between else (mn / mb if mb > 0 else math.nan)  # a fixed row: no ratio
-    different = between["different"] if between else sig.different
-    verdict = _ratio_verdict(ratio, different, cmp.th)
+    judged = between_runs(key, cmp.sides, cmp.th) if mb > 0 else None
+    if judged is None:  # no run-to-run noise known: the rounds of each run are the samples
+        sig = significance(_samples(cmp.base, cmp.source, key, wb), _samples(cmp.new, cmp.source, key, wn),
+                           (mb, number(b, "iqr_s") / wb), (mn, number(n, "iqr_s") / wn), cmp.th.p_threshold)
+        judged = {"ratio": mn / mb if mb > 0 else math.nan, "different": sig.different,  # a fixed row: no ratio
+                  "test": sig.method, "p": sig.p, "noise_notes": [],
+                  "n_base": sig.n[0] or number(b, "n"), "n_new": sig.n[1] or number(n, "n")}
+    ratio, different = judged.pop("ratio"), judged["different"]
+    verdict = time_verdict(ratio, different, cmp.th)
     out = {"verdict": verdict, "s_base": number(b, "median_s"), "s_new": number(n, "median_s"),
            "img_s_base": 1.0 / mb if mb > 0 else math.nan, "img_s_new": 1.0 / mn,
-           "time_change_pct": 100.0 * (ratio - 1.0),
-           "test": sig.method, "p": sig.p, "n_base": sig.n[0] or number(b, "n"), "n_new": sig.n[1] or number(n, "n"),
-           "different": different, "noise_notes": []}
-    out |= {k: v for k, v in (between or {}).items() if k != "ratio"}
+           "time_change_pct": 100.0 * (ratio - 1.0), "n_base": number(b, "n"), "n_new": number(n, "n"), **judged}
     unequal = unequal_work(_rows(cmp.sides.base, key), _rows(cmp.sides.new, key))
-    out["noise_notes"] = [*out["noise_notes"], *([unequal] if unequal else [])]
+    out["noise_notes"] = out["noise_notes"] + ([unequal] if unequal else [])
     if verdict == "slower" and gates_time(different, ratio, cmp.th, unequal):
         out["regressions"] = [f"time {out['time_change_pct']:+.1f}%"]
     return out
@@ -309,7 +302,6 @@ def compare(base: RunFolder | Sequence[RunFolder], new: RunFolder | Sequence[Run
     if not keys:
         raise RunFolderError(f"nothing to compare: neither {base.resolved} nor {new.resolved} has a train or "
                              "inference row; fix: pass run folders from a benchmark session that ran cases")
-    sides = Sides(base_runs, new_runs, noise, replicate_classes(base_runs, new_runs))
-    cmp = _Context(base, new, th, sample_source(base, new), sides)
+    cmp = _Context(base, new, th, sample_source(base, new), sides(base_runs, new_runs, noise))
     rows = [_case(key, cmp) for key in keys]
-    return Comparison(base, new, th, rows, cmp.source, geomeans(rows), sides)
+    return Comparison(base, new, th, rows, cmp.source, geomeans(rows), cmp.sides)
