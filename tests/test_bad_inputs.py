@@ -297,6 +297,8 @@ CASES: list[Case] = [
          ("nothing to compare", "has a train or inference row"),
          "fix: pass run folders from a benchmark session that ran cases"),
     case("noise-missing", FILE, "noise", ("{inputs}/missing",), "missing: no such folder", RUN_DIR),
+    case("noise-out-is-a-file", FILE, "noise", ("{results}", "--out", "{file}"), ("notes.txt is not writable",),
+         "fix: pass --out DIR with a writable folder"),
     case("compare-noise-not-a-table", FILE, "compare", ("{run}", "{run}", "--noise", "{file}"),
          ("--noise", "notes.txt lacks the columns phase"), "fix: pass a noise.csv written by `mnist-bench noise`"),
     case("profile-diff-missing", FILE, "profile", ("--diff", "{inputs}/missing", "{folder}"), "is not a folder",

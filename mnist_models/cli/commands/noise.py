@@ -19,7 +19,7 @@ from rich.console import Console
 
 from ...report.compare.gate_study import study
 from ...report.compare.noise_page import render
-from ...results.store import check_writable, write_files
+from ...results.store import ResultsError, check_writable, write_files
 from ...runs.folder import machine_kinds, read_run, runs_in
 from ...runs.noise_table import noise_frame
 from ..flags import UsageError, float_arg
@@ -40,10 +40,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                               "holding the newest run)")
 
 
+def writable(folder: str) -> Path:
+    """``folder`` created and writable, else ``ResultsError`` naming this command's flag (``--out``)."""
+    try:
+        return check_writable(folder)
+    except ResultsError as exc:
+        if "--results DIR" not in str(exc):  # a full disk: its own line and exit code
+            raise
+        raise ResultsError(str(exc).replace("--results DIR", "--out DIR")) from None
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not 0 < args.detect < 1000:
         raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
                          "fix: e.g. --detect 30")
+    target = writable(args.out) if args.out else None  # before any work
     runs = []
     for run in (read_run(p) for p in runs_in(args.runs, FIX)):
         if run.incomplete:  # still running, or stopped before its end: not every case is in it
@@ -60,7 +71,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if len(kinds) > 1:
         raise UsageError(f"the runs come from {len(kinds)} machine kinds ({', '.join(kinds)}); fix: pass the runs "
                          "of one machine kind")
-    target = check_writable(args.out or str(Path(paths[-1]).parent))
+    target = target or writable(str(Path(paths[-1]).parent))
     found = study(runs, detect_pct=args.detect)
     markdown = render(runs, found.pairs, found.alarms, found.planted, found.sigma, args.detect, found.recipe)
     table = noise_frame(found.sigma, kinds[0], str(runs[-1].env.get("torch") or ""))
