@@ -71,7 +71,10 @@ class RunConfig:
     Defaults are the seed notebook's settings for V0/V2; ``from_protocol`` applies per-model ones.
     """
 
-    model: str = setting("v2", "registry name (see `mnist-bench models`)")
+    model: str = setting("v2", "a registered name (see `mnist-bench models`), or your own: path/to/file.py:Name or "
+                               "package.module:Name (an nn.Module subclass or a function returning one)")
+    model_args: tuple[str, ...] = setting((), "a keyword argument for the model's constructor, key=value (a Python "
+                                              "literal, else text); repeat for more", flag="--model-arg")
     device: str = setting("auto", "where to run; auto picks cuda when available", DEVICES)
     precision: str = setting("fp32", "fp32, bf16 (autocast), fp16 (autocast + GradScaler, CUDA only) or auto: the "
                                      "faster of fp32 and bf16 for this model here, measured", PRECISIONS)
@@ -151,11 +154,15 @@ class RunConfig:
             raise ConfigError(f"--eval-every must be ≥ 1, got {self.eval_every}")
         if not 0 <= self.eval_from < 1:
             raise ConfigError(f"--eval-from is a fraction of the budget in [0, 1), got {self.eval_from:g}")
+        if isinstance(self.model_args, list):  # from JSON (a checkpoint's or a worker's config): the same pairs
+            object.__setattr__(self, "model_args", tuple(self.model_args))
         # Lazy: the registry imports torch, which the time-to-accuracy worker times after building its config.
-        from .models import MODELS, list_models
+        from .models import ModelError, UnknownModelError, check_model
 
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; known models: {', '.join(list_models())}")
+        try:  # your own model: built and given one batch, once per process
+            check_model(self.model, self.model_args)
+        except (UnknownModelError, ModelError) as exc:
+            raise ConfigError(str(exc)) from None
 
     def _check_combinations(self) -> None:
         if self.cuda_graph and self.precision == "fp16":

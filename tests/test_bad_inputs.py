@@ -49,9 +49,49 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-inputs.md"
 WORKERS = min(4, os.cpu_count() or 2)  # processes started at once (each imports torch: ~4 s of CPU)
 
-UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV = (
-    "unknown name", "out of range", "wrong type", "wrong file", "no device", "incompatible", "environment")
-CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV)
+UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL = (
+    "unknown name", "out of range", "wrong type", "wrong file", "no device", "incompatible", "environment",
+    "unusable model")
+CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL)
+
+# Models of one's own that cannot be used (the sandbox's inputs/nets.py), each refused before training.
+NETS = """
+import torch
+from torch import nn
+
+class Good(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+class NotAModule:
+    pass
+
+instance = Good()
+
+class Raises(nn.Module):
+    def __init__(self):
+        raise RuntimeError("no weights here")
+
+def returns_int():
+    return 3
+
+class ForwardRaises(Good):
+    def forward(self, x):
+        return self.fc(x)  # not flattened: (2, 1, 28, 28) into Linear(784, 10)
+
+class FiveClasses(Good):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 5)
+
+class NoParams(nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 10)
+"""
 
 # What each command's cases run with besides their one bad part (argparse and pytest: the last value wins):
 # a fast config, so that a check that wrongly passed would cost seconds, and the sandbox's folders.
@@ -120,7 +160,7 @@ CASES: list[Case] = [
          how="script"),
     case("command-missing", UNKNOWN, "", (), "the following arguments are required: COMMAND", HELP),
     case("option-unknown", UNKNOWN, "train", ("--frobnicate",), "unrecognized arguments: --frobnicate", HELP),
-    case("models-option", UNKNOWN, "models", ("--sort", "size"), "unrecognized arguments: --sort size", HELP),
+    case("models-option", UNKNOWN, "models", ("--sort",), "unrecognized arguments: --sort", HELP),
     case("train-model", UNKNOWN, "train", ("--model", "v9"), "unknown model 'v9'", MODELS),
     case("train-device", UNKNOWN, "train", ("--device", "tpu"), "unknown device 'tpu'",
          "choose one of: auto, cpu, cuda"),
@@ -152,8 +192,11 @@ CASES: list[Case] = [
          "expected a comma list of time, accuracy, memory, compile (or all)"),
     case("bench-device", UNKNOWN, "bench", ("--bench-device", "tpu"), "unknown --bench-device tpu",
          "choose from: cpu, cuda (or all)", how="bench"),
-    case("bench-model", UNKNOWN, "bench", ("--bench-models", "v9"), "unknown --bench-models model v9",
-         "choose from: v0, v1, v2", how="bench"),
+    case("bench-model", UNKNOWN, "bench", ("--bench-models", "v9"), "--bench-models: unknown model 'v9'",
+         (MODELS, "or your own as path/to/file.py:Name"), how="bench"),
+    case("train-model-name-missing", UNKNOWN, "train", ("--model", "{nets}:Nope"), "has no 'Nope' (it defines: "
+         "FiveClasses, ForwardRaises, Good, NoParams, Raises, returns_int)",
+         "fix: pass one of its names after the colon"),
     case("bench-variant", UNKNOWN, "bench", ("--bench-variants", "turbo"), "unknown --bench-variants variant turbo",
          "choose from: eager, channels_last", how="bench"),
     case("bench-profile", UNKNOWN, "bench", ("--bench-profile", "huge"), "unknown --bench-profile 'huge'",
@@ -233,6 +276,12 @@ CASES: list[Case] = [
          "argument --fail-above: expected a number, got 'lots'", "see `mnist-bench compare --help`"),
     case("bench-budget-text", TYPE, "bench", ("--bench-budget", "soon"), ("--bench-budget", "got 'soon'"),
          "takes seconds ≥ 0", how="bench"),
+    case("train-model-not-a-module", TYPE, "train", ("--model", "{nets}:NotAModule"),
+         "NotAModule is a class but not an nn.Module", "fix: name an nn.Module subclass or a function returning one"),
+    case("train-model-instance", TYPE, "train", ("--model", "{nets}:instance"), "instance is an nn.Module instance",
+         "fix: name the class (or a factory), not an object"),
+    case("train-model-arg-malformed", TYPE, "train", ("--model-arg", "width"),
+         ("--model-arg takes key=value", "got 'width'"), "fix: e.g. --model-arg width=64"),
     # Missing, unreadable or the wrong kind of file or folder
     case("train-results-is-a-file", FILE, "train", ("--results", "{file}"), ("notes.txt is not writable",),
          RESULTS[1]),
@@ -249,6 +298,15 @@ CASES: list[Case] = [
     case("data-root-is-a-file", FILE, "data", ("--data-root", "{file}"), DATA_DIR[0], DATA_DIR[1]),
     case("data-root-corrupt", FILE, "data", ("--data-root", "{bad_data}"), ("train-images-idx3-ubyte", SHA[0]),
          SHA[1]),
+    case("train-model-file-missing", FILE, "train", ("--model", "{inputs}/missing.py:Net"), "no file",
+         "fix: pass path/to/file.py:Name with the path of an existing Python file"),
+    case("train-model-module-missing", FILE, "train", ("--model", "nosuchpkg.nets:Net"), "no module 'nosuchpkg'",
+         "fix: install it, or pass path/to/file.py:Name"),
+    case("train-model-import-fails", FILE, "train", ("--model", "{broken_net}:Net"),
+         ("importing", "raised ZeroDivisionError: division by zero"), "fix: make the file import cleanly"),
+    case("predict-model-changed", FILE, "predict", ("--checkpoint", "{mine_pt}", "{image}"),
+         ("its model's file", "changed since it was trained"),
+         "fix: restore the file, or pass --allow-changed-source"),
     case("predict-checkpoint-missing", FILE, "predict", ("--checkpoint", "{inputs}/missing.pt", "{image}"),
          ("missing.pt", "no such file"), SAVE),
     case("predict-checkpoint-is-a-folder", FILE, "predict", ("--checkpoint", "{folder}", "{image}"), "is a folder",
@@ -353,6 +411,27 @@ CASES: list[Case] = [
          env=(("MNIST_BENCH_DATA", None), ("XDG_CACHE_HOME", "{file}"))),
     case("env-bench-data-is-a-file", ENV, "bench", (), DATA_DIR[0], "fix: pass --bench-data-root DIR (or set "
          "MNIST_BENCH_DATA)", env=(("MNIST_BENCH_DATA", "{file}"),), how="bench"),
+    # Models of one's own that cannot be used (NETS), refused before anything is trained or written
+    case("train-model-constructor-raises", MODEL, "train", ("--model", "{nets}:Raises"),
+         "building it raised RuntimeError: no weights here", "fix: the constructor must work with no arguments"),
+    case("train-model-arg-unknown", MODEL, "train", ("--model-arg", "width=3"),
+         ("model v0: building it with width=3 raised TypeError", "unexpected keyword argument 'width'"),
+         "or pass its arguments as --model-arg key=value"),
+    case("train-model-returns-int", MODEL, "train", ("--model", "{nets}:returns_int"),
+         "its constructor returned int, not an nn.Module", "fix: return the model"),
+    case("train-model-forward-raises", MODEL, "train", ("--model", "{nets}:ForwardRaises"),
+         "its forward raised RuntimeError on a (2, 1, 28, 28) batch",
+         "fix: take (N, 1, 28, 28) images in [0, 1] and return (N, 10) logits"),
+    case("train-model-five-classes", MODEL, "train", ("--model", "{nets}:FiveClasses"),
+         "its forward returned torch.float32 (2, 5) for a (2, 1, 28, 28) batch, not (2, 10) float logits",
+         "fix: end with a layer of 10 outputs"),
+    case("train-model-no-parameters", MODEL, "train", ("--model", "{nets}:NoParams"),
+         "it has no float parameters", "fix: give it layers with weights"),
+    case("models-five-classes", MODEL, "models", ("{nets}:FiveClasses",), "its forward returned torch.float32 (2, 5)",
+         "fix: end with a layer of 10 outputs"),
+    case("bench-model-five-classes", MODEL, "bench", ("--bench-models", "{nets}:FiveClasses"),
+         ("--bench-models: model", "its forward returned torch.float32 (2, 5)"),
+         "fix: end with a layer of 10 outputs", how="bench"),
 ]
 
 
@@ -382,13 +461,21 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     (inputs / "cut.pt").write_bytes(real.read_bytes()[:-100])  # a checkpoint cut short
     payload = torch.load(real, weights_only=True) | {"model": "fastnet"}  # V0's weights declared as FastNet,
     torch.save(payload | {"metadata_sha256": metadata_digest(payload)}, inputs / "other.pt")  # hashes consistent
+    (inputs / "nets.py").write_text(NETS, encoding="utf-8")
+    (inputs / "broken_net.py").write_text("import torch\n1 / 0\n", encoding="utf-8")
+    (inputs / "mine.py").write_text(NETS, encoding="utf-8")  # trained from, then changed
+    save_checkpoint(inputs / "mine.pt", get_model(f"{inputs}/mine.py:Good"), RunConfig(model=f"{inputs}/mine.py:Good"),
+                    {})
+    with open(inputs / "mine.py", "a", encoding="utf-8") as f:
+        f.write("# changed after training\n")
     with open(inputs / "plain.pkl", "wb") as f:
         pickle.dump({"weights": [0.0, 0.0]}, f, protocol=4)
     paths = {"root": root, "cwd": cwd, "inputs": inputs, "results": results, "run": run, "data": mnist_root,
              "file": inputs / "notes.txt", "folder": inputs / "empty", "image": inputs / "digit.png",
              "text_png": inputs / "text.png", "plain_pt": inputs / "plain.pt", "pickle": inputs / "plain.pkl",
              "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist",
-             "bad_ops": inputs / "bad-ops", "empty_run": inputs / "empty-run"}
+             "bad_ops": inputs / "bad-ops", "empty_run": inputs / "empty-run", "nets": inputs / "nets.py",
+             "broken_net": inputs / "broken_net.py", "mine_pt": inputs / "mine.pt"}
     return {name: str(path) for name, path in paths.items()}
 
 

@@ -76,7 +76,8 @@ def test_read_rows_round_trips(tmp_path: Path) -> None:
     append_rows(tmp_path, rows)
     got = read_rows(tmp_path)
     assert got[0] == rows[0]
-    assert got[1] == {"run_id": "r1", "config": asdict(cfg), "path": "/tmp/x", "tensor": [1.0, 2.5]}
+    assert got[1] == {"run_id": "r1", "config": json.loads(json.dumps(asdict(cfg))), "path": "/tmp/x",
+                      "tensor": [1.0, 2.5]}
 
 
 def test_read_rows_missing_file_is_empty_and_blank_lines_are_skipped(tmp_path: Path) -> None:
@@ -200,7 +201,8 @@ def test_epoch_records_carry_run_id_kind_config_and_environment() -> None:
     for record, row in zip(records, rows, strict=True):
         assert record["run_id"] == "20260101T000000Z-abc123"
         assert record["kind"] == "reproduce"
-        assert record["config"] == asdict(cfg)
+        assert record["config"] == {**asdict(cfg), "model_args": []}  # as JSON holds it: a list
+        assert record["model_source"]["kind"] == "built-in"
         assert record["config"]["lr"] == 0.01 and record["config"]["protocol"] == "notebook"
         assert record["environment"] == env
         assert datetime.fromisoformat(record["time_utc"]).utcoffset().total_seconds() == 0

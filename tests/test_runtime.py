@@ -259,7 +259,7 @@ def test_auto_memory_format_is_nchw_for_the_notebook_loader_and_measured_for_the
     assert run.cfg.channels_last is False and run.reason == "" and calls == []
     run = resolve(RunConfig(model="v2", device="cpu", loader="fast", batch_size=64))
     assert run.cfg.channels_last is True and run.cfg.precision == "fp32"
-    assert calls == [("v2", "cpu", "fp32", False, 64, "train"), ("v2", "cpu", "fp32", True, 64, "train")]
+    assert calls == [("v2", "cpu", "fp32", False, 64, "train", ()), ("v2", "cpu", "fp32", True, 64, "train", ())]
     assert "memory format auto → NHWC (3.00 ms NHWC vs 4.00 ms NCHW)" in run.reason
     assert resolve(RunConfig(device="cpu", loader="fast", channels_last=False)).cfg.channels_last is False
     assert len(calls) == 2  # an explicit choice is not measured
@@ -294,7 +294,7 @@ def test_auto_precision_for_inference_probes_forward_passes(monkeypatch) -> None
     calls = fake_probe(monkeypatch, {("fp32", False): 1.0, ("bf16", False): 2.0})
     run = resolve(RunConfig(model="v0", device="cpu", loader="fast", precision="auto", channels_last=False,
                             batch_size=256), workload="inference")
-    assert run.cfg.precision == "fp32" and {c[-1] for c in calls} == {"inference"}
+    assert run.cfg.precision == "fp32" and {c[5] for c in calls} == {"inference"}
     assert "forward pass" in run.reason
     with pytest.raises(ConfigError):
         resolve(RunConfig(model="v0", device="cpu", precision="auto"), workload="sideways")

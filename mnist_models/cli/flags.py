@@ -65,7 +65,7 @@ def config_help(name: str, default: Any = MISSING, note: str = "") -> str:
     if meta["unit"]:
         text += f" ({meta['unit']})"
     default = FIELDS[name].default if default is MISSING else default
-    if default is not None and not isinstance(default, bool):
+    if default not in (None, ()) and not isinstance(default, bool):
         text += f"; default {default:g}" if isinstance(default, float) else f"; default {default}"
     return text + (f"; {note}" if note else "")
 
@@ -85,6 +85,8 @@ def add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str], defa
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif "int" in kind:
             parser.add_argument(flag, dest=name, type=int_arg, default=None, metavar="N", help=help_text)
+        elif "tuple" in kind:  # a repeated flag: each use adds one value
+            parser.add_argument(flag, dest=name, action="append", default=None, metavar="KEY=VALUE", help=help_text)
         elif "float" in kind:
             parser.add_argument(flag, dest=name, type=float_arg, default=None, metavar="X", help=help_text)
         else:  # the choices show in the usage line; RunConfig checks the value (one line naming the setting)

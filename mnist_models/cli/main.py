@@ -29,7 +29,7 @@ from rich.console import Console
 from ..config import ConfigError
 from ..data import DataError
 from ..data.images import ImageError
-from ..models import UnknownModelError
+from ..models import ModelError, UnknownModelError
 from ..results.store import DISK_FULL_ERRNOS, DiskFullError, ResultsError, write_error
 from ..runs.files import RunFolderError
 from ..train.checkpoint import CheckpointError
@@ -55,8 +55,8 @@ def _commands() -> dict[str, ModuleType]:
 
 COMMANDS = _commands()
 # Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
-USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ResultsError, TrainingError, CheckpointError,
-               ImageError, RunFolderError)
+USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ModelError, ResultsError, TrainingError,
+               CheckpointError, ImageError, RunFolderError)
 
 
 def build_parser() -> Parser:

@@ -30,7 +30,7 @@ from ..config import RunConfig
 from ..data import FastLoader, load_split
 from ..host.clock import Timer, steady_seconds
 from ..host.device import resolve_device
-from ..models import get_model
+from ..models import get_model, parse_model_args
 from ..train.engine import build_training, evaluate, first_batch
 from ..train.runtime import Runtime, resolve, seed_everything
 
@@ -244,7 +244,7 @@ class InferenceCase:
         self.shared = shared if shared is not None else Shared()
         self.rt = Runtime.from_config(resolve(cfg.with_(batch_size=batch_size), "inference"))  # auto: once, here
         breaks = _reset_compiler(cfg)
-        model = get_model(cfg.model)
+        model = get_model(cfg.model, **parse_model_args(cfg.model_args))
         model.load_state_dict(self.shared.trained_state(cfg.model, self.rt.device.type, cfg.data_root,
                                                           weight_steps))
         self.model = self.rt.prepare_inference(model, cfg.weights_bf16, cfg.freeze)

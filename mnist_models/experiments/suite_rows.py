@@ -10,7 +10,7 @@ from typing import Any
 from ..measure.probes import roofline
 from ..measure.stats import is_noisy, latency_ms, time_stats
 from ..measure.timing import Contention
-from ..models import model_flops
+from ..models import model_flops, model_source
 from ..results.provenance import environment
 from ..train.runtime import Runtime
 from ..variants import Variant
@@ -22,9 +22,10 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
     """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
     images = case.rows[-1]["train_images"]
     stats = time_stats(times)
-    flops = model_flops(case.cfg.model)["training"]
+    flops = model_flops(case.cfg.model, case.cfg.model_args)["training"]
     return {
-        "phase": "train", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "phase": "train", "model": case.cfg.model, **model_source(case.cfg.model).fields(),
+        "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
         "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
         "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
@@ -56,13 +57,14 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
     return {
-        "phase": "inference", "model": case.cfg.model, "device": case.rt.device.type, "variant": variant.name,
+        "phase": "inference", "model": case.cfg.model, **model_source(case.cfg.model).fields(),
+        "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
         "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
         "precision": case.precision,
-        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model)["forward"],
+        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model, case.cfg.model_args)["forward"],
                    case.batch_size / stats["median_s"]),
     }
 

@@ -31,7 +31,7 @@ from ..host.capabilities import capabilities
 from ..host.clock import process_age_s
 from ..host.device import peak_precisions
 from ..measure.probes import matmul_peak_gflops, measured_peak_sizes, measured_peaks
-from ..models import list_models
+from ..models import ModelError, UnknownModelError, check_model, list_models
 from ..results.provenance import bench_run_id
 from ..results.store import ResultsError, check_writable
 from ..runs.keys import case_name
@@ -76,6 +76,23 @@ def choose(text: str, known: Sequence[str], what: str) -> list[str]:
     if unknown or not chosen:
         raise SuiteUsageError(f"unknown {what} {', '.join(unknown) or repr(text)}; "
                               f"choose from: {', '.join(known)} (or all)")
+    return chosen
+
+
+def choose_models(text: str) -> list[str]:
+    """``--bench-models``: a comma list of registered names and models of your own (``file.py:Name``,
+    ``module:Name``), each checked with one batch before the session starts; ``all``: the built-ins."""
+    if text == "all":
+        return list_models()
+    chosen = list(dict.fromkeys(t for t in text.split(",") if t))
+    if not chosen:
+        raise SuiteUsageError(f"--bench-models {text!r} names no model; choose from: {', '.join(list_models())} "
+                              "(or all), or your own as path/to/file.py:Name")
+    for name in chosen:
+        try:
+            check_model(name)
+        except (UnknownModelError, ModelError) as exc:
+            raise SuiteUsageError(f"--bench-models: {exc}") from None
     return chosen
 
 
@@ -166,7 +183,7 @@ class SuiteSession:
         devices, left_out = present_devices(device)
         names = choose(",".join(map(current_name, variants.split(","))), list(VARIANTS), "--bench-variants variant")
         chosen = [VARIANTS[name] for name in names]
-        return cls(devices=devices, models=choose(models, list_models(), "--bench-models model"), variants=chosen,
+        return cls(devices=devices, models=choose_models(models), variants=chosen,
                    profile=PROFILES[profile], results=results, data_root=data_root, readme=readme,
                    run_id=bench_run_id(), startup_s=process_age_s(),
                    budget=Budget(budget_seconds(budget, profile), started=time.perf_counter() - process_age_s()),

@@ -3,7 +3,9 @@
 Every model takes a batch of images shaped (N, 1, 28, 28) with values in [0, 1] and returns
 (N, 10) logits. Models are plain ``nn.Module`` classes with no training logic.
 
-- ``registry.py``: ``register_model``, ``get_model(name, **kw)``, ``list_models(pattern)``;
+- ``registry.py``: the built-ins, ``register_model``, ``list_models(pattern)``;
+- ``spec.py``: a spec (a registered name, ``file.py:Name``, ``module:Name``) → ``get_model(spec, **kw)``,
+  ``check_model`` (one batch through it before training), ``model_source`` (what rows record);
 - one module per family: ``notebook.py`` (the seed notebook's V0–V2), ``fastnet.py``;
 - ``flops.py``: parameter and FLOP counts.
 
@@ -28,10 +30,19 @@ from .registry import (
     NUM_CLASSES,
     ModelSpec,
     UnknownModelError,
-    check_model,
-    get_model,
     list_models,
     register_model,
+)
+from .spec import (
+    ModelError,
+    ModelSource,
+    check_model,
+    entry_points,
+    get_model,
+    is_spec,
+    model_source,
+    parse_model_args,
+    slug,
 )
 
 # Importing a family registers its models; the registry lists them in this order. A new family
@@ -45,5 +56,6 @@ from .flops import count_parameters, forward_flops, model_flops, training_flops 
 from .notebook import MNISTModelV0, MNISTModelV1, MNISTModelV2  # noqa: E402
 
 __all__ = ["FAMILIES", "IMAGE_SHAPE", "MODELS", "NUM_CLASSES", "MNISTFastNet", "MNISTModelV0", "MNISTModelV1",
-           "MNISTModelV2", "ModelSpec", "UnknownModelError", "check_model", "count_parameters", "forward_flops",
-           "get_model", "list_models", "model_flops", "register_model", "training_flops"]
+           "MNISTModelV2", "ModelError", "ModelSource", "ModelSpec", "UnknownModelError", "check_model",
+           "count_parameters", "entry_points", "forward_flops", "get_model", "is_spec", "list_models", "model_flops",
+           "model_source", "parse_model_args", "register_model", "slug", "training_flops"]

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .registry import IMAGE_SHAPE, get_model
+from .registry import IMAGE_SHAPE
+from .spec import get_model, parse_model_args
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -45,9 +46,9 @@ def forward_flops(model: nn.Module) -> int:
 
 
 @functools.cache
-def model_flops(name: str) -> dict[str, int]:
-    """Forward and training FLOPs per image of a registry model, counted once per process
-    (building the model leaves the global RNG state as it was)."""
+def model_flops(name: str, model_args: tuple[str, ...] = ()) -> dict[str, int]:
+    """Forward and training FLOPs per image of a model spec (a built-in or your own, with its ``--model-arg``
+    pairs), counted once per process (building the model leaves the global RNG state as it was)."""
     with torch.random.fork_rng(devices=[]):
-        model = get_model(name)
+        model = get_model(name, **parse_model_args(model_args))
         return {"forward": forward_flops(model), "training": training_flops(model)}

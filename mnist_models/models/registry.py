@@ -1,8 +1,10 @@
-"""The model registry: a short name → a constructor, so the CLI, the tests and the benchmarks iterate
+"""The model registry of built-ins: a short name → a constructor, so the CLI, the tests and the benchmarks iterate
 ``list_models()`` and pick up a new model without being edited.
 
 A new model: write its class in a family module (``notebook.py``, ``fastnet.py``, or a new one imported
 by ``models/__init__.py``) and decorate a constructor with ``@register_model(name, description)``.
+Building one, and models of your own (a file, a module, an installed package's entry point), goes
+through ``spec.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from torch import nn
 
@@ -52,16 +53,3 @@ class UnknownModelError(KeyError):
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the registered models matching a shell-style ``pattern``, in registration order."""
     return [name for name in MODELS if fnmatch.fnmatchcase(name, pattern)]
-
-
-def check_model(name: str) -> None:
-    """Raise ``UnknownModelError`` (listing the known names) unless ``name`` is registered."""
-    if name not in MODELS:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-
-
-def get_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a freshly initialised model by registry name (uses the current torch RNG state);
-    ``kwargs`` go to its constructor (e.g. ``hidden_units=16`` for the seed models)."""
-    check_model(name)
-    return MODELS[name].builder(**kwargs)

@@ -19,6 +19,7 @@ import torch
 
 from ..host.capabilities import capabilities, machine_kind, machine_label
 from ..host.allocator import host_allocator
+from ..models import model_source
 from .store import RUN_ID_TIME
 
 def new_run_id() -> str:
@@ -100,12 +101,15 @@ def machine_tag(env: dict[str, Any] | None = None) -> str:
 
 def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]],
                   runtime: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Result rows ready for ``append_rows``: each epoch row with run id, time, config, what the
-    runtime resolved (e.g. the auto memory format), and the environment."""
+    """Result rows ready for ``append_rows``: each epoch row with run id, time, config, where its model
+    came from (``model_source``: kind, qualified name, your own file's path and SHA-256), what the runtime
+    resolved (e.g. the auto memory format), and the environment."""
     config = asdict(config) if is_dataclass(config) else dict(config)
+    config = {key: list(value) if isinstance(value, tuple) else value for key, value in config.items()}  # as JSON
     stamp, env = utc_now(), environment()
-    return [{"run_id": run_id, "kind": kind, "time_utc": stamp, **row, "config": config, "runtime": runtime or {},
-             "environment": env} for row in rows]
+    source = asdict(model_source(config["model"])) if config.get("model") else {}
+    return [{"run_id": run_id, "kind": kind, "time_utc": stamp, **row, "config": config, "model_source": source,
+             "runtime": runtime or {}, "environment": env} for row in rows]
 
 
 

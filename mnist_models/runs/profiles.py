@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..models import slug
 from ..results.store import ResultsError, write_files
 from .files import RunFolderError
 
@@ -84,9 +85,9 @@ def write_profile(folder: Path, data: ProfileData, pages: Mapping[str, str | byt
 
 
 def new_profile_folder(results: str | os.PathLike[str], model: str, variant: str) -> tuple[str, Path]:
-    """``results/profiles/<UTC timestamp>-<model>-<variant>/``, created new (``-2``, ``-3``… when a profile
-    started in the same second); its id and path."""
-    stem = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{model}-{variant}".replace("+", "-")
+    """``results/profiles/<UTC timestamp>-<model>-<variant>/`` (a model of your own by ``models.slug``),
+    created new (``-2``, ``-3``… when a profile started in the same second); its id and path."""
+    stem = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{slug(model)}-{variant}".replace("+", "-")
     for n in range(1, MAX_SUFFIX):
         run_id = stem if n == 1 else f"{stem}-{n}"
         folder = Path(results) / PROFILES / run_id

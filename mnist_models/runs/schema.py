@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import DEPRECATED
-from ..models import list_models
+from ..models import entry_points, is_spec, list_models
 from ..variants import RENAMED_VARIANTS, VARIANTS
 
 CASES_FILE = "cases.jsonl"  # a session's rows, appended as each case ends (``runs.writer.CaseLog``)
@@ -139,8 +139,9 @@ MACHINE_TEXTS = ("cpu", "cpu_isa", "cpu_capability", "cpu_vendor", "machine_kind
 
 
 def known_names() -> dict[str, list[str]]:
-    """The names this version knows, per column."""
-    return {"model": list_models(), "variant": list(VARIANTS), "device": ["cpu", "cuda"]}
+    """The names this version knows, per column (models: the built-ins and installed packages' models; a
+    model of your own, ``file.py:Name``, is known by its form)."""
+    return {"model": list_models() + list(entry_points()), "variant": list(VARIANTS), "device": ["cpu", "cuda"]}
 
 
 def _lines(numbers: Sequence[int]) -> str:
@@ -219,7 +220,7 @@ def _unknown_names(name: str, frame: pd.DataFrame, lines: list[int], problems: l
             continue
         found: dict[str, list[int]] = {}
         for value, line in zip(frame[column], lines, strict=True):
-            if str(value) not in known:
+            if str(value) not in known and not (column == "model" and is_spec(str(value))):
                 found.setdefault(str(value), []).append(line)
         for value, at in found.items():
             also = f"; also on lines {_lines(at[1:])}" if len(at) > 1 else ""

@@ -20,7 +20,7 @@ from ..config import ConfigError
 from ..host import device as D
 from ..host.capabilities import bf16_note
 from ..host.clock import interleaved_medians
-from ..models import IMAGE_SHAPE, get_model
+from ..models import IMAGE_SHAPE, get_model, parse_model_args
 from .step import make_train_step
 
 # bf16 is chosen only when its step is at least this much faster than fp32's: bf16 autocast costs
@@ -28,17 +28,18 @@ from .step import make_train_step
 # probe noise does not pay for it.
 BF16_MIN_GAIN = 1.10
 WORKLOADS = ("train", "inference")
-ProbeKey = tuple[str, str, str, bool, int, str]  # model, device, precision, channels_last, batch, workload
+ProbeKey = tuple[str, str, str, bool, int, str, tuple[str, ...]]  # model, device, precision, channels_last, batch,
+# workload, the model's --model-arg pairs
 # probe_step_seconds' measurements, reused for the rest of the process (see there); resolve_auto never reads it.
 _UNIT_SECONDS: dict[ProbeKey, float] = {}
 
 
 def _stepper(key: ProbeKey) -> tuple[Callable[[], Any], Callable[[], None]]:
     """One step of the probe for ``key`` (random inputs), and its device's synchronize."""
-    model_name, device_name, precision, channels_last, batch_size, workload = key
+    model_name, device_name, precision, channels_last, batch_size, workload, model_args = key
     device = torch.device(device_name)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = get_model(model_name).to(device, memory_format=fmt)
+    model = get_model(model_name, **parse_model_args(model_args)).to(device, memory_format=fmt)
     x = torch.rand(batch_size, *IMAGE_SHAPE).to(device, memory_format=fmt)
     y = torch.randint(0, 10, (batch_size,), device=device)
 
@@ -71,13 +72,13 @@ def probe_steps(keys: list[ProbeKey]) -> dict[ProbeKey, float]:
 
 
 def probe_step_seconds(model_name: str, device: torch.device, precision: str, channels_last: bool,
-                       batch_size: int, workload: str = "train") -> float:
+                       batch_size: int, workload: str = "train", model_args: tuple[str, ...] = ()) -> float:
     """Median seconds of one step of ``model_name`` here (``probe_steps`` for one candidate), measured
     once per process and reused after: the unit the benchmark suite's time budget counts every case
     in (``experiments/plans.py``), so all of a session's plans share one figure. The reuse is of a
     measurement only: no run's precision or memory format is chosen from it (``resolve_auto``
     measures its candidates itself, together)."""
-    key = (model_name, str(device), precision, channels_last, batch_size, workload)
+    key = (model_name, str(device), precision, channels_last, batch_size, workload, tuple(model_args))
     if key not in _UNIT_SECONDS:
         _UNIT_SECONDS[key] = probe_steps([key])[key]
     return _UNIT_SECONDS[key]
@@ -98,7 +99,8 @@ def _format_name(channels_last: bool) -> str:
 
 
 def resolve_auto(model_name: str, device: torch.device, precision: str, channels_last: bool | None,
-                 loader: str, batch_size: int, workload: str = "train") -> AutoChoice:
+                 loader: str, batch_size: int, workload: str = "train", model_args: tuple[str, ...] = ()
+                 ) -> AutoChoice:
     """Resolve ``precision="auto"`` and ``channels_last=None`` for this model on this device by measuring.
 
     Precision auto: the faster of fp32 and bf16 by ``probe_steps`` (each in its faster memory
@@ -113,7 +115,8 @@ def resolve_auto(model_name: str, device: torch.device, precision: str, channels
     formats = [channels_last] if channels_last is not None else ([False] if loader == "notebook" else [False, True])
     if len(precisions) == 1 and len(formats) == 1:
         return AutoChoice(precisions[0], bool(formats[0]))
-    keys = {(p, f): (model_name, str(device), p, f, batch_size, workload) for p in precisions for f in formats}
+    keys = {(p, f): (model_name, str(device), p, f, batch_size, workload, tuple(model_args))
+            for p in precisions for f in formats}
     measured = probe_steps(list(keys.values()))
     times = {combo: measured[key] for combo, key in keys.items()}
     best = {p: min(formats, key=lambda f, p=p: times[p, f]) for p in precisions}

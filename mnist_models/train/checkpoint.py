@@ -4,7 +4,8 @@ versions that made it, in one file written atomically and read back safely.
 ``save_checkpoint(path, model, cfg, metrics)`` writes a ``torch.save`` dict (``FORMAT``, version
 ``FORMAT_VERSION``) through ``results.store.atomic_write_bytes``:
 
-- ``format``, ``format_version``, ``model`` (the registry name), ``created_utc``;
+- ``format``, ``format_version``, ``model`` (the spec: a registered name or your own ``file.py:Name``),
+  ``created_utc``, ``model_source`` (kind, qualified name, file path and SHA-256: ``models.spec``);
 - ``state_dict``: the weights, on the CPU and contiguous; a ``torch.compile``'d model is saved as its
   original module (no ``_orig_mod.`` prefix), so any checkpoint loads into a plain model;
 - ``config`` (the RunConfig as a plain dict), ``metrics`` (e.g. the last epoch's row), ``versions``
@@ -13,9 +14,10 @@ versions that made it, in one file written atomically and read back safely.
   ``metadata_sha256``: over the canonical JSON of model, config, metrics, versions and creation time.
 
 ``load_checkpoint(path, device)`` reads it with ``torch.load(weights_only=True)`` only (no arbitrary
-pickled objects are ever executed), checks the format, both hashes, the model name against the
-registry and the weights against that model's shapes, then rebuilds the model and loads the weights
-strictly. Every failure is a ``CheckpointError``: one line naming the file, the problem and the fix.
+pickled objects are ever executed), checks the format, both hashes, the model (a file of your own
+unchanged since, unless allowed) and the weights against that model's shapes, then rebuilds the model
+and loads the weights strictly. Every failure is a ``CheckpointError``: one line naming the file, the
+problem and the fix.
 """
 
 from __future__ import annotations
@@ -35,15 +37,17 @@ import torch
 from torch import nn
 
 from ..host.device import resolve_device
-from ..models import UnknownModelError, check_model, get_model, list_models
+from ..models import ModelError, UnknownModelError, check_model, get_model, list_models, parse_model_args
 from ..results.provenance import environment, utc_now
 from ..results.store import DiskFullError, ResultsError, atomic_write_bytes, check_writable
 
 FORMAT = "mnist-bench-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added model_source (your own models); version 1 files are read as before
+READABLE_VERSIONS = (1, 2)
 PACKAGE = "mnist-bench"
 SAVE_HINT = "fix: pass a file written by `mnist-bench train --save PATH` (or train again with --save)"
-METADATA_KEYS = ("model", "config", "metrics", "versions", "created_utc")
+METADATA_KEYS = ("model", "config", "metrics", "versions", "created_utc", "model_source")
+METADATA_KEYS_V1 = METADATA_KEYS[:5]
 
 
 class CheckpointError(ValueError):
@@ -77,7 +81,8 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
 
 def metadata_digest(payload: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of the checkpoint's metadata (``METADATA_KEYS``)."""
-    text = json.dumps({key: payload.get(key) for key in METADATA_KEYS}, sort_keys=True, allow_nan=True)
+    keys = METADATA_KEYS_V1 if payload.get("format_version") == 1 else METADATA_KEYS
+    text = json.dumps({key: payload.get(key) for key in keys}, sort_keys=True, allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -105,15 +110,15 @@ def _versions() -> dict[str, Any]:
             "git_commit": environment()["git_commit"]}
 
 
-def _expected_shapes(name: str) -> dict[str, tuple[int, ...]]:
-    """The state-dict keys and shapes of a registry model, built on the meta device (no memory, no RNG)."""
+def _expected_shapes(name: str, kwargs: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The state-dict keys and shapes of a model, built on the meta device (no memory, no RNG)."""
     with torch.device("meta"):
-        return {key: tuple(t.shape) for key, t in get_model(name).state_dict().items()}
+        return {key: tuple(t.shape) for key, t in get_model(name, **kwargs).state_dict().items()}
 
 
-def _misfit(name: str, state: dict[str, Any]) -> str:
-    """Why ``state`` does not fit model ``name`` ("" when it does)."""
-    expected = _expected_shapes(name)
+def _misfit(name: str, state: dict[str, Any], kwargs: dict[str, Any]) -> str:
+    """Why ``state`` does not fit model ``name`` built with ``kwargs`` ("" when it does)."""
+    expected = _expected_shapes(name, kwargs)
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [f"{k} {tuple(state[k].shape)} vs {expected[k]}" for k in expected
@@ -126,16 +131,16 @@ def _misfit(name: str, state: dict[str, Any]) -> str:
 def checkpoint_bytes(model: nn.Module, cfg: Any, metrics: dict[str, Any]) -> bytes:
     """The checkpoint file's bytes (see the module docstring for the format)."""
     config = asdict(cfg) if is_dataclass(cfg) and not isinstance(cfg, type) else dict(cfg)
-    name = config.get("model")
-    check_model(name)
+    name, model_args = config.get("model"), tuple(config.get("model_args") or ())
+    source = check_model(name, model_args)
     state = {key: t.detach().cpu().contiguous() for key, t in original_module(model).state_dict().items()}
-    misfit = _misfit(name, state)
+    misfit = _misfit(name, state, parse_model_args(model_args))
     if misfit:
         raise CheckpointError(f"the weights to save do not fit model {name!r} named by the config ({misfit}); "
                               "fix: save the model that the config trained")
     payload: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": name,
                                "config": plain(config), "metrics": plain(dict(metrics)), "versions": plain(_versions()),
-                               "created_utc": utc_now(), "state_dict": state}
+                               "created_utc": utc_now(), "model_source": plain(asdict(source)), "state_dict": state}
     payload["weights_sha256"] = weights_digest(state)
     payload["metadata_sha256"] = metadata_digest(payload)
     buffer = io.BytesIO()
@@ -196,7 +201,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not an mnist-bench checkpoint (no {FORMAT!r} format tag); "
                               f"{SAVE_HINT}")
-    if payload.get("format_version") != FORMAT_VERSION:
+    if payload.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path}: format version {payload.get('format_version')!r}, this "
                               f"mnist-bench reads version {FORMAT_VERSION}; fix: use the mnist-bench that wrote it, "
                               "or train again with --save")
@@ -215,20 +220,42 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return payload
 
 
-def _build(path: Path, payload: dict[str, Any]) -> nn.Module:
-    """The registry model the checkpoint names, with its weights loaded strictly."""
-    name = payload.get("model")
+def _spec(path: Path, payload: dict[str, Any], allow_changed_source: bool) -> str:
+    """The spec that rebuilds the checkpoint's model here: a file of your own by the absolute path it was
+    trained from, refused when its bytes changed since (unless ``allow_changed_source``)."""
+    name, source = payload.get("model"), payload.get("model_source") or {}
+    if source.get("kind") != "file":
+        return name
+    file = Path(source.get("path") or "")
+    if not file.is_file():
+        raise CheckpointError(f"checkpoint {path}: its model's file {file} is gone; fix: restore it (the model "
+                              f"was {name})")
+    if source.get("sha256") != hashlib.sha256(file.read_bytes()).hexdigest() and not allow_changed_source:
+        raise CheckpointError(f"checkpoint {path}: its model's file {file} changed since it was trained (SHA-256 "
+                              f"{str(source.get('sha256'))[:12]}… then); fix: restore the file, or pass "
+                              "--allow-changed-source if the change keeps the weights' meaning")
+    return f"{file}:{name.rpartition(':')[2]}"
+
+
+def _build(path: Path, payload: dict[str, Any], allow_changed_source: bool = False) -> nn.Module:
+    """The model the checkpoint names (built-in or your own, with its ``--model-arg`` pairs), with its
+    weights loaded strictly."""
+    name = _spec(path, payload, allow_changed_source)
+    model_args = tuple((payload.get("config") or {}).get("model_args") or ())
+    kwargs = parse_model_args(model_args)
     try:
-        check_model(name)
+        check_model(name, model_args)
     except UnknownModelError:
         raise CheckpointError(f"checkpoint {path}: model {name!r} is not in this mnist-bench's registry (known: "
                               f"{', '.join(list_models())}); fix: use the mnist-bench that wrote it") from None
-    misfit = _misfit(name, payload["state_dict"])
+    except ModelError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
+    misfit = _misfit(name, payload["state_dict"], kwargs)
     if misfit:
         raise CheckpointError(f"checkpoint {path}: its weights do not fit model {name!r} ({misfit}); "
                               f"{SAVE_HINT}")
     with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
-        model = get_model(name)
+        model = get_model(name, **kwargs)
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:
@@ -237,10 +264,12 @@ def _build(path: Path, payload: dict[str, Any]) -> nn.Module:
     return model
 
 
-def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedCheckpoint:
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu",
+                    allow_changed_source: bool = False) -> LoadedCheckpoint:
     """The model (on ``device``, in eval mode), its config dict and its metrics, from a verified checkpoint.
-    ``device`` may be ``"auto"`` (cuda when available)."""
+    ``device`` may be ``"auto"`` (cuda when available). A model of your own is rebuilt from the file it was
+    trained from, refused if that file changed since unless ``allow_changed_source``."""
     payload = read_checkpoint(path)
-    model = _build(Path(path), payload)
+    model = _build(Path(path), payload, allow_changed_source)
     target = resolve_device(device) if isinstance(device, str) else device
     return LoadedCheckpoint(model.to(target).eval(), dict(payload["config"]), dict(payload["metrics"]))

@@ -33,7 +33,7 @@ from torch import nn
 from ..config import NOTEBOOK_LR, RunConfig
 from ..data import make_loader
 from ..host.clock import Timer
-from ..models import get_model
+from ..models import get_model, parse_model_args
 from .runtime import Resolved, Runtime, ensure_resolved, seed_everything
 from .step import TrainStep, make_train_step
 
@@ -226,7 +226,7 @@ def build_training(run: RunConfig | Resolved, workload: str = "train") -> Traini
     cfg, rt = run.cfg, Runtime.from_config(run)
     train_loader, test_loader = make_loaders(cfg, rt)
     seed_everything(cfg.seed)
-    model = rt.prepare_model(get_model(cfg.model))
+    model = rt.prepare_model(get_model(cfg.model, **parse_model_args(cfg.model_args)))
     optimizer = make_optimizer(cfg, model)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     step = make_train_step(model, optimizer, rt.amp, loss_fn)

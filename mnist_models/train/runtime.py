@@ -65,7 +65,8 @@ def is_concrete(cfg: RunConfig) -> bool:
 
 def decision_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What ``resolve`` reads from a config: configs equal here get the same decision."""
-    return (cfg.model, cfg.device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size, cfg.deterministic)
+    return (cfg.model, cfg.model_args, cfg.device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size,
+            cfg.deterministic)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def resolve(cfg: RunConfig, workload: str = "train") -> Resolved:
         precision, channels_last, reason = unmeasured_choices(cfg)
         return Resolved(cfg.with_(device=device.type, precision=precision, channels_last=channels_last), cfg, reason)
     start = time.perf_counter()
-    choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size, workload)
+    choice = resolve_auto(cfg.model, device, cfg.precision, cfg.channels_last, cfg.loader, cfg.batch_size, workload,
+                          cfg.model_args)
     probe_s = time.perf_counter() - start if choice.step_ms else 0.0
     concrete = cfg.with_(device=device.type, precision=choice.precision, channels_last=choice.channels_last)
     return Resolved(concrete, cfg, choice.reason, probe_s, choice.step_ms)

@@ -1,4 +1,6 @@
-"""``mnist-bench models [--json]``: the registry, with parameters and FLOPs per image."""
+"""``mnist-bench models [SPEC ...] [--model-arg key=value] [--json]``: the built-ins and the models installed
+packages declare (entry-point group ``mnist_bench.models``), or the models you name (``path/to/file.py:Name``,
+``package.module:Name``), each with its source, parameters and FLOPs per image."""
 
 from __future__ import annotations
 
@@ -8,33 +10,46 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from ...models import MODELS, count_parameters, forward_flops
-from ..flags import add_json
+from ...models import MODELS, check_model, count_parameters, entry_points, get_model, model_flops, parse_model_args
+from ..flags import add_config_flags, add_json
 
 ORDER = 30  # position in `mnist-bench --help`
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the registered models with parameters and FLOPs per image")
+    p = sub.add_parser("models", help="list the models (built-in, installed, or your own) with parameters and FLOPs")
+    p.add_argument("specs", metavar="SPEC", nargs="*",
+                   help="models to describe instead of the list: a registered name, path/to/file.py:Name or "
+                        "package.module:Name (each built and given one batch, as train does)")
+    add_config_flags(p, ["model_args"])
     add_json(p)
 
 
+def describe(spec: str, model_args: tuple[str, ...] = ()) -> dict:
+    """One listing row: the spec, where it comes from, its parameters and forward FLOPs per image."""
+    source = check_model(spec, model_args)
+    model = get_model(spec, **parse_model_args(model_args))
+    description = MODELS[spec].description if spec in MODELS else (type(model).__doc__ or "").strip().split("\n")[0]
+    return {"name": spec, "source": source.kind, "qualname": source.qualname, "sha256": source.sha256,
+            "parameters": count_parameters(model), "flops_per_image": model_flops(spec, model_args)["forward"],
+            "description": description}
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    listing = []
-    for name, spec in MODELS.items():
-        model = spec.builder()
-        listing.append({"name": name, "parameters": count_parameters(model), "flops_per_image": forward_flops(model),
-                        "description": spec.description})
+    model_args = tuple(args.model_args or ())
+    specs = args.specs or [*MODELS, *entry_points()]
+    listing = [describe(spec, model_args if args.specs else ()) for spec in specs]
     if args.json:
         out.file.write(json.dumps({"models": listing}) + "\n")
         out.file.flush()
         return 0
-    table = Table(title="Registered models", title_justify="left")
-    for column, justify in (("name", "left"), ("parameters", "right"), ("FLOPs/image", "right"),
+    table = Table(title="Models" if args.specs else "Registered models", title_justify="left")
+    for column, justify in (("name", "left"), ("source", "left"), ("parameters", "right"), ("FLOPs/image", "right"),
                             ("description", "left")):
-        table.add_column(column, justify=justify)
+        table.add_column(column, justify=justify, overflow="fold")
     for m in listing:
-        table.add_row(m["name"], f"{m['parameters']:,}", f"{m['flops_per_image']:,}", m["description"])
+        where = m["source"] if m["source"] == "built-in" else f"{m['source']}: {m['qualname']}"
+        table.add_row(m["name"], where, f"{m['parameters']:,}", f"{m['flops_per_image']:,}", m["description"])
     out.print(table)
     out.print("FLOPs: forward pass, 2 per multiply-add, matmul and convolution only.", highlight=False)
     return 0

@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--invert", choices=INVERT_CHOICES, default="auto", metavar="|".join(INVERT_CHOICES),
                    help="make the digit white on black: auto inverts images whose border is light (a dark digit "
                         "on paper), yes always, no never; default auto")
+    p.add_argument("--allow-changed-source", action="store_true",
+                   help="rebuild a model of your own from its file even if the file changed since the checkpoint")
     add_config_flags(p, ("device",))
     add_json(p)
 
@@ -59,13 +61,14 @@ def oom_fix(images: int, device: torch.device) -> str:
     return ", or ".join(fixes) or "free host memory (close what else holds it)"
 
 
-def predict(checkpoint: str, images: list[str], invert: str = "auto", device: str = "auto") -> dict[str, Any]:
+def predict(checkpoint: str, images: list[str], invert: str = "auto", device: str = "auto",
+            allow_changed_source: bool = False) -> dict[str, Any]:
     """The ``--json`` object: the checkpoint, its model and one prediction per image (digit, its
     probability, all ten class probabilities, and whether the image was blank)."""
     target = resolve_device(device)
     samples = [preprocess(image, invert) for image in images]  # every image is checked before the model runs
     with oom_guard(len(samples), fix=oom_fix(len(samples), target)):
-        model, config, _ = load_checkpoint(checkpoint, target)
+        model, config, _ = load_checkpoint(checkpoint, target, allow_changed_source)
         probabilities = make_predictions(model, samples, target)
     predictions = []
     for image, sample, row in zip(images, samples, probabilities.tolist(), strict=True):
@@ -94,7 +97,7 @@ def table(result: dict[str, Any]) -> Table:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    result = predict(args.checkpoint, args.images, args.invert, args.device or "auto")
+    result = predict(args.checkpoint, args.images, args.invert, args.device or "auto", args.allow_changed_source)
     if args.json:
         out.file.write(to_json(result) + "\n")
         out.file.flush()

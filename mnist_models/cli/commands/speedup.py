@@ -19,7 +19,7 @@ ORDER = 60  # position in `mnist-bench --help`
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speedup", help="the fast path (fp32, bf16) against the notebook's way, interleaved")
-    add_config_flags(p, ["model"])
+    add_config_flags(p, ["model", "model_args"])
     p.add_argument("--seeds", default="3", help="count (3 → 0,1,2, the default) or comma list")
     p.add_argument("--precision", default=",".join(FAST_PRECISIONS),
                    help=f"comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (the faster here, "
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not precisions or len(set(precisions)) != len(precisions):
         raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
     cases = make_cases(args.model or "v2", parse_seeds(args.seeds), precisions, device=args.device,
-                       data_root=args.data_root)
+                       data_root=args.data_root, model_args=args.model_args)
     return compare_cases(cases, "speedup", "speedup", MARKER, speedup.render, args, out, err)

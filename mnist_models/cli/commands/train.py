@@ -21,9 +21,9 @@ from ...train.runtime import Resolved, resolve
 from ..common import prepare_run, run_fit
 from ..flags import add_config_flags, add_json, add_results, config_values
 
-SETTINGS = ("model", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph", "loader",
-            "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed", "deterministic",
-            "data_root")
+SETTINGS = ("model", "model_args", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph",
+            "loader", "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed",
+            "deterministic", "data_root")
 
 ORDER = 40  # position in `mnist-bench --help`
 

@@ -19,8 +19,8 @@ from ..common import check_readme, prepare_run
 from ..flags import add_config_flags, add_json, add_readme, add_results, config_values, parse_seeds
 
 MARKER = "tta-table"
-SETTINGS = ("model", "target_pct", "device", "precision", "channels_last", "epochs", "eval_every", "eval_from",
-            "data_root")
+SETTINGS = ("model", "model_args", "target_pct", "device", "precision", "channels_last", "epochs", "eval_every",
+            "eval_from", "data_root")
 DEFAULTS = {"model": tta.TTA_MODEL, "target_pct": tta.TTA_TARGET_PCT, **MEASURED_DEFAULTS, "epochs": tta.TTA_MAX_EPOCHS,
             "eval_every": tta.TTA_EVAL_EVERY, "eval_from": tta.TTA_EVAL_FROM}
 
