@@ -148,3 +148,15 @@ def test_the_suite_runs_a_file_model_through_its_variants(tmp_path: Path, mnist_
         {("file", "my_model.SmallCNN", digest)}
     assert spec in (run / "report.html").read_text(encoding="utf-8")
     assert torch.isfinite(torch.tensor(inference["img_per_s"].to_numpy())).all()
+
+
+def test_the_example_tinyvgg_is_the_built_in_v2_written_out() -> None:
+    """examples/tinyvgg.py (docs/models.md times it against v2): the same parameters, FLOPs and state-dict
+    layout, so a v2 checkpoint's weights load into it and give the same logits."""
+    spec = f"{ROOT / 'examples' / 'tinyvgg.py'}:TinyVGG"
+    assert model_flops(spec) == model_flops("v2")
+    v2, mine = get_model("v2"), get_model(spec)
+    assert count_parameters(mine) == count_parameters(v2) == 7740
+    mine.load_state_dict(v2.state_dict(), strict=True)
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(mine(x), v2(x))
