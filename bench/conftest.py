@@ -36,7 +36,7 @@ from mnist_models.train.oom import OutOfMemory, oom_guard
 from mnist_models.variants import VARIANTS
 
 SUITE = pytest.StashKey[SuiteSession]()
-OPTIONS = ("profile", "device", "models", "variants", "budget", "results", "data_root", "readme")
+OPTIONS = ("profile", "device", "models", "variants", "budget", "results", "data_root", "dataset", "readme")
 # Training and time to accuracy first: their cases carry most of what a cut cannot shorten
 # (compilation, evaluations, eager's band, three seeds' processes), so they run while the budget
 # is fresh; inference, whose rounds cut finely, takes up what is left.
@@ -53,6 +53,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="quick (default: slices of an epoch) | full (epochs) | smoke (every code path, seconds)")
     group.addoption("--bench-results", default="results", help="folder for results/<run-id>/ (default results)")
     group.addoption("--bench-data-root", default=None, help="MNIST root (default $MNIST_BENCH_DATA or the cache)")
+    group.addoption("--bench-dataset", default="mnist", help="mnist (default) | fashion-mnist")
     group.addoption("--bench-readme", default=None, metavar="FILE", help="also put the compact summary, as this "
                     "machine kind's block, between <!-- bench-summary:start/end --> in FILE")
     group.addoption("--bench-budget", default=None, metavar="SECONDS",

@@ -28,9 +28,9 @@ def test_inference(benchmark, bench_state, inference_spec, request):
     steps = plan_weight_steps(budget, shared, model, device)
     if weights_task(model, device) in budget.weights:  # the first case of this model trains its weights
         start = time.perf_counter()
-        shared.trained_state(model, device, bench_state.data_root, steps)
+        shared.trained_state(model, device, bench_state.data_root, bench_state.dataset, steps)
         budget.finish_task(weights_task(model, device), time.perf_counter() - start)
-    cfg = variant.apply(base_config(model, device, bench_state.data_root))
+    cfg = variant.apply(base_config(model, device, bench_state.data_root, bench_state.dataset))
     case = InferenceCase(cfg, batch_size, weight_steps=steps, shared=shared)
     rounds = plan_inference(budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"inference {model} {device} batch {batch_size}"
@@ -38,7 +38,8 @@ def test_inference(benchmark, bench_state, inference_spec, request):
     row = finish_row(inference_row(variant, case, profile, times), contention, peak_memory(case.run, case.rt.device))
     row["round_times_s"] = times
     if variant.name == BASELINE and (model, device) not in bench_state.quality:  # for the run's report
-        bench_state.quality[model, device] = quality_rows(shared, model, device, bench_state.data_root, steps)
+        bench_state.quality[model, device] = quality_rows(shared, model, device, bench_state.data_root,
+                                                          bench_state.dataset, steps)
     benchmark.extra_info.update(row)
     bench_state.inference_rows.append(row)
     assert row["img_per_s"] > 0 and 0 <= row["agree_with_eager_pct"] <= 100

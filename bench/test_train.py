@@ -30,7 +30,8 @@ from mnist_models.variants import BASELINE
 def test_train(benchmark, bench_state, train_spec, request):
     model, device, variant, _ = train_spec
     profile = bench_state.profile
-    case = TrainCase(variant.apply(base_config(model, device, bench_state.data_root)), profile.train_steps)
+    case = TrainCase(variant.apply(base_config(model, device, bench_state.data_root, bench_state.dataset)),
+                     profile.train_steps)
     plan_train(bench_state.budget, request.node.nodeid, case, variant, profile)
     benchmark.group = f"train {model} {device}"
     try:
@@ -41,7 +42,8 @@ def test_train(benchmark, bench_state, train_spec, request):
         pytest.fail(str(exc), pytrace=False)
     metrics = case.evaluate()
     if needs_reference(case, variant):
-        case.reference = bench_state.shared.eager_reference(model, device, bench_state.data_root, case.steps,
+        case.reference = bench_state.shared.eager_reference(model, device, bench_state.data_root, bench_state.dataset,
+                                                            case.steps,
                                                             len(case.rows), case.eval_images)
     row = train_row(variant, case, profile, times, metrics)
     row |= {"round_times_s": times, "round_train_loss": [r["train_loss"] for r in case.rows[-len(times):]]}

@@ -22,7 +22,7 @@ def test_time_to_accuracy(benchmark, bench_state, tta_device, request):
     profile = bench_state.profile
     budget = bench_state.budget
     base, auto = resolve(recipe(TTA_MODEL, target_pct=profile.tta_target_pct, device=tta_device,
-                                data_root=bench_state.data_root))
+                                data_root=bench_state.data_root, dataset=bench_state.dataset))
     nominal = len(profile.tta_seeds)
     seed_s = tta_seed_estimate_s(tta_device, bench_state.startup_s, base.precision, base.channels_last)
     options = list(range(nominal, min(nominal, TTA_MIN_SEEDS) - 1, -1))

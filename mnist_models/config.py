@@ -100,6 +100,8 @@ class RunConfig:
     deterministic: bool = setting(False, "deterministic kernels and every RNG seeded: two runs on one machine give "
                                          "bit-identical metrics and weights (slower; eager only; auto precision and "
                                          "memory format become fp32 and NCHW, not measured)")
+    dataset: str = setting("mnist", "the data set: mnist or fashion-mnist (each verified by SHA-256, available "
+                                    "offline; `mnist-bench data --dataset NAME` prepares it)")
     data_root: str | None = setting(None, "MNIST root (default: $MNIST_BENCH_DATA, else ~/.cache/mnist-bench)",
                                     flag="--data-root")
     # Time to accuracy: evaluate every eval_every steps from eval_from of the budget on, stop at the

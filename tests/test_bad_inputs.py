@@ -24,6 +24,7 @@ Where a CUDA device is present, the cases that are bad only without one (``--dev
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -194,6 +195,12 @@ CASES: list[Case] = [
          "choose from: cpu, cuda (or all)", how="bench"),
     case("bench-model", UNKNOWN, "bench", ("--bench-models", "v9"), "--bench-models: unknown model 'v9'",
          (MODELS, "or your own as path/to/file.py:Name"), how="bench"),
+    case("train-dataset", UNKNOWN, "train", ("--dataset", "kmnist"), "unknown dataset 'kmnist'",
+         "fix: pass --dataset with one of: mnist, fashion-mnist"),
+    case("data-dataset", UNKNOWN, "data", ("--dataset", "kmnist"), "unknown dataset 'kmnist'",
+         "fix: pass --dataset with one of: mnist, fashion-mnist"),
+    case("bench-dataset", UNKNOWN, "bench", ("--bench-dataset", "kmnist"), "unknown dataset 'kmnist'",
+         "fix: pass --bench-dataset with one of: mnist, fashion-mnist", how="bench"),
     case("train-model-name-missing", UNKNOWN, "train", ("--model", "{nets}:Nope"), "has no 'Nope' (it defines: "
          "FiveClasses, ForwardRaises, Good, NoParams, Raises, returns_int)",
          "fix: pass one of its names after the colon"),
@@ -304,6 +311,9 @@ CASES: list[Case] = [
          "fix: install it, or pass path/to/file.py:Name"),
     case("train-model-import-fails", FILE, "train", ("--model", "{broken_net}:Net"),
          ("importing", "raised ZeroDivisionError: division by zero"), "fix: make the file import cleanly"),
+    case("compare-datasets", FILE, "compare", ("{run}", "{run_fashion}"),
+         ("BASE ran on mnist and NEW on fashion-mnist", "do not compare"),
+         "fix: compare runs of one data set (--bench-dataset)"),
     case("predict-model-changed", FILE, "predict", ("--checkpoint", "{mine_pt}", "{image}"),
          ("its model's file", "changed since it was trained"),
          "fix: restore the file, or pass --allow-changed-source"),
@@ -450,6 +460,9 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
     (results / "tta.csv").write_bytes((ROOT / "results" / "tta.csv").read_bytes())
     run = copy_run(COMMITTED_RUNS[0], results)
     (results / "latest").symlink_to(run.name)
+    fashion = copy_run(COMMITTED_RUNS[0], inputs)  # the same run, said to be on Fashion-MNIST
+    machine = json.loads((fashion / "machine.json").read_text(encoding="utf-8"))
+    (fashion / "machine.json").write_text(json.dumps({**machine, "dataset": "fashion-mnist"}), encoding="utf-8")
     (inputs / "notes.txt").write_text("not what was asked for\n", encoding="utf-8")
     (inputs / "text.png").write_text("a text file named .png\n", encoding="utf-8")
     (inputs / "empty-run" / "train.csv").write_text("phase,model,device,variant,batch_size\n", encoding="utf-8")
@@ -475,7 +488,7 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
              "text_png": inputs / "text.png", "plain_pt": inputs / "plain.pt", "pickle": inputs / "plain.pkl",
              "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist",
              "bad_ops": inputs / "bad-ops", "empty_run": inputs / "empty-run", "nets": inputs / "nets.py",
-             "broken_net": inputs / "broken_net.py", "mine_pt": inputs / "mine.pt"}
+             "broken_net": inputs / "broken_net.py", "mine_pt": inputs / "mine.pt", "run_fashion": fashion}
     return {name: str(path) for name, path in paths.items()}
 
 

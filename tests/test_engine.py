@@ -270,9 +270,9 @@ def small_loaders(monkeypatch: pytest.MonkeyPatch):
     sizes = {"train": 512, "test": 300}
     requested: list[tuple[str, str, int]] = []
 
-    def fake_make_loader(loader, split, batch_size, device, data_root=None, drop_last=False):
+    def fake_make_loader(loader, split, batch_size, device, data_root=None, drop_last=False, dataset="mnist"):
         requested.append((loader, split, batch_size))
-        images, labels = data.load_split(split, data_root)
+        images, labels = data.load_split(split, data_root, dataset)
         n = sizes[split]
         return data.FastLoader(images[:n], labels[:n], batch_size, shuffle=split == "train", device=device,
                                drop_last=drop_last)

@@ -100,7 +100,7 @@ def test_run_one_reports_a_miss_as_a_failure(mnist_root, monkeypatch):
 
     images, labels = data.load_split("train", mnist_root)
     data.load_split("test", mnist_root)  # cached: the patched loader below serves it from the cache
-    monkeypatch.setattr(loaders, "load_split", lambda split, root=None: (images[:512], labels[:512])
+    monkeypatch.setattr(loaders, "load_split", lambda split, root=None, dataset="mnist": (images[:512], labels[:512])
                         if split == "train" else verify._SPLIT_CACHE[(data.raw_dir(mnist_root).resolve(), "test")])
     row = run_one(settings(target_pct=100.0, device="cpu", max_epochs=1, eval_every=2, data_root=str(mnist_root)))
     assert not row["reached"] and math.isnan(row["from_start_s"]) and row["steps"] == 4

@@ -37,7 +37,7 @@ def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
     """Validate everything that can fail fast before training: device, data, results folder (before
     any automatic choice is measured)."""
     Runtime.check(cfg)
-    prepare(cfg.data_root)
+    prepare(cfg.data_root, dataset=cfg.dataset)
     return check_writable(results_dir)
 
 

@@ -15,7 +15,19 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 
 from __future__ import annotations
 
-from .datasets import DATASETS, FILES, MNIST, SPLITS, DatasetSpec, FileSpec, raw_dir, resolve_root
+from .datasets import (
+    DATASETS,
+    FASHION_MNIST,
+    FILES,
+    MNIST,
+    SPLITS,
+    DatasetSpec,
+    FileSpec,
+    UnknownDatasetError,
+    dataset_spec,
+    raw_dir,
+    resolve_root,
+)
 from .loaders import FastLoader, draw_like_dataloader, make_loader, notebook_loader
 from .verify import (
                      INSTALL_HINT,
@@ -30,7 +42,7 @@ from .verify import (
                      sha256_file,
 )
 
-__all__ = ["DATASETS", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec", "FastLoader",
-           "FileSpec", "FileStatus", "RestrictedUnpickler", "draw_like_dataloader", "load_split",
-           "make_loader", "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root",
-           "restricted_loads", "notebook_loader", "sha256_bytes", "sha256_file"]
+__all__ = ["DATASETS", "FASHION_MNIST", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec",
+           "FastLoader", "FileSpec", "FileStatus", "RestrictedUnpickler", "UnknownDatasetError", "dataset_spec",
+           "draw_like_dataloader", "load_split", "make_loader", "notebook_loader", "prepare", "raw_dir",
+           "rebuild_from_pickle", "resolve_root", "restricted_loads", "sha256_bytes", "sha256_file"]

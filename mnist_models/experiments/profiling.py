@@ -244,7 +244,7 @@ def prepare_profile(cfg: RunConfig, sched: Schedule, results: str | os.PathLike[
     than the schedule's steps."""
     if sched.problem():
         raise ConfigError(sched.problem())
-    prepare(cfg.data_root)
+    prepare(cfg.data_root, dataset=cfg.dataset)
     check_writable(results)
     training = build_training(cfg)
     batches = len(training.train_loader)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ def sample_indices(n: int = 10_000) -> list[int]:
     return torch.randperm(n, generator=generator)[:SAMPLE_SIZE].tolist()
 
 
-def quality_rows(shared: Shared, model: str, device: str, data_root: str | None,
+def quality_rows(shared: Shared, model: str, device: str, data_root: str | None, dataset: str,
                  weight_steps: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(confusion rows, sample rows) of ``model``'s inference weights on ``device`` (the session's
     ``shared`` weights and eager probabilities).
@@ -32,8 +32,8 @@ def quality_rows(shared: Shared, model: str, device: str, data_root: str | None,
     of ``sample_indices()``: the test ``index``, its ``label``, the ``predicted`` class and its
     ``probability``.
     """
-    probabilities = shared.reference_probabilities(base_config(model, device, data_root), weight_steps)
-    _, labels = load_split("test", data_root)
+    probabilities = shared.reference_probabilities(base_config(model, device, data_root, dataset), weight_steps)
+    _, labels = load_split("test", data_root, dataset)
     predicted = probabilities.argmax(dim=1)
     matrix = MulticlassConfusionMatrix(num_classes=probabilities.shape[1])(predicted, labels)
     keys = {"model": model, "device": device, "weight_steps": weight_steps}

@@ -73,11 +73,11 @@ def inference_batch_sizes(device: str) -> tuple[int, ...]:
 EVAL_BATCH = 1000
 
 
-def base_config(model: str, device: str, data_root: str | None = None) -> RunConfig:
-    """The suite's baseline: the notebook protocol's hyper-parameters, fast loader, NCHW, on ``device``;
-    evaluations in batches of ``EVAL_BATCH``."""
+def base_config(model: str, device: str, data_root: str | None = None, dataset: str = "mnist") -> RunConfig:
+    """The suite's baseline: the notebook protocol's hyper-parameters, fast loader, NCHW, on ``device``, on
+    ``dataset``; evaluations in batches of ``EVAL_BATCH``."""
     return RunConfig.from_protocol("notebook", model=model, device=device, loader="fast", channels_last=False,
-                                   eval_batch_size=EVAL_BATCH, data_root=data_root)
+                                   eval_batch_size=EVAL_BATCH, data_root=data_root, dataset=dataset)
 
 
 def _reset_compiler(cfg: RunConfig) -> dict[str, int]:
@@ -130,7 +130,7 @@ class TrainCase:
         """Test loss and accuracy on the first ``eval_images`` test images (all 10,000 unless the
         budget cut the case), after the timed rounds. The images go through the fast loader, which
         yields the same float32 values as the notebook's (so the notebook-loader variant is scored alike)."""
-        images, labels = load_split("test", self.cfg.data_root)
+        images, labels = load_split("test", self.cfg.data_root, self.cfg.dataset)
         loader = FastLoader(images[:self.eval_images], labels[:self.eval_images], EVAL_BATCH, shuffle=False,
                             device=self.rt.device)
         return evaluate(self.training.model, loader, self.rt, torch.nn.CrossEntropyLoss())
@@ -172,20 +172,21 @@ class Shared:
     owns it (``session.SuiteSession``), not the process: a case reads nothing an earlier case decided
     about another, so run alone (``-k``) or in another order it computes what it would in the whole suite."""
 
-    references: dict[tuple[str, str, str | None, int | None, int, int], list[float]] = field(default_factory=dict)
-    weights: dict[tuple[str, str, str | None, int], dict[str, torch.Tensor]] = field(default_factory=dict)
-    probabilities: dict[tuple[str, str, str | None, int], torch.Tensor] = field(default_factory=dict)
+    references: dict[tuple[str, str, str | None, str, int | None, int, int], list[float]] = field(
+        default_factory=dict)
+    weights: dict[tuple[str, str, str | None, str, int], dict[str, torch.Tensor]] = field(default_factory=dict)
+    probabilities: dict[tuple[str, str, str | None, str, int], torch.Tensor] = field(default_factory=dict)
     weight_steps: dict[tuple[str, str], int] = field(default_factory=dict)  # (model, device) → planned steps
 
-    def eager_reference(self, model: str, device: str, data_root: str | None, steps: int | None, rounds: int,
-                        eval_images: int = TEST_IMAGES) -> list[float]:
+    def eager_reference(self, model: str, device: str, data_root: str | None, dataset: str, steps: int | None,
+                        rounds: int, eval_images: int = TEST_IMAGES) -> list[float]:
         """Eager fp32's test accuracies after ``rounds`` rounds of ``steps`` steps, from the notebook protocol's
         seed and from ``BAND_SEEDS`` (untimed), scored on the same test images as a case cut to ``steps``
         per round: what such a case is compared with, since eager's own row trained longer. The first
         value is the notebook protocol's."""
-        key = (model, device, data_root, steps, rounds, eval_images)
+        key = (model, device, data_root, dataset, steps, rounds, eval_images)
         if key not in self.references:
-            cfg = base_config(model, device, data_root)
+            cfg = base_config(model, device, data_root, dataset)
             case = TrainCase(cfg, steps)
             case.eval_images = eval_images
             for _ in range(rounds):
@@ -194,14 +195,14 @@ class Shared:
                                     *accuracy_band(cfg, steps, rounds, case.eval_images)]
         return self.references[key]
 
-    def trained_state(self, model: str, device: str, data_root: str | None,
+    def trained_state(self, model: str, device: str, data_root: str | None, dataset: str = "mnist",
                       steps: int = WEIGHT_STEPS) -> dict[str, torch.Tensor]:
         """Weights of ``model`` after ``steps`` steps of the notebook protocol on the fast loader (one epoch
         by default), so inference cases run, and compare predictions, on a real classifier. The memory
         format is the one measured faster: it changes the speed, not the model."""
-        key = (model, device, data_root, steps)
+        key = (model, device, data_root, dataset, steps)
         if key not in self.weights:
-            cfg = base_config(model, device, data_root).with_(epochs=1, channels_last=None)
+            cfg = base_config(model, device, data_root, dataset).with_(epochs=1, channels_last=None)
             training = build_training(cfg)
             seed_everything(cfg.seed)
             training.train_epoch(max_steps=steps)
@@ -211,9 +212,9 @@ class Shared:
     def reference_probabilities(self, cfg: RunConfig, weight_steps: int = WEIGHT_STEPS) -> torch.Tensor:
         """Eager fp32 class probabilities of the trained model on the 10,000 test images (per model,
         device and weights)."""
-        key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, weight_steps)
+        key = (cfg.model, resolve_device(cfg.device).type, cfg.data_root, cfg.dataset, weight_steps)
         if key not in self.probabilities:
-            eager = base_config(cfg.model, cfg.device, cfg.data_root)
+            eager = base_config(cfg.model, cfg.device, cfg.data_root, cfg.dataset)
             self.probabilities[key] = InferenceCase(eager, 1000, weight_steps, self).probabilities()
         return self.probabilities[key]
 
@@ -245,12 +246,12 @@ class InferenceCase:
         self.rt = Runtime.from_config(resolve(cfg.with_(batch_size=batch_size), "inference"))  # auto: once, here
         breaks = _reset_compiler(cfg)
         model = get_model(cfg.model, **parse_model_args(cfg.model_args))
-        model.load_state_dict(self.shared.trained_state(cfg.model, self.rt.device.type, cfg.data_root,
+        model.load_state_dict(self.shared.trained_state(cfg.model, self.rt.device.type, cfg.data_root, cfg.dataset,
                                                           weight_steps))
         self.model = self.rt.prepare_inference(model, cfg.weights_bf16, cfg.freeze)
         self.input_dtype = torch.bfloat16 if cfg.weights_bf16 else torch.float32
         self.precision = "bf16" if cfg.weights_bf16 else self.rt.precision  # what the matmuls run in
-        images, labels = load_split("test", cfg.data_root)
+        images, labels = load_split("test", cfg.data_root, cfg.dataset)
         index = torch.arange(batch_size) % len(labels)  # repeat the test set for large batches
         x = self._inputs(images[index])
 
@@ -284,7 +285,7 @@ class InferenceCase:
     def probabilities(self, limit: int | None = None) -> torch.Tensor:
         """Class probabilities (N, 10, float32, CPU) for the first ``limit`` test images, in batches of
         this case's size (the last one padded, so fixed-shape paths such as CUDA graphs run unchanged)."""
-        images, _ = load_split("test", self.cfg.data_root)
+        images, _ = load_split("test", self.cfg.data_root, self.cfg.dataset)
         images = images[:limit]
         out = []
         for start in range(0, len(images), self.batch_size):

@@ -24,7 +24,7 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
     stats = time_stats(times)
     flops = model_flops(case.cfg.model, case.cfg.model_args)["training"]
     return {
-        "phase": "train", "model": case.cfg.model, **model_source(case.cfg.model).fields(),
+        "phase": "train", "model": case.cfg.model, "dataset": case.cfg.dataset, **model_source(case.cfg.model).fields(),
         "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
         "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
@@ -57,7 +57,8 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
     return {
-        "phase": "inference", "model": case.cfg.model, **model_source(case.cfg.model).fields(),
+        "phase": "inference", "model": case.cfg.model, "dataset": case.cfg.dataset,
+        **model_source(case.cfg.model).fields(),
         "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,
         **latency_ms(times), "img_per_s": case.batch_size / stats["median_s"], "compile_s": case.compile_s,

@@ -156,6 +156,7 @@ class SuiteSession:
     results: str
     data_root: str | None
     readme: str | None = None
+    dataset: str = "mnist"  # every case trains and evaluates on it (--bench-dataset)
     run_id: str = ""  # UTC start time + machine tag, fixed when the session starts
     budget: Budget = field(default_factory=lambda: Budget(None))
     startup_s: float = 0.0  # this process's age when the session was configured (Python, pytest, torch)
@@ -176,7 +177,7 @@ class SuiteSession:
 
     @classmethod
     def from_options(cls, profile: str, device: str, models: str, variants: str, budget: str | None,
-                     results: str, data_root: str | None, readme: str | None) -> SuiteSession:
+                     results: str, data_root: str | None, readme: str | None, dataset: str = "mnist") -> SuiteSession:
         """The session the ``--bench-*`` options ask for (``SuiteUsageError`` for one that cannot work)."""
         if profile not in PROFILES:
             raise SuiteUsageError(f"unknown --bench-profile {profile!r}; choose from: {', '.join(PROFILES)}")
@@ -184,7 +185,7 @@ class SuiteSession:
         names = choose(",".join(map(current_name, variants.split(","))), list(VARIANTS), "--bench-variants variant")
         chosen = [VARIANTS[name] for name in names]
         return cls(devices=devices, models=choose_models(models), variants=chosen,
-                   profile=PROFILES[profile], results=results, data_root=data_root, readme=readme,
+                   profile=PROFILES[profile], results=results, data_root=data_root, readme=readme, dataset=dataset,
                    run_id=bench_run_id(), startup_s=process_age_s(),
                    budget=Budget(budget_seconds(budget, profile), started=time.perf_counter() - process_age_s()),
                    left_out=left_out + not_applicable(devices, chosen))
@@ -193,9 +194,10 @@ class SuiteSession:
         """Before collection probes the models: a results folder or data root that cannot work fails now."""
         try:
             check_writable(self.results)
-            data.prepare(self.data_root)
+            data.prepare(self.data_root, dataset=self.dataset)
         except (ResultsError, data.DataError) as exc:  # the CLI's fix, in this suite's flags
             line = str(exc).replace("--results DIR", "--bench-results DIR")
+            line = line.replace("--dataset", "--bench-dataset")
             raise SuiteUsageError(line.replace("--data-root DIR", "--bench-data-root DIR")) from None
 
     def cases(self, phase: str) -> list[Spec]:
@@ -263,7 +265,7 @@ class SuiteSession:
         """machine.json's contents (``runs.writer`` adds the format): the environment, what was chosen and
         left out, the measured peaks, the budget (``budget_record``), and the skipped cases."""
         return {**env, "capabilities": capabilities(), "profile": self.profile.name, "devices": self.devices,
-                "models": self.models, "variants": [v.name for v in self.variants],
+                "models": self.models, "dataset": self.dataset, "variants": [v.name for v in self.variants],
                 "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(),
                 **budget, "skips": [{"case": case, "reason": reason} for case, reason in self.skips],
                 "left_out": [{"what": what, "reason": reason} for what, reason in self.left_out]}
@@ -272,5 +274,6 @@ class SuiteSession:
         """The session header's lines: what runs, and what was left out and why (said once)."""
         budget = f"{self.budget.seconds:g} s" if self.budget.seconds else "none"
         lines = [f"mnist-bench: profile {self.profile.name}; devices {', '.join(self.devices)}; models "
-                 f"{', '.join(self.models)}; {len(self.variants)} variants; budget {budget}; results {self.results}"]
+                 f"{', '.join(self.models)}; dataset {self.dataset}; {len(self.variants)} variants; budget {budget}; "
+                 f"results {self.results}"]
         return lines + [f"mnist-bench: left out: {what}: {reason}" for what, reason in self.left_out]

@@ -45,13 +45,14 @@ def recipe(model: str = TTA_MODEL, target_pct: float = TTA_TARGET_PCT, seed: int
            precision: str = MEASURED_DEFAULTS["precision"],
            channels_last: bool | None = MEASURED_DEFAULTS["channels_last"], max_epochs: int = TTA_MAX_EPOCHS,
            eval_every: int = TTA_EVAL_EVERY, eval_from: float = TTA_EVAL_FROM,
-           data_root: str | None = None, model_args: tuple[str, ...] = ()) -> RunConfig:
+           data_root: str | None = None, model_args: tuple[str, ...] = (), dataset: str = "mnist") -> RunConfig:
     """The RunConfig of one time-to-accuracy seed: the recipe above with the given choices (validated)."""
     return RunConfig(model=model, model_args=tuple(model_args), device=device, precision=precision, loader="fast",
                      channels_last=channels_last,
                      batch_size=TTA_BATCH, eval_batch_size=TTA_EVAL_BATCH, lr=TTA_MAX_LR, optimizer="adam",
                      lr_schedule="onecycle", label_smoothing=TTA_LABEL_SMOOTHING, epochs=max_epochs, seed=seed,
-                     data_root=data_root, target_pct=target_pct, eval_every=eval_every, eval_from=eval_from)
+                     data_root=data_root, dataset=dataset, target_pct=target_pct, eval_every=eval_every,
+                     eval_from=eval_from)
 
 
 def resolve(cfg: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
@@ -98,8 +99,8 @@ def run_one(settings: dict[str, Any]) -> dict[str, Any]:
     from ..train.engine import build_training, every
 
     cfg = RunConfig(**settings)
-    load_split("train", cfg.data_root)
-    load_split("test", cfg.data_root)
+    load_split("train", cfg.data_root, cfg.dataset)
+    load_split("test", cfg.data_root, cfg.dataset)
     mark("startup_data_s")
     training = build_training(cfg)
     training.capture()

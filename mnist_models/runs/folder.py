@@ -94,6 +94,11 @@ class RunFolder:
         return str(self.env.get("machine_kind") or "")
 
     @property
+    def dataset(self) -> str:
+        """The data set the run trained and evaluated on (runs from before ``--bench-dataset``: MNIST)."""
+        return str(self.env.get("dataset") or "mnist")
+
+    @property
     def started(self) -> datetime | None:
         """When the session started (its run id's UTC time); None for a folder named otherwise."""
         try:

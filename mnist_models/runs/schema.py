@@ -134,8 +134,8 @@ SCHEMAS = {
 MACHINE_NUMBERS = ("budget_s", "session_s", "inductor_warmup_s", "cpu_count", "torch_threads")
 MACHINE_LISTS = ("models", "devices", "variants", "skips", "left_out", "cuts")
 MACHINE_NUMBER_MAPS = ("matmul_peak_gflop_per_s", "matmul_peak_size", "cache_kib")
-MACHINE_TEXTS = ("cpu", "cpu_isa", "cpu_capability", "cpu_vendor", "machine_kind", "gpu", "gpu_capability", "cuda",
-                 "torch", "git_commit", "profile", "onednn_max_isa", "platform", "python", "host_allocator")
+MACHINE_TEXTS = ("dataset", "cpu", "cpu_isa", "cpu_capability", "cpu_vendor", "machine_kind", "gpu", "gpu_capability",
+                 "cuda", "torch", "git_commit", "profile", "onednn_max_isa", "platform", "python", "host_allocator")
 
 
 def known_names() -> dict[str, list[str]]:

@@ -81,6 +81,11 @@ def side(folder: str, role: str) -> list[RunFolder]:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)
     base, new = side(args.base, "BASE"), side(args.new, "NEW")  # RunFolderError: exit 2
+    datasets = {role: sorted({run.dataset for run in runs}) for role, runs in (("BASE", base), ("NEW", new))}
+    if len(set(datasets["BASE"] + datasets["NEW"])) > 1:
+        raise UsageError(f"BASE ran on {', '.join(datasets['BASE'])} and NEW on {', '.join(datasets['NEW'])}: times "
+                         "and accuracies on different data sets do not compare; fix: compare runs of one data set "
+                         "(--bench-dataset)")
     noise = find_noise(args.noise, [run.resolved for run in base], base[-1].machine_kind)
     comparison = compare(base, new, th, noise)
     for line in warning_lines(comparison):  # what was skipped or left out, file and line; an incomplete run

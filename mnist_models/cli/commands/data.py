@@ -1,4 +1,5 @@
-"""``mnist-bench data [--data-root DIR] [--repair] [--json]``: prepare and verify MNIST (SHA-256 of the four files)."""
+"""``mnist-bench data [--dataset mnist|fashion-mnist] [--data-root DIR] [--repair] [--json]``: prepare and verify a
+data set (SHA-256 of its four files)."""
 
 from __future__ import annotations
 
@@ -8,31 +9,31 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from ...data import prepare, resolve_root
+from ...data import dataset_spec, prepare, resolve_root
 from ..flags import add_config_flags, add_json
 
-HELP = "prepare and verify MNIST (SHA-256 of the four IDX files)"
+HELP = "prepare and verify MNIST or Fashion-MNIST (SHA-256 of the four IDX files)"
 
 ORDER = 10  # position in `mnist-bench --help`
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help=HELP)
-    add_config_flags(p, ["data_root"])
+    add_config_flags(p, ["dataset", "data_root"])
     p.add_argument("--repair", action="store_true", help="rebuild files that fail their checksum")
     add_json(p)
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    root = resolve_root(args.data_root)
-    statuses = prepare(root, repair=args.repair)
+    root, spec = resolve_root(args.data_root), dataset_spec(args.dataset or "mnist")
+    statuses = prepare(root, repair=args.repair, dataset=spec.name)
     if args.json:
         files = [{"name": s.name, "path": str(s.path), "source": s.source, "bytes": s.size_bytes, "sha256": s.sha256,
                   "verified": True} for s in statuses]
-        out.file.write(json.dumps({"root": str(root), "files": files}) + "\n")
+        out.file.write(json.dumps({"root": str(root), "dataset": spec.name, "files": files}) + "\n")
         out.file.flush()
         return 0
-    table = Table(title=f"MNIST at {root}", title_justify="left")
+    table = Table(title=f"{spec.title} at {root}", title_justify="left")
     for column, justify in (("file", "left"), ("source", "left"), ("bytes", "right"), ("sha256", "left"),
                             ("check", "left")):
         table.add_column(column, justify=justify, no_wrap=True)

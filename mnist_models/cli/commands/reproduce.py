@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="train v0, v1, v2 under the notebook protocol and write the comparison table")
     p.add_argument("--seeds", default="42,", help="count (3 → 0,1,2) or comma list (default: 42, the notebook's)")
     p.add_argument("--models", default=",".join(NOTEBOOK_MODELS), help="comma list (default v0,v1,v2)")
-    add_config_flags(p, ["device", "data_root"])
+    add_config_flags(p, ["device", "dataset", "data_root"])
     add_readme(p, MARKER)
     add_results(p)
 
@@ -30,5 +30,6 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     models = [m for m in args.models.split(",") if m]
     if not models:
         raise UsageError(f"--models needs at least one model name, got {args.models!r}")
-    cases = make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root)
+    cases = make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root,
+                       dataset=args.dataset)
     return compare_cases(cases, "reproduce", "seed_reproduction", MARKER, notebook_table.render, args, out, err)

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default=",".join(FAST_PRECISIONS),
                    help=f"comma list of fast-path precisions: fp32, bf16, fp16 (CUDA), auto (the faster here, "
                         f"measured once for all seeds); default {','.join(FAST_PRECISIONS)}; e.g. fp32,bf16")
-    add_config_flags(p, ["device", "data_root"])
+    add_config_flags(p, ["device", "dataset", "data_root"])
     add_readme(p, MARKER)
     add_results(p)
 
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not precisions or len(set(precisions)) != len(precisions):
         raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
     cases = make_cases(args.model or "v2", parse_seeds(args.seeds), precisions, device=args.device,
-                       data_root=args.data_root, model_args=args.model_args)
+                       data_root=args.data_root, model_args=args.model_args, dataset=args.dataset)
     return compare_cases(cases, "speedup", "speedup", MARKER, speedup.render, args, out, err)

@@ -23,7 +23,7 @@ from ..flags import add_config_flags, add_json, add_results, config_values
 
 SETTINGS = ("model", "model_args", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph",
             "loader", "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed",
-            "deterministic", "data_root")
+            "deterministic", "dataset", "data_root")
 
 ORDER = 40  # position in `mnist-bench --help`
 
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.file.flush()
         return 0
     ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
-    out.print(f"{cfg.model} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
+    on = "" if cfg.dataset == "mnist" else f" on {cfg.dataset}"
+    out.print(f"{cfg.model}{on} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
               f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "
               f"{len(result.rows)}), {figures['images_per_s']:,.0f} img/s; rows appended to "
               f"{results_dir / 'runs.jsonl'}", highlight=False, soft_wrap=True)

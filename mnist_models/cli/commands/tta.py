@@ -20,7 +20,7 @@ from ..flags import add_config_flags, add_json, add_readme, add_results, config_
 
 MARKER = "tta-table"
 SETTINGS = ("model", "model_args", "target_pct", "device", "precision", "channels_last", "epochs", "eval_every",
-            "eval_from", "data_root")
+            "eval_from", "dataset", "data_root")
 DEFAULTS = {"model": tta.TTA_MODEL, "target_pct": tta.TTA_TARGET_PCT, **MEASURED_DEFAULTS, "epochs": tta.TTA_MAX_EPOCHS,
             "eval_every": tta.TTA_EVAL_EVERY, "eval_from": tta.TTA_EVAL_FROM}
 

@@ -48,13 +48,15 @@ def _confusion_lines(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _test_images(data_root: str | os.PathLike[str] | None) -> tuple[Any, Any, str]:
-    """(images, labels, "") of the MNIST test split, or (None, None, why not)."""
+def _test_images(data_root: str | os.PathLike[str] | None, dataset: str = "mnist") -> tuple[Any, Any, str]:
+    """(images, labels, "") of the dataset's test split, or (None, None, why not)."""
     try:
-        images, labels = data.load_split("test", data_root)
+        images, labels = data.load_split("test", data_root, dataset)
     except (data.DataError, OSError) as exc:
-        return None, None, (f"MNIST's test images are not available here ({exc}), so the image grids are not "
-                            "drawn; `mnist-bench data` prepares them.")
+        flag = "" if dataset == "mnist" else f" --dataset {dataset}"
+        title = data.DATASETS[dataset].title if dataset in data.DATASETS else dataset
+        return None, None, (f"{title}'s test images are not available here ({exc}), so the image grids are not "
+                            f"drawn; `mnist-bench data{flag}` prepares them.")
     return images, labels, ""
 
 
@@ -70,7 +72,7 @@ def quality_section(run: RunFolder, store: dict[str, bytes], data_root: str | os
                   "(`confusion.csv`); colour: the share of the true class.", "",
                   *figure(store, "confusion", digits.confusion(run.confusion), "Confusion matrices"),
                   *_confusion_lines(run.confusion), ""]
-    images, labels, why = _test_images(data_root)
+    images, labels, why = _test_images(data_root, run.dataset)
     lines += ["### Test images", ""]
     if images is None:
         return [*lines, why, ""]

@@ -100,7 +100,7 @@ def machine_section(run: RunFolder) -> list[str]:
 
 def title_section(run: RunFolder) -> list[str]:
     machine = run.machine
-    facts = [f"profile `{machine.get('profile') or _first(run, 'profile')}`",
+    facts = [f"profile `{machine.get('profile') or _first(run, 'profile')}`", f"data set {run.dataset}",
              f"{len(run.train)} training and {len(run.inference)} inference cases",
              "models " + ", ".join(dict.fromkeys([*run.train.get("model", []), *run.inference.get("model", [])])),
              "devices " + ", ".join(dict.fromkeys([*run.train.get("device", []), *run.inference.get("device", [])]))]
