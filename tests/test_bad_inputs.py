@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -50,10 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-inputs.md"
 WORKERS = min(4, os.cpu_count() or 2)  # processes started at once (each imports torch: ~4 s of CPU)
 
-UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL = (
+UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA = (
     "unknown name", "out of range", "wrong type", "wrong file", "no device", "incompatible", "environment",
-    "unusable model")
-CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL)
+    "unusable model", "bad data set")
+CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA)
 
 # Models of one's own that cannot be used (the sandbox's inputs/nets.py), each refused before training.
 NETS = """
@@ -154,6 +155,8 @@ SEEDS = ("--seeds needs at least one seed and no repeats", "fix: a count ≥ 1")
 MARKERS = "fix: add both markers to the file"
 LIMIT = "fix: pass --batch-size from 1 to 60,000"
 PREDICT = ("--checkpoint", "{plain_pt}", "{image}")  # a checkpoint predict refuses, an image it reads
+OWN_FIX = "fix: lay it out as train/<0-9>/*.png and test/<0-9>/*.png"
+NPZ_FIX = "fix: save x_train, y_train, x_test, y_test with np.savez"
 
 CASES: list[Case] = [
     # Unknown names
@@ -442,6 +445,25 @@ CASES: list[Case] = [
     case("bench-model-five-classes", MODEL, "bench", ("--bench-models", "{nets}:FiveClasses"),
          ("--bench-models: model", "its forward returned torch.float32 (2, 5)"),
          "fix: end with a layer of 10 outputs", how="bench"),
+    # Data sets of one's own (--dataset PATH) that cannot be used, refused before anything is converted or trained
+    case("train-data-missing", DATA, "train", ("--dataset", "{inputs}/nowhere/"), "no such folder or .npz file",
+         "fix: pass --dataset mnist, fashion-mnist, or the path of a folder or .npz of your own"),
+    case("train-data-no-test", DATA, "train", ("--dataset", "{own}/no-test"), "no test/ folder", OWN_FIX),
+    case("train-data-label", DATA, "train", ("--dataset", "{own}/bad-label"), "label folder 'cat' is not a digit 0-9",
+         OWN_FIX),
+    case("train-data-empty-class", DATA, "train", ("--dataset", "{own}/empty-class"), "class 3 has no images",
+         "fix: add its images or remove the empty folder"),
+    case("train-data-unreadable", DATA, "train", ("--dataset", "{own}/unreadable"),
+         ("1.png", "not an image PIL can read"), "fix: replace or remove that file"),
+    case("train-data-npz-array", DATA, "train", ("--dataset", "{own}/no-test.npz"), "no x_test or y_test array",
+         NPZ_FIX),
+    case("train-data-npz-shape", DATA, "train", ("--dataset", "{own}/rgb.npz"), "x_train is uint8 (4, 28, 28, 3)",
+         NPZ_FIX),
+    case("train-data-npz-label", DATA, "train", ("--dataset", "{own}/label-10.npz"), "y_test holds label 10",
+         "fix: labels 0-9 only"),
+    case("train-data-npz-lengths", DATA, "train", ("--dataset", "{own}/lengths.npz"),
+         "x_train holds 4 images but y_train 3 labels", "fix: give every image one label"),
+    case("train-data-not-npz", DATA, "train", ("--dataset", "{file}"), "a file but not an .npz", NPZ_FIX),
 ]
 
 
@@ -481,6 +503,7 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
                     {})
     with open(inputs / "mine.py", "a", encoding="utf-8") as f:
         f.write("# changed after training\n")
+    make_own_data(inputs / "own")
     with open(inputs / "plain.pkl", "wb") as f:
         pickle.dump({"weights": [0.0, 0.0]}, f, protocol=4)
     paths = {"root": root, "cwd": cwd, "inputs": inputs, "results": results, "run": run, "data": mnist_root,
@@ -488,8 +511,26 @@ def make_sandbox(root: Path, mnist_root: Path) -> dict[str, str]:
              "text_png": inputs / "text.png", "plain_pt": inputs / "plain.pt", "pickle": inputs / "plain.pkl",
              "cut_pt": inputs / "cut.pt", "other_pt": inputs / "other.pt", "bad_data": inputs / "bad-mnist",
              "bad_ops": inputs / "bad-ops", "empty_run": inputs / "empty-run", "nets": inputs / "nets.py",
-             "broken_net": inputs / "broken_net.py", "mine_pt": inputs / "mine.pt", "run_fashion": fashion}
+             "broken_net": inputs / "broken_net.py", "mine_pt": inputs / "mine.pt", "run_fashion": fashion,
+             "own": inputs / "own"}
     return {name: str(path) for name, path in paths.items()}
+
+
+def make_own_data(own: Path) -> None:
+    """Data sets of one's own, each with one thing wrong (``train-data-*`` cases)."""
+    digit = Image.new("L", (28, 28), 0)
+    for name, folders in (("no-test", ("train/1",)), ("bad-label", ("train/1", "train/cat", "test/1")),
+                          ("empty-class", ("train/1", "train/3", "test/1")), ("unreadable", ("train/1", "test/1"))):
+        for folder in folders:
+            (own / name / folder).mkdir(parents=True)
+            if not folder.endswith(("/3", "/cat")):
+                digit.save(own / name / folder / "0.png")
+    (own / "unreadable" / "train" / "1" / "1.png").write_text("not an image\n", encoding="utf-8")
+    x, y = np.zeros((4, 28, 28), np.uint8), np.arange(4)
+    np.savez(own / "no-test.npz", x_train=x, y_train=y)
+    np.savez(own / "rgb.npz", x_train=np.zeros((4, 28, 28, 3), np.uint8), y_train=y, x_test=x, y_test=y)
+    np.savez(own / "label-10.npz", x_train=x, y_train=y, x_test=x, y_test=np.array([0, 1, 2, 10]))
+    np.savez(own / "lengths.npz", x_train=x, y_train=y[:3], x_test=x, y_test=y)
 
 
 def snapshot(root: str) -> dict[str, bytes | str]:

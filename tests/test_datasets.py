@@ -66,3 +66,53 @@ def test_train_on_fashion_mnist_end_to_end(tmp_path: Path, mnist_root: Path) -> 
     (row,) = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
     assert row["config"]["dataset"] == "fashion-mnist"
     assert (tmp_path / "data" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+def make_png_digits(folder: Path, mnist_root: Path, per_split: dict[str, int]) -> None:
+    """MNIST digits saved as a folder of one's own would hold them: dark ink on light paper, RGB, 56 × 56."""
+    from PIL import Image
+
+    for split, n in per_split.items():
+        images, labels = load_split(split, mnist_root)
+        for i in range(n):
+            label_dir = folder / split / str(int(labels[i]))
+            label_dir.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(255 - images[i].numpy()).resize((56, 56)).convert("RGB").save(label_dir / f"{i}.png")
+
+
+def test_an_npz_of_ones_own_is_used_as_it_is_and_cached_by_content(tmp_path: Path, mnist_root: Path) -> None:
+    import numpy as np
+
+    x, y = load_split("train", mnist_root)
+    xt, yt = load_split("test", mnist_root)
+    npz = tmp_path / "mine.npz"
+    np.savez(npz, x_train=x[:300].numpy(), y_train=y[:300].numpy(), x_test=xt[:100].numpy(), y_test=yt[:100].numpy())
+    cache = tmp_path / "cache"
+    (status,) = prepare(cache, dataset=str(npz))
+    assert status.source == f"converted from {npz}" and status.path.parent == cache / "custom"
+    images, labels = load_split("test", cache, str(npz))
+    assert torch.equal(images, xt[:100]) and torch.equal(labels, yt[:100])
+    assert prepare(cache, dataset=str(npz))[0].source == "present"  # the second run reads the cache
+    np.savez(npz, x_train=x[:301].numpy(), y_train=y[:301].numpy(), x_test=xt[:100].numpy(), y_test=yt[:100].numpy())
+    (changed,) = prepare(cache, dataset=str(npz))
+    assert changed.source.startswith("converted") and changed.path != status.path  # new content, new cache
+
+
+@pytest.mark.slow
+def test_a_folder_of_png_digits_trains_end_to_end(tmp_path: Path, mnist_root: Path) -> None:
+    """A folder of scanned-looking digits (dark on light, RGB, twice MNIST's size): normalised as predict
+    normalises images, it trains v2 well past chance, and the row names the folder."""
+    folder = tmp_path / "digits"
+    make_png_digits(folder, mnist_root, {"train": 2000, "test": 500})
+    results, data_root = tmp_path / "results", tmp_path / "data"
+    done = run_cli(["train", "--dataset", str(folder), "--model", "v2", "--loader", "fast", "--epochs", "3",
+                    "--precision", "fp32", "--json", "--data-root", str(data_root), "--results", str(results)],
+                   tmp_path, mnist_root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["test_acc_pct"] > 70.0  # 82.4% measured; chance is 10%
+    rows = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
+    assert {row["config"]["dataset"] for row in rows} == {str(folder)} and len(rows) == 3
+    images, labels = load_split("test", data_root, str(folder))
+    assert images.shape == (500, 28, 28) and images.dtype == torch.uint8 and labels.max() <= 9
+    assert images[:, 0, :].float().mean() < 5  # white on black, as MNIST: the top row is background

@@ -24,6 +24,7 @@ LAZY_IMPORTS = {
     ("config.py", "__post_init__"),  # the model registry imports torch; the worker builds its config first
     ("data/loaders.py", "notebook_loader"),  # torchvision
     ("data/verify.py", "_download_with_torchvision"),  # torchvision
+    ("data/custom.py", "_from_folder"),  # PIL, only when a folder of images is converted
     ("experiments/time_to_accuracy.py", "resolve"),  # the parent's runtime (torch), never a worker's
     ("experiments/time_to_accuracy.py", "run_one"),  # the timed start-up phases
     ("experiments/time_to_accuracy.py", "_train_to_target"),

@@ -15,6 +15,7 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 
 from __future__ import annotations
 
+from .custom import is_custom
 from .datasets import (
     DATASETS,
     FASHION_MNIST,
@@ -30,19 +31,19 @@ from .datasets import (
 )
 from .loaders import FastLoader, draw_like_dataloader, make_loader, notebook_loader
 from .verify import (
-                     INSTALL_HINT,
-                     DataError,
-                     FileStatus,
-                     RestrictedUnpickler,
-                     load_split,
-                     prepare,
-                     rebuild_from_pickle,
-                     restricted_loads,
-                     sha256_bytes,
-                     sha256_file,
+    INSTALL_HINT,
+    DataError,
+    FileStatus,
+    RestrictedUnpickler,
+    load_split,
+    prepare,
+    rebuild_from_pickle,
+    restricted_loads,
+    sha256_bytes,
+    sha256_file,
 )
 
 __all__ = ["DATASETS", "FASHION_MNIST", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec",
            "FastLoader", "FileSpec", "FileStatus", "RestrictedUnpickler", "UnknownDatasetError", "dataset_spec",
-           "draw_like_dataloader", "load_split", "make_loader", "notebook_loader", "prepare", "raw_dir",
+           "is_custom", "draw_like_dataloader", "load_split", "make_loader", "notebook_loader", "prepare", "raw_dir",
            "rebuild_from_pickle", "resolve_root", "restricted_loads", "sha256_bytes", "sha256_file"]

@@ -109,6 +109,7 @@ class UnknownDatasetError(DataError):
 def dataset_spec(name: str) -> DatasetSpec:
     """The spec of a known dataset (``UnknownDatasetError`` naming the known ones otherwise)."""
     if name not in DATASETS:
-        raise UnknownDatasetError(f"unknown dataset {name!r}; fix: pass --dataset with one of: {', '.join(DATASETS)}")
+        raise UnknownDatasetError(f"unknown dataset {name!r}; fix: pass --dataset with one of: {', '.join(DATASETS)}, "
+                                  "or the path of a folder or .npz of your own")
     return DATASETS[name]
 

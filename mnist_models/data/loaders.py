@@ -14,8 +14,9 @@ import os
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
+from .custom import is_custom
 from .datasets import dataset_spec, raw_dir, resolve_root
 from .verify import DataError, load_split
 
@@ -30,6 +31,9 @@ def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[st
     from torchvision import datasets, transforms  # lazy: ~1 s that the fast loader (time to accuracy) never needs
 
     images, labels = load_split(split, data_root, dataset)
+    if is_custom(dataset):  # your own data: already verified tensors; ToTensor's scaling, as for MNIST's files
+        data = TensorDataset(images.unsqueeze(1).float().div(255), labels)
+        return DataLoader(data, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
     kind = datasets.FashionMNIST if dataset == "fashion-mnist" else datasets.MNIST
     data = kind(root=str(resolve_root(data_root)), train=split == "train", download=False,
                 transform=transforms.ToTensor())

