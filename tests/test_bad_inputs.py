@@ -408,6 +408,10 @@ CASES: list[Case] = [
     case("profile-fp16-on-cpu", COMBINATION, "profile", ("--precision", "fp16", "--device", "cpu"), *FP16_CPU),
     case("profile-variant-cuda-only", COMBINATION, "profile", ("--variant", "cudagraph", "--device", "cpu"),
          ("--variant cudagraph", "runs on CUDA only"), "fix: pick another variant"),
+    case("train-seed-and-seeds", COMBINATION, "train", ("--seed", "1", "--seeds", "3"), "--seed and --seeds both given",
+         "fix: pass one"),
+    case("train-save-and-seeds", COMBINATION, "train", ("--seeds", "3", "--save", "{inputs}/m.pt"),
+         "--save keeps one model but --seeds trains several", "fix: drop --save, or pass --seed N"),
     case("profile-variant-inference-only", COMBINATION, "profile", ("--variant", "compile-freeze-bf16"),
          ("--variant compile-freeze-bf16", "inference only"), "fix: pick another variant"),
     # Environment variables pointing nowhere

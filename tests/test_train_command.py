@@ -82,3 +82,22 @@ def test_compile_default_trains_through_torch_compile(mnist_root: Path, tmp_path
     assert (row["config"]["compile"], row["config"]["precision"], row["config"]["channels_last"]) == ("default",
                                                                                                       "fp32", False)
     assert row["train_images"] == 60_000 and row["test_acc_pct"] > 50.0
+
+
+@pytest.mark.slow
+def test_seeds_train_once_each_and_report_mean_std_and_a_t_interval(mnist_root: Path, tmp_path: Path, probes: list,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``--seeds 3``: three runs with the automatic choices made once, one run id, each seed in its rows;
+    the summary's mean, sample std and Student-t interval are those of the three seeds' figures."""
+    summary, rows, _ = train(["--loader", "fast", "--seeds", "3"], mnist_root, tmp_path, capsys)
+    assert len(probes) == 1  # measured once for all seeds
+    assert [s["seed"] for s in summary["seeds"]] == [0, 1, 2]
+    assert [r["config"]["seed"] for r in rows] == [0, 1, 2] and len({r["run_id"] for r in rows}) == 1
+    accuracies = [s["test_acc_pct"] for s in summary["seeds"]]
+    assert accuracies == [r["test_acc_pct"] for r in rows] and len(set(accuracies)) == 3  # other seeds, other runs
+    acc = summary["stats"]["test_acc_pct"]
+    mean = sum(accuracies) / 3
+    std = (sum((a - mean) ** 2 for a in accuracies) / 2) ** 0.5
+    half = 4.302653 * std / 3 ** 0.5  # Student's t, 2 degrees of freedom, 97.5th percentile
+    assert acc["n"] == 3 and acc["mean"] == pytest.approx(mean) and acc["std"] == pytest.approx(std)
+    assert (acc["ci_low"], acc["ci_high"]) == (pytest.approx(mean - half), pytest.approx(mean + half))

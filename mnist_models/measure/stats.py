@@ -1,4 +1,5 @@
-"""Summary statistics for timings (n, median, spread, percentiles) and the noisy flag.
+"""Summary statistics for timings (n, median, spread, percentiles), over seeds (mean ± std with Student's t
+confidence interval: ``over_seeds``) and the noisy flag.
 
 Every reported time carries n, median and spread (IQR, min, max). Percentiles use linear
 interpolation between order statistics (numpy's default), so p99 of fewer than 100 samples
@@ -10,12 +11,24 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from .between_runs import t_quantile
 from .timing import Contention
 
 # A row is flagged noisy when others used more than this many cores beside us, or when the
 # spread (IQR / median) of its rounds exceeds NOISY_SPREAD.
 NOISY_OTHER_CORES = 0.5
 NOISY_SPREAD = 0.10
+
+
+def over_seeds(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """n, mean, sample standard deviation and the ``level`` confidence interval of the mean (Student's t at
+    n − 1 degrees of freedom) of one figure over seeds; one seed has no spread (std and interval NaN)."""
+    n, mean = len(values), statistics.fmean(values)
+    if n < 2:
+        return {"n": n, "mean": mean, "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    std = statistics.stdev(values)
+    half = t_quantile((1.0 - level) / 2.0, n - 1) * std / n ** 0.5
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
 
 
 def quantile(values: Sequence[float], q: float) -> float:

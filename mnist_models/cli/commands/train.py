@@ -1,6 +1,7 @@
 """``mnist-bench train``: train one model and report per-epoch accuracy, loss and time; every epoch's
 row is appended to ``results/runs.jsonl``. Its flags are RunConfig's fields (``cli/flags.py``), plus
-``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``.
+``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``,
+and ``--seeds``: train once per seed and report each figure's mean ± std and 95% confidence interval.
 What no flag and no protocol pins is measured (``config.MEASURED_DEFAULTS``), once, before training: the
 choice and its reason are printed and go into every row."""
 
@@ -8,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from rich.console import Console
 
 from ...config import MEASURED_DEFAULTS, RunConfig
+from ...measure.stats import over_seeds
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
 from ...train.checkpoint import check_save_path, save_checkpoint
 from ...train.runtime import Resolved, resolve
 from ..common import prepare_run, run_fit
-from ..flags import add_config_flags, add_json, add_results, config_values
+from ..flags import UsageError, add_config_flags, add_json, add_results, config_values, parse_seeds
 
 SETTINGS = ("model", "model_args", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph",
             "loader", "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed",
@@ -33,8 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_flags(p, SETTINGS, defaults=MEASURED_DEFAULTS)
     p.add_argument("--save", metavar="PATH", help="after training, write the model's checkpoint (weights, config, "
                    "metrics, versions, SHA-256) to PATH, for `mnist-bench predict --checkpoint PATH`")
+    p.add_argument("--seeds", help="train once per seed, a count (3 → 0,1,2) or a comma list (42,0,1), and report "
+                   "accuracy and time as mean ± std with a 95%% confidence interval (Student's t)")
     add_json(p)
     add_results(p)
+
+
+STATS = ("test_acc_pct", "test_loss", "seconds_per_epoch", "images_per_s")  # what --seeds summarises
 
 
 def config(args: argparse.Namespace) -> RunConfig:
@@ -57,7 +64,19 @@ def summary(run_id: str, run: Resolved, result: Any) -> dict[str, Any]:
             "epochs": result.rows, "environment": environment()}
 
 
+def seed_list(args: argparse.Namespace) -> list[int] | None:
+    """``--seeds`` parsed (None without it); with ``--seed`` or ``--save`` it is a usage error."""
+    if not args.seeds:
+        return None
+    if args.seed is not None:
+        raise UsageError("--seed and --seeds both given; fix: pass one (--seeds 42,0,1 includes 42)")
+    if args.save:
+        raise UsageError("--save keeps one model but --seeds trains several; fix: drop --save, or pass --seed N")
+    return parse_seeds(args.seeds)
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    seeds = seed_list(args)
     cfg = config(args)
     results_dir = prepare_run(cfg, args.results)
     save = check_save_path(args.save) if args.save else None  # fail before training, not after
@@ -65,6 +84,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if run.reason:
         err.print(run.reason, highlight=False, soft_wrap=True)
     run_id = new_run_id()
+    if seeds is not None:
+        return run_seeds(run, seeds, run_id, results_dir, args, out, err)
     result = run_fit(run, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
     figures = summary(run_id, run, result)
     if save is not None:
@@ -82,4 +103,34 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if save is not None:
         out.print(f"checkpoint saved to {figures['checkpoint']} (`mnist-bench predict --checkpoint "
                   f"{figures['checkpoint']} IMAGE...`)", highlight=False, soft_wrap=True)
+    return 0
+
+
+def run_seeds(run: Resolved, seeds: list[int], run_id: str, results_dir: Any, args: argparse.Namespace,
+              out: Console, err: Console) -> int:
+    """One training run per seed, with the automatic choices made once for all of them (``run``); each
+    epoch's row appended as it ends (one run id, the seed in each row's config), then every figure's
+    mean ± std and 95% confidence interval over the seeds."""
+    per_seed = []
+    for seed in seeds:
+        seeded = replace(run, cfg=run.cfg.with_(seed=seed), requested=run.requested.with_(seed=seed))
+        result = run_fit(seeded, f"{run.cfg.model} seed {seed}", err, results_dir, run_id, "train")
+        per_seed.append({"seed": seed, **{k: v for k, v in summary(run_id, seeded, result).items() if k in STATS}})
+    stats = {name: over_seeds([s[name] for s in per_seed]) for name in STATS}
+    figures = {"run_id": run_id, "config": asdict(run.cfg), "runtime": run.describe(), "seeds": per_seed,
+               "stats": stats, "environment": environment()}
+    if args.json:
+        out.file.write(to_json(figures) + "\n")
+        out.file.flush()
+        return 0
+    for s in per_seed:
+        out.print(f"seed {s['seed']}: test accuracy {s['test_acc_pct']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch",
+                  highlight=False)
+    ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
+    acc, sec = stats["test_acc_pct"], stats["seconds_per_epoch"]
+    spread = (f"test accuracy {acc['mean']:.2f}% ± {acc['std']:.2f} (95% CI {acc['ci_low']:.2f}–{acc['ci_high']:.2f}), "
+              f"{sec['mean']:.2f} ± {sec['std']:.2f} s/epoch (95% CI {sec['ci_low']:.2f}–{sec['ci_high']:.2f})")
+    out.print(f"{run.cfg.model} ({ran}), {len(seeds)} seeds: {spread}; mean ± sample std, Student's t at "
+              f"{len(seeds) - 1} degrees of freedom; rows appended to {results_dir / 'runs.jsonl'}",
+              highlight=False, soft_wrap=True)
     return 0
