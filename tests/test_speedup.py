@@ -48,6 +48,8 @@ def test_speedup_is_the_per_seed_ratio_to_the_notebook():
     assert summary.loc["notebook", "speed-up mean"] == pytest.approx(1.0)
     assert summary.loc["fast fp32", "speed-up mean"] == pytest.approx((10 / 4 + 12 / 3) / 2)
     assert summary.loc["fast fp32", "speed-up range"] == "2.50–4.00"
+    # ratios 2.5 and 4.0: std 1.06; t(0.975, 1 dof) = 12.706 → mean 3.25 ± 9.53
+    assert summary.loc["fast fp32", "speed-up ± std (95% CI)"] == "± 1.06× (-6.28–12.78×)"
     assert summary.loc["fast bf16", "speed-up mean"] == pytest.approx((10 / 2 + 12 / 3) / 2)
     assert summary.loc["fast bf16", "train s (3 epochs) mean"] == pytest.approx(7.5)
     assert summary.loc["fast bf16", "test acc % mean"] == pytest.approx(98.05)

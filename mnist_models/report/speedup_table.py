@@ -7,12 +7,22 @@ from typing import Any
 import pandas as pd
 
 from ..experiments.fast_path import BASELINE
+from ..measure.stats import over_seeds
 from .markdown import fmt_columns, machine_line, markdown_table
+
+
+def _interval(values: Any, unit: str = "") -> str:
+    """± sample std and the 95% Student-t interval of the mean over seeds ("–" for one seed)."""
+    s = over_seeds(list(values))
+    if s["n"] < 2:
+        return "–"
+    return f"± {s['std']:.2f}{unit} ({s['ci_low']:.2f}–{s['ci_high']:.2f}{unit})"
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Per path: n seeds, training seconds (3 epochs), img/s, speed-up over the notebook's way
-    (mean and range of the per-seed ratios), and test accuracy (mean and range)."""
+    (mean, range, and ± std with the 95% confidence interval of the per-seed ratios), and test accuracy
+    (the same)."""
     base = rows[rows["label"] == BASELINE].set_index("seed")["train_s_total"]
     out = []
     for label, group in rows.groupby("label", sort=False):
@@ -23,9 +33,11 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
             "train s range": f"{group['train_s_total'].min():.2f}–{group['train_s_total'].max():.2f}",
             "img/s median": group["train_img_per_s_median"].median(),
             "speed-up mean": ratio.mean(), "speed-up range": f"{ratio.min():.2f}–{ratio.max():.2f}",
+            "speed-up ± std (95% CI)": _interval(ratio, "×"),
             "wall s mean": group["wall_s"].mean(),
             "test acc % mean": group["test_acc_pct"].mean(),
             "test acc % range": f"{group['test_acc_pct'].min():.2f}–{group['test_acc_pct'].max():.2f}",
+            "test acc % ± std (95% CI)": _interval(group["test_acc_pct"]),
             "precision": ", ".join(sorted({str(v) for v in group["precision"]})) if "precision" in group else "",
             "channels_last": ", ".join(sorted({str(v) for v in group["channels_last"]})),
         })
@@ -45,7 +57,9 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
         f"Seeds: {seeds} (n = {rows['seed'].nunique()} per path), paths interleaved per seed. "
         + machine_line(env, run_id), "",
         "Training time: the three epochs' training passes, device synchronised, data loading included, "
-        "evaluation excluded. Speed-up: the notebook's training time ÷ the path's, per seed. Wall: the "
+        "evaluation excluded. Speed-up: the notebook's training time ÷ the path's, per seed; ± is the sample "
+        "standard deviation over seeds, and the interval is the mean's 95% confidence interval (Student's t at "
+        "n − 1 degrees of freedom). Wall: the "
         "whole run including data set-up, the memory-format probe and the three evaluations. Accuracy: "
         "final epoch, all 10,000 test images. `precision` and `channels_last` are what the runtime used "
         "(auto: measured for the fast loader, NCHW for the notebook's).",
