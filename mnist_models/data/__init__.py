@@ -25,9 +25,11 @@ from .datasets import (
     DatasetSpec,
     FileSpec,
     UnknownDatasetError,
+    data_command,
     dataset_spec,
     raw_dir,
     resolve_root,
+    title,
 )
 from .loaders import FastLoader, draw_like_dataloader, make_loader, notebook_loader
 from .verify import (
@@ -44,6 +46,7 @@ from .verify import (
 )
 
 __all__ = ["DATASETS", "FASHION_MNIST", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec",
-           "FastLoader", "FileSpec", "FileStatus", "RestrictedUnpickler", "UnknownDatasetError", "dataset_spec",
-           "is_custom", "draw_like_dataloader", "load_split", "make_loader", "notebook_loader", "prepare", "raw_dir",
-           "rebuild_from_pickle", "resolve_root", "restricted_loads", "sha256_bytes", "sha256_file"]
+           "FastLoader", "FileSpec", "FileStatus", "RestrictedUnpickler", "UnknownDatasetError", "data_command",
+           "dataset_spec", "draw_like_dataloader", "is_custom", "load_split", "make_loader", "notebook_loader",
+           "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root", "restricted_loads", "sha256_bytes",
+           "sha256_file", "title"]

@@ -76,11 +76,12 @@ def content_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _from_folder(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _from_folder(path: Path, files: dict[str, dict[int, list[Path]]]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Every image of ``files`` (``_folder_files``' checked layout) preprocessed as uint8, with its label."""
     from .images import ImageError, preprocess  # PIL: only when a folder is converted
 
     out = {}
-    for split, classes in _folder_files(path).items():
+    for split, classes in files.items():
         images, labels = [], []
         for label, files in classes.items():
             for file in files:
@@ -125,7 +126,8 @@ def _from_npz(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def cache_file(path: Path, data_root: str | os.PathLike[str] | None, sha: str) -> Path:
+def cache_file(data_root: str | os.PathLike[str] | None, sha: str) -> Path:
+    """Where the converted data set with content ``sha`` is kept under the data root."""
     return resolve_root(data_root) / "custom" / f"{sha[:16]}.pt"
 
 
@@ -138,13 +140,12 @@ def prepare_custom(dataset: str, data_root: str | os.PathLike[str] | None = None
                         "fashion-mnist, or the path of a folder or .npz of your own")
     if path.is_file() and path.suffix != ".npz":
         raise DataError(f"data set {dataset}: a file but not an .npz; {NPZ_FIX}")
-    if path.is_dir():
-        _folder_files(path)  # the layout is checked before anything is hashed or decoded
+    files = _folder_files(path) if path.is_dir() else {}  # the layout is checked before anything is hashed
     sha = content_sha256(path)
-    cache = cache_file(path, data_root, sha)
+    cache = cache_file(data_root, sha)
     if cache.is_file():
         return cache, sha, "present"
-    splits = _from_npz(path) if path.is_file() else _from_folder(path)
+    splits = _from_npz(path) if path.is_file() else _from_folder(path, files)
     buffer = io.BytesIO()
     torch.save({"format": "mnist-bench-custom-data", "version": PREP_VERSION, "sha256": sha,
                 **{f"{s}_{kind}": t for s, (x, y) in splits.items() for kind, t in (("images", x), ("labels", y))}},
@@ -160,11 +161,12 @@ def prepare_custom(dataset: str, data_root: str | os.PathLike[str] | None = None
     return cache, sha, f"converted from {dataset}"
 
 
-def load_custom(dataset: str, split: str, data_root: str | os.PathLike[str] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(images, labels)`` of a data set of your own: uint8 (N, 28, 28) and int64 (N,), from its cache."""
+def load_custom(dataset: str, data_root: str | os.PathLike[str] | None = None
+                ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """split → ``(images, labels)`` of a data set of your own: uint8 (N, 28, 28) and int64 (N,), both splits
+    from one read of its cache (hashed once)."""
     cache, sha, _ = prepare_custom(dataset, data_root)
     payload = torch.load(cache, map_location="cpu", weights_only=True)
     if payload.get("sha256") != sha:
         raise DataError(f"{cache}: not the cache of {dataset}; fix: delete it (it is rebuilt)")
-    return payload[f"{split}_images"], payload[f"{split}_labels"]
+    return {split: (payload[f"{split}_images"], payload[f"{split}_labels"]) for split in SPLITS}

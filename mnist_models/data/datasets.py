@@ -36,6 +36,7 @@ class DatasetSpec:
     image_shape: tuple[int, int, int]  # (channels, height, width)
     classes: int
     title: str = ""  # how reports name it
+    torchvision: str = "MNIST"  # the torchvision.datasets class that reads (and downloads) its folder
     offline: str = ""  # where an offline copy is installed (a folder of the official .gz files), if any
     install_hint: str = ""  # how to get that copy
 
@@ -74,7 +75,8 @@ FASHION_MNIST = DatasetSpec(
               "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
               "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
               "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-    image_shape=(1, 28, 28), classes=10, title="Fashion-MNIST", offline="/usr/share/datasets/fashion-mnist",
+    image_shape=(1, 28, 28), classes=10, title="Fashion-MNIST", torchvision="FashionMNIST",
+    offline="/usr/share/datasets/fashion-mnist",
     install_hint="apt-get install dataset-fashion-mnist (Debian/Ubuntu; make setup does this where apt works)",
 )
 DATASETS = {spec.name: spec for spec in (MNIST, FASHION_MNIST)}
@@ -113,3 +115,13 @@ def dataset_spec(name: str) -> DatasetSpec:
                                   "or the path of a folder or .npz of your own")
     return DATASETS[name]
 
+
+
+def title(name: str) -> str:
+    """How a page names the data set ``name``: a built-in's title, else the path given."""
+    return DATASETS[name].title if name in DATASETS else name
+
+
+def data_command(name: str) -> str:
+    """The command that prepares the data set ``name``."""
+    return "mnist-bench data" + ("" if name == MNIST.name else f" --dataset {name}")

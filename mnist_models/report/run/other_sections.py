@@ -53,10 +53,8 @@ def _test_images(data_root: str | os.PathLike[str] | None, dataset: str = "mnist
     try:
         images, labels = data.load_split("test", data_root, dataset)
     except (data.DataError, OSError) as exc:
-        flag = "" if dataset == "mnist" else f" --dataset {dataset}"
-        title = data.DATASETS[dataset].title if dataset in data.DATASETS else dataset
-        return None, None, (f"{title}'s test images are not available here ({exc}), so the image grids are not "
-                            f"drawn; `mnist-bench data{flag}` prepares them.")
+        return None, None, (f"{data.title(dataset)}'s test images are not available here ({exc}), so the image "
+                            f"grids are not drawn; `{data.data_command(dataset)}` prepares them.")
     return images, labels, ""
 
 
