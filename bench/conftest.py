@@ -46,7 +46,8 @@ PHASES = {"train_spec": "train", "tta_device": "tta", "inference_spec": "inferen
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mnist-bench")
     group.addoption("--bench-device", default="all", help="all (default: the devices this machine has) | cpu | cuda")
-    group.addoption("--bench-models", default="all", help="comma list: registered or your file.py:Name (all)")
+    group.addoption("--bench-models", default="default", help="comma list: registered or your file.py:Name | all "
+                    "| default (the profile's: quick runs v0-v2 and fastnet, full every built-in)")
     group.addoption("--bench-variants", default="all",
                     help=f"comma list of variants (default all): {', '.join(VARIANTS)}")
     group.addoption("--bench-profile", default="quick",

@@ -20,7 +20,7 @@ import pytest
 
 from mnist_models.experiments.plans import needs_reference, plan_train
 from mnist_models.experiments.suite import TrainCase, accuracy_band, base_config
-from mnist_models.experiments.suite_rows import finish_row, train_row
+from mnist_models.experiments.suite_rows import band_columns, finish_row, train_row
 from mnist_models.measure.probes import peak_memory
 from mnist_models.measure.timing import run_pedantic
 from mnist_models.train.engine import NonFiniteLoss
@@ -48,8 +48,8 @@ def test_train(benchmark, bench_state, train_spec, request):
     row = train_row(variant, case, profile, times, metrics)
     row |= {"round_times_s": times, "round_train_loss": [r["train_loss"] for r in case.rows[-len(times):]]}
     if variant.name == BASELINE:  # eager fp32 also trains from other seeds: the accuracy band
-        band = [row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, len(case.rows), case.eval_images)]
-        row |= {"band_min_acc_pct": min(band), "band_max_acc_pct": max(band), "band_n": len(band)}
+        row |= band_columns([row["test_acc_pct"], *accuracy_band(case.cfg, case.steps, len(case.rows),
+                                                                  case.eval_images)])
     row = finish_row(row, contention, peak_memory(case.run, case.rt.device))
     benchmark.extra_info.update(row)
     bench_state.train_rows.append(row)

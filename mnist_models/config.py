@@ -28,6 +28,7 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 LOADERS = ("notebook", "fast")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "onecycle")
+AUGMENTATIONS = ("none", "affine", "elastic")  # their ranges: data/augment.py
 PROTOCOLS = ("notebook",)
 # Old spellings still accepted, each with one deprecation line: (field, old value) → new value.
 DEPRECATED = {("loader", "seed"): "notebook", ("protocol", "seed"): "notebook"}
@@ -94,6 +95,9 @@ class RunConfig:
     optimizer: str = setting("sgd", "sgd (plain, no momentum) or adam (fused)", OPTIMIZERS)
     lr_schedule: str = setting("constant", "learning-rate schedule over the run's steps", LR_SCHEDULES)
     label_smoothing: float = setting(0.0, "cross-entropy label smoothing of the training loss, in [0, 1)")
+    augment: str = setting("none", "training-data augmentation per image: none, affine (rotation ±10°, shift ±10%, "
+                                   "scale 0.9–1.1) or elastic (affine plus an elastic distortion); seeded by --seed",
+                           AUGMENTATIONS)
     epochs: int = setting(3, "passes over the 60,000 training images (the budget when a target is set)")
     seed: int = setting(42, "torch.manual_seed before the model is built")
     # Runtime.from_config applies it (host/device.py make_deterministic): the one place.
@@ -125,7 +129,8 @@ class RunConfig:
                 deprecation(name, getattr(self, name), new)
                 object.__setattr__(self, name, new)
         for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("compile", COMPILE_MODES),
-                              ("loader", LOADERS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES)):
+                              ("loader", LOADERS), ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES),
+                              ("augment", AUGMENTATIONS)):
             value = getattr(self, name)
             if value not in allowed:
                 raise ConfigError(f"unknown {name.replace('_', ' ')} {value!r}; choose one of: {', '.join(allowed)}")

@@ -68,6 +68,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             inference_only=True),
     Variant("notebook-loader", "eager fp32 fed by the notebook's torchvision DataLoader", (("loader", "notebook"),),
             train_only=True),
+    Variant("augment", "eager fp32, random affine augmentation on the device (--augment affine): its cost per "
+            "step, and its accuracy at the case's steps", (("augment", "affine"),), train_only=True),
 )}
 
 

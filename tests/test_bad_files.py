@@ -160,7 +160,8 @@ def test_report_skips_or_keeps_what_it_must_and_says_each_problem_with_file_and_
                 f"{folder}/train.csv:3: median_s 'abc' is not a number; row skipped",
                 f"{folder}/train.csv:6: phase 'inference' where this file holds 'train' rows; row skipped",
                 f"{folder}/train.csv:10: 6 fields where the header (line 1) has 59; row skipped",
-                f"{folder}/train.csv:5: unknown model 'v9' (this version knows v0, v1, v2, fastnet); its rows are kept",
+                f"{folder}/train.csv:5: unknown model 'v9' (this version knows v0, v1, v2, fastnet, lenet5, "
+                "examples-cnn, mlp, bncnn); its rows are kept",
                 f"{folder}/inference.csv:7: not UTF-8 text",
                 f"{folder}/inference.csv:4: no batch_size; row skipped",
                 f"{folder}/tta.csv: an empty file; treated as not recorded"]
@@ -219,7 +220,7 @@ def test_compare_says_which_rows_it_could_not_read_and_judges_the_rest(tmp_path,
         f"mnist-bench: warning: BASE: {base}/train.csv:2: img_per_s '1,2' is not a number; row skipped",
         f"mnist-bench: warning: NEW: {new}/train.csv:4: unknown variant 'eagre' (this version knows eager, "
         "channels_last, bf16, bf16+channels_last, fp16, auto, compile, compile-max-autotune, compile-reduce-overhead, "
-        "cudagraph, compile-freeze-bf16, notebook-loader); its rows are kept as recorded",
+        "cudagraph, compile-freeze-bf16, notebook-loader, augment); its rows are kept as recorded",
         f"mnist-bench: warning: NEW: {new}/inference.csv:9: median_s 'fast' is not a number; row skipped"]
     rows = {(r["phase"], r["variant"], r["batch_size"]): r for r in json.loads(out.splitlines()[-1])["rows"]}
     assert rows["inference", "channels_last", 1024]["verdict"] == "failed"

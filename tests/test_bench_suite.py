@@ -21,14 +21,21 @@ import pytest
 import torch
 
 from mnist_models.experiments import suite_session
-from mnist_models.experiments.suite_session import NO_CUDA, SuiteSession, not_applicable, present_devices
+from mnist_models.experiments.suite_session import (
+    NO_CUDA,
+    SuiteSession,
+    choose_models,
+    not_applicable,
+    present_devices,
+)
+from mnist_models.models import list_models
 from mnist_models.variants import VARIANTS
 
 from conftest import run_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "compile", "compile-max-autotune",
-                "notebook-loader", "auto"}
+                "notebook-loader", "augment", "auto"}
 
 
 @pytest.mark.slow
@@ -64,6 +71,12 @@ def test_every_trained_row_has_accuracy_loss_and_what_it_ran_in(variants_run, mo
     assert (train.loc[train["variant"] == "eager", "speedup_vs_eager"] == 1.0).all()
     # every row says what it ran in and on what machine; auto resolved to a concrete precision
     assert train.loc[train["device"] == "cpu", "precision"].isin(["fp32", "bf16"]).all() and train["cut"].isna().all()
+    eager = train[train["variant"] == "eager"]  # eager's band over 4 seeds: range, mean ± std, t interval
+    assert eager["band_n"].eq(4).all() and eager["band_std_acc_pct"].ge(0).all()
+    assert (eager["band_min_acc_pct"] <= eager["band_mean_acc_pct"]).all()
+    assert (eager["band_mean_acc_pct"] <= eager["band_max_acc_pct"]).all()
+    assert (eager["band_ci_low_acc_pct"] <= eager["band_mean_acc_pct"]).all()
+    assert (eager["band_mean_acc_pct"] <= eager["band_ci_high_acc_pct"]).all()
     auto = v0[v0["variant"] == "auto"].iloc[0]
     assert auto["auto_reason"].startswith("precision auto → ") and auto["machine_kind"].startswith("cpu-")
     assert {"cpu_capability", "cpu_isa", "bf16_native"} <= set(train.columns)
@@ -79,7 +92,7 @@ def test_every_inference_row_compares_with_eager(variants_run, models_run):
     assert sorted(inference.loc[inference["device"] == "cpu", "batch_size"].unique()) == [1, 64, 256, 1024]
     assert set(inference.loc[inference["model"] == "v2", "variant"]) == {"eager", "bf16+channels_last"}
     v0 = inference[(inference["model"] == "v0") & (inference["device"] == "cpu")]
-    assert set(v0["variant"]) == CPU_VARIANTS - {"notebook-loader"} | {"compile-freeze-bf16"}
+    assert set(v0["variant"]) == CPU_VARIANTS - {"notebook-loader", "augment"} | {"compile-freeze-bf16"}
     assert inference["agree_with_eager_pct"].between(99.0, 100.0).all()
     assert inference[["p50_ms", "p90_ms", "p99_ms", "img_per_s"]].gt(0).all().all()
 
@@ -138,6 +151,17 @@ def test_a_tight_budget_is_shared_by_the_selected_cases_only_and_says_what_it_cu
     summary = (run / "summary.md").read_text()
     assert "Time budget: 1 s for the session" in summary and "## Cut to keep the time budget" in summary
     assert "| inference weights v2 cpu | steps 1875→200: " in summary
+
+
+def test_each_profile_runs_its_default_models_and_names_the_rest():
+    """The quick (and smoke) profile runs the quick suite's models and leaves the other built-ins out, said
+    once with the way to run them; full and ``all`` run every built-in."""
+    quick, left_out = choose_models("default", "quick")
+    assert quick == list_models(quick=True) == ["v0", "v1", "v2", "fastnet"]
+    assert left_out == [("models lenet5, examples-cnn, mlp, bncnn", left_out[0][1])]
+    assert "--bench-models all" in left_out[0][1] and "--bench-profile full" in left_out[0][1]
+    assert choose_models("default", "full") == choose_models("all", "quick") == (list_models(), [])
+    assert choose_models("mlp,v0", "quick") == (["mlp", "v0"], [])
 
 
 @pytest.mark.parametrize("cuda", [False, True], ids=["cpu-only", "with-gpu"])

@@ -235,6 +235,21 @@ def test_an_accuracy_drop_below_eager_band_fails_the_gate(tmp_path, capsys):
         ("train", "v1", "cpu", "bf16", 32)]["accuracy"] == "ok"
 
 
+def test_accuracy_floor_is_the_prediction_interval_of_one_more_eager_seed(tmp_path, capsys):
+    """Where BASE's eager band has its mean and std (runs since they are recorded), the floor is the 95%
+    prediction interval of one more seed: mean − t(0.975, 3) · std · √(1 + 1/4) = 89.40 − 3.182 · 0.20 · 1.118
+    = 88.69%, lower than the band's lowest of 4 seeds (89.22%), which one seed in five would fall below."""
+    base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
+    eager, key = ("train", "v0", "cpu", "eager", 32), ("train", "v0", "cpu", "channels_last", 32)
+    set_value(base, eager, "band_mean_acc_pct", 89.40)
+    set_value(base, eager, "band_std_acc_pct", 0.20)
+    for acc, verdict in ((88.9, "ok"), (88.5, "below BASE's eager seeds (95% prediction interval ≥ 88.69%: "
+                                              "mean 89.40 ± 0.20 over 4 seeds)")):
+        set_value(new, key, "test_acc_pct", acc)
+        row = rows_by_case(compare(read_run(base, "BASE"), read_run(new, "NEW")))[key]
+        assert row["accuracy"] == verdict
+
+
 def test_new_removed_failed_and_fixed_cases(tmp_path, capsys):
     base, new = copy_run(tmp_path, "base"), copy_run(tmp_path, "new")
     gone = ("inference", "v1", "cpu", "bf16", 64)  # selected in NEW, no row, not skipped → failed

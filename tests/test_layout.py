@@ -23,6 +23,7 @@ LAZY_IMPORTS = {
     ("experiments/suite.py", "_reset_compiler"),  # torch._dynamo
     ("config.py", "__post_init__"),  # the model registry imports torch; the worker builds its config first
     ("data/loaders.py", "notebook_loader"),  # torchvision
+    ("data/augment.py", "notebook_transforms"),  # torchvision, only for the notebook loader
     ("data/verify.py", "_download_with_torchvision"),  # torchvision
     ("data/custom.py", "_from_folder"),  # PIL, only when a folder of images is converted
     ("experiments/time_to_accuracy.py", "resolve"),  # the parent's runtime (torch), never a worker's

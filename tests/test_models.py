@@ -73,6 +73,34 @@ def test_fastnet_is_the_designed_time_to_accuracy_net():
     assert forward_flops(model) == 4_330_240
 
 
+# The stronger architectures (issue 18): parameters by hand from their layers, forward FLOPs (2 per
+# multiply-add, convolutions and linear layers) by hand from each layer's output size.
+ARCHITECTURES = {
+    # conv1 6·25+6, conv2 16·6·25+16, 400·120+120, 120·84+84, 84·10+10 | 2·(784·150 + 100·2400 + 48000+10080+840)
+    "lenet5": (61_706, 833_040),
+    # 32·9+32, 64·32·9+64, 9216·128+128, 128·10+10 | 2·(676·9·32 + 576·288·64 + 9216·128 + 1280)
+    "examples-cnn": (1_199_882, 23_984_896),
+    # 784·256+256, 256·256+256, 256·10+10 | 2·(784·256 + 256·256 + 2560)
+    "mlp": (269_322, 537_600),
+    # convs 9·(1·32 + 32·32 + 32·64 + 64·64 + 64·128), BN 2·(32+32+64+64+128), 128·10+10
+    # | 2·9·(784·32 + 196·32·32 + 196·32·64 + 49·64·64 + 49·64·128) + 2·1280
+    "bncnn": (140_458, 22_130_176),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_stronger_architectures_have_their_pinned_size(name):
+    params, flops = ARCHITECTURES[name]
+    model = get_model(name)
+    assert (count_parameters(model), forward_flops(model)) == (params, flops)
+
+
+def test_quick_suite_models_are_the_seed_models_and_fastnet():
+    """The quick suite's default models (``register_model(quick=…)``); every other built-in is listed after."""
+    assert list_models(quick=True) == ["v0", "v1", "v2", "fastnet"]
+    assert set(list_models()) - set(list_models(quick=True)) == set(ARCHITECTURES)
+
+
 def test_count_parameters_skips_frozen():
     model = get_model("v0")
     model.layer_stack[1].weight.requires_grad_(False)
@@ -127,10 +155,13 @@ def test_unknown_model_lists_known_names():
 
 
 @pytest.fixture
-def isolated_registry(monkeypatch):
-    """A private copy of the registry, so registering in a test leaves the real one alone."""
-    monkeypatch.setattr(models, "MODELS", dict(models.MODELS))
-    return models.MODELS
+def isolated_registry():
+    """The registry restored after the test, so registering in a test leaves the real one as it was (every
+    module holds the same dict: it is emptied and refilled, not replaced)."""
+    saved = dict(models.MODELS)
+    yield models.MODELS
+    models.MODELS.clear()
+    models.MODELS.update(saved)
 
 
 def test_duplicate_registration_raises(isolated_registry):

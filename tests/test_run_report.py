@@ -120,6 +120,9 @@ def test_a_new_format_run_has_every_section_with_its_figures(models_run, tmp_pat
                  "roofline", "confusion", "test_images", "predictions_v2_cpu"):
         assert (folder / "plots" / f"{plot}.png").is_file(), plot
     assert "### v2 · cpu" in markdown and "| speed-up vs eager |" in markdown and "Δacc vs eager (pts)" in markdown
+    assert "| s/round mean ± std (95% CI) |" in markdown  # "–" here: the smoke profile times one round
+    assert re.search(r"Eager fp32's accuracy over 4 seeds: [\d.]+–[\d.]+%, mean [\d.]+ ± [\d.]+% \(sample std; 95% CI",
+                     markdown)
     assert "every timed round from `rounds.csv`" in markdown and "no per-round data" not in markdown
     assert "- v2 · cpu: " in markdown and "% correct; weakest class" in markdown  # from confusion.csv
     machine = json.loads((folder / "machine.json").read_text())

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from mnist_models.measure.stats import is_noisy, latency_ms, over_seeds, quantile, time_stats
+from mnist_models.measure.stats import is_noisy, latency_ms, mean_ci, quantile, time_stats
 from mnist_models.measure.timing import Contention
 
 
@@ -57,10 +57,10 @@ def test_noisy_flag_from_spread_and_from_other_processes():
     assert is_noisy(tight, crowded)
 
 
-def test_over_seeds_is_mean_sample_std_and_a_student_t_interval():
-    five = over_seeds([99.1, 99.3, 99.2, 99.0, 99.4])
+def test_mean_ci_is_mean_sample_std_and_a_student_t_interval():
+    five = mean_ci([99.1, 99.3, 99.2, 99.0, 99.4])
     assert five["n"] == 5 and five["mean"] == pytest.approx(99.2) and five["std"] == pytest.approx(0.158114, rel=1e-5)
     half = 2.776445 * 0.158114 / 5 ** 0.5  # t(0.975, 4 dof)
     assert five["ci_low"] == pytest.approx(99.2 - half, rel=1e-6) and five["ci_high"] == pytest.approx(99.2 + half)
-    one = over_seeds([98.0])
+    one = mean_ci([98.0])
     assert one["mean"] == 98.0 and math.isnan(one["std"]) and math.isnan(one["ci_low"])

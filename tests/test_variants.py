@@ -8,7 +8,8 @@ from mnist_models.config import ConfigError, RunConfig
 from mnist_models.variants import BASELINE, VARIANTS, get_variant, list_variants
 
 ISSUE_VARIANTS = {"eager", "channels_last", "bf16", "bf16+channels_last", "fp16", "compile", "compile-max-autotune",
-                  "compile-reduce-overhead", "cudagraph", "notebook-loader", "compile-freeze-bf16", "auto"}
+                  "compile-reduce-overhead", "cudagraph", "notebook-loader", "compile-freeze-bf16", "auto",
+                  "augment"}
 
 
 def test_every_named_variant_is_registered_and_eager_is_the_baseline():
@@ -43,10 +44,14 @@ def test_freezing_variant_skips_training_only():
     assert dict(variant.changes)["weights_bf16"] and dict(variant.changes)["freeze"]
 
 
-def test_loader_variant_skips_inference_only():
-    assert VARIANTS["notebook-loader"].skip_reason("cpu", "train") is None
-    assert "loader" in VARIANTS["notebook-loader"].skip_reason("cpu", "inference")
-    assert all(v.skip_reason("cuda", "inference") is None for n, v in VARIANTS.items() if n != "notebook-loader")
+@pytest.mark.parametrize("name", ["notebook-loader", "augment"])
+def test_loader_variants_skip_inference_only(name):
+    assert VARIANTS[name].skip_reason("cpu", "train") is None
+    assert "loader" in VARIANTS[name].skip_reason("cpu", "inference")
+
+
+def test_only_the_loader_variants_skip_inference_and_only_freezing_skips_training():
+    assert [n for n, v in VARIANTS.items() if v.skip_reason("cuda", "inference")] == ["notebook-loader", "augment"]
     assert [n for n, v in VARIANTS.items() if v.skip_reason("cuda", "train")] == ["compile-freeze-bf16"]
 
 

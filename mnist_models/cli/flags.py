@@ -67,7 +67,7 @@ def config_help(name: str, default: Any = MISSING, note: str = "") -> str:
     default = FIELDS[name].default if default is MISSING else default
     if default not in (None, ()) and not isinstance(default, bool):
         text += f"; default {default:g}" if isinstance(default, float) else f"; default {default}"
-    return text + (f"; {note}" if note else "")
+    return (text + (f"; {note}" if note else "")).replace("%", "%%")  # argparse formats help with %
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str], defaults: dict[str, Any] | None = None,

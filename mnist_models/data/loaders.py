@@ -6,6 +6,9 @@ and int64 labels.
 - ``fast``: the whole split resident on the target device as uint8, converted per batch there,
   batches sliced from one tensor with no per-sample Python work. With the same torch seed it
   draws the same shuffle order as the notebook loader, so both yield the same batches.
+
+``--augment`` (``augment.py``) changes the training split's images only: on the device, from the loader's
+own generator, in the fast loader; with torchvision transforms v2 in the notebook's.
 """
 
 from __future__ import annotations
@@ -14,29 +17,48 @@ import os
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from .augment import DeviceAugment, device_augment, notebook_transforms
 from .custom import is_custom
 from .datasets import dataset_spec, raw_dir, resolve_root
 from .verify import DataError, load_split
 
 
+class _Transformed(Dataset):
+    """A tensor data set's images through a transform (your own data with ``--augment``)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform) -> None:  # noqa: ANN001
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.images[i]), self.labels[i]
+
+
 def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
-                    drop_last: bool = False, dataset: str = "mnist"):  # noqa: ANN201
-    """The seed notebook's loader: torchvision MNIST (FashionMNIST) + ToTensor + DataLoader (train shuffled).
+                    drop_last: bool = False, dataset: str = "mnist", augment: str = "none"):  # noqa: ANN201
+    """The seed notebook's loader: torchvision MNIST (FashionMNIST) + ToTensor + DataLoader (train shuffled;
+    ``augment``: torchvision transforms v2 on the training images, ``augment.notebook_transforms``).
 
     The files are verified first, and the dataset torchvision builds is checked against the
     verified tensors, so unverified bytes never reach training.
     """
-    from torchvision import datasets, transforms  # lazy: ~1 s that the fast loader (time to accuracy) never needs
+    from torchvision import datasets  # lazy: ~1 s that the fast loader (time to accuracy) never needs
 
     images, labels = load_split(split, data_root, dataset)
+    augment = augment if split == "train" else "none"
     if is_custom(dataset):  # your own data: already verified tensors; ToTensor's scaling, as for MNIST's files
-        data = TensorDataset(images.unsqueeze(1).float().div(255), labels)
+        if augment == "none":
+            data = TensorDataset(images.unsqueeze(1).float().div(255), labels)
+        else:
+            data = _Transformed(images.unsqueeze(1), labels, notebook_transforms(augment))
         return DataLoader(data, batch_size=batch_size, shuffle=split == "train", drop_last=drop_last)
     kind = getattr(datasets, dataset_spec(dataset).torchvision)
     data = kind(root=str(resolve_root(data_root)), train=split == "train", download=False,
-                transform=transforms.ToTensor())
+                transform=notebook_transforms(augment))
     if not (torch.equal(data.data, images) and torch.equal(data.targets, labels)):
         folder = raw_dir(resolve_root(data_root), dataset_spec(dataset))
         raise DataError(f"torchvision read different bytes from {folder} than were verified; fix: run "
@@ -67,11 +89,12 @@ class FastLoader:
     divisor a tensor on that device so that CUDA divides exactly as the CPU (and torchvision's
     ``ToTensor``) does: divided by a Python number, CUDA multiplies by its reciprocal instead, which
     differs in the last bit for some pixel values. The batches are bit-identical on every device.
-    No per-sample Python work and no host-device copies after construction.
+    No per-sample Python work and no host-device copies after construction. ``augment`` (training
+    only) transforms each batch on the device after the conversion.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 device: torch.device, drop_last: bool = False) -> None:
+                 device: torch.device, drop_last: bool = False, augment: DeviceAugment | None = None) -> None:
         self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
         self.divisor = torch.tensor(255.0, device=device)  # a device tensor: true division everywhere
         self.labels = labels.to(device)
@@ -79,6 +102,7 @@ class FastLoader:
         self.shuffle = shuffle
         self.device = device
         self.drop_last = drop_last  # skip a last partial batch (fixed shapes for CUDA graphs)
+        self.augment = augment
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -95,16 +119,20 @@ class FastLoader:
             else:
                 index = order[start:start + self.batch_size]
                 x, y = self.images[index], self.labels[index]
-            yield x.float().div_(self.divisor), y
+            x = x.float().div_(self.divisor)
+            yield (x if self.augment is None else self.augment(x)), y
 
 
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
                 data_root: str | os.PathLike[str] | None = None, drop_last: bool = False,
-                dataset: str = "mnist"):  # noqa: ANN201
-    """The named loader (``notebook`` or ``fast``) for a dataset's split; train is shuffled, test is not."""
+                dataset: str = "mnist", augment: str = "none", seed: int = 0):  # noqa: ANN201
+    """The named loader (``notebook`` or ``fast``) for a dataset's split; train is shuffled, test is not.
+    ``augment`` applies to the training split only; the fast loader's draws are seeded with ``seed``."""
     if loader == "notebook":
-        return notebook_loader(split, batch_size, data_root, drop_last, dataset)
+        return notebook_loader(split, batch_size, data_root, drop_last, dataset, augment)
     if loader == "fast":
         images, labels = load_split(split, data_root, dataset)
-        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last)
+        aug = device_augment(augment, seed, device) if split == "train" else None
+        return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last,
+                          augment=aug)
     raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

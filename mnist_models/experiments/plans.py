@@ -41,6 +41,7 @@ EVAL_STEP_EQUIV = 100
 CASE_OVERHEAD_S = 0.15  # building the case, the memory pass's bookkeeping, the row
 CALL_OVERHEAD_S = 60e-6  # Python work around each forward pass of the agreement pass
 LOADER_S_PER_IMAGE = 50e-6  # the notebook's DataLoader + ToTensor, per image (notebook-loader variant)
+AUGMENT_S_PER_IMAGE = 15e-6  # --augment affine on the CPU, per image at batch 32 (14 µs, 1 thread, EPYC)
 MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
 MIN_EVAL_IMAGES = 2000  # a cut training case is scored on at least this many test images
 MIN_INFERENCE_ROUNDS = 3
@@ -73,7 +74,7 @@ def _compile_allowance(phase: str, model: str, device: str, variant: Variant) ->
 
 def train_weight(model: str, device: str, variant: Variant, profile: Profile) -> tuple[float, float]:
     """A training case's expected seconds at eager speed, as (what a cut can shorten, what it cannot):
-    the warm-up, timed and memory rounds (and eager's band retraining, and the notebook's loader) scale
+    the warm-up, timed and memory rounds (and eager's band retraining, the notebook's loader, augmentation) scale
     with the steps; set-up, the evaluations and compilation do not."""
     batch = base_config(model, device).batch_size
     u = eager_unit_s(model, device, batch, "train")
@@ -86,6 +87,8 @@ def train_weight(model: str, device: str, variant: Variant, profile: Profile) ->
     if dict(variant.changes).get("loader") == "notebook":
         work += LOADER_S_PER_IMAGE * (rounds + 1) * steps * batch
         fixed += LOADER_S_PER_IMAGE * TEST_IMAGES
+    if dict(variant.changes).get("augment", "none") != "none":  # training images only
+        work += AUGMENT_S_PER_IMAGE * (rounds + 1) * steps * batch
     return work, fixed + _compile_allowance("train", model, device, variant)
 
 

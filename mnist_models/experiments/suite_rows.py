@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..measure.probes import roofline
-from ..measure.stats import is_noisy, latency_ms, time_stats
+from ..measure.stats import is_noisy, latency_ms, mean_ci, time_stats
 from ..measure.timing import Contention
 from ..models import model_flops, model_source
 from ..results.provenance import environment
@@ -22,12 +22,14 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
     """The tidy row of a training case (times from the timed rounds, warm-up excluded)."""
     images = case.rows[-1]["train_images"]
     stats = time_stats(times)
+    spread = mean_ci(times)  # the rounds' mean round time: sample std and Student's t 95% interval
     flops = model_flops(case.cfg.model, case.cfg.model_args)["training"]
     return {
         "phase": "train", "model": case.cfg.model, "dataset": case.cfg.dataset, **model_source(case.cfg.model).fields(),
         "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
         "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
+        "std_s": spread["std"], "ci_low_s": spread["ci_low"], "ci_high_s": spread["ci_high"],
         "img_per_s": images / stats["median_s"], "compile_s": case.compile_s, "graph_breaks": case.graph_breaks,
         "train_loss": case.rows[-1]["train_loss"], "test_acc_pct": metrics["test_acc_pct"],
         "test_loss": metrics["test_loss"], "test_images": case.eval_images, "seed": case.cfg.seed,
@@ -42,12 +44,21 @@ def _resolved(rt: Runtime, cut: str) -> dict[str, Any]:
     return {"precision": rt.precision, "channels_last": rt.channels_last, "auto_reason": rt.auto_reason, "cut": cut}
 
 
+def band_columns(accuracies: list[float], prefix: str = "") -> dict[str, float]:
+    """Eager fp32's accuracy band over seeds (``suite.accuracy_band``): min, max, n, and mean, sample std and
+    Student's t 95% interval of the mean, as ``{prefix}band_*_acc_pct`` (and ``{prefix}band_n``)."""
+    s = mean_ci(accuracies)
+    return {f"{prefix}band_min_acc_pct": min(accuracies), f"{prefix}band_max_acc_pct": max(accuracies),
+            f"{prefix}band_n": len(accuracies), f"{prefix}band_mean_acc_pct": s["mean"],
+            f"{prefix}band_std_acc_pct": s["std"], f"{prefix}band_ci_low_acc_pct": s["ci_low"],
+            f"{prefix}band_ci_high_acc_pct": s["ci_high"]}
+
+
 def _reference_columns(reference: list[float]) -> dict[str, float]:
     """Eager's accuracy at a cut case's step count (its own seed first, then the band seeds)."""
     if not reference:
         return {}
-    return {"ref_acc_pct": reference[0], "ref_band_min_acc_pct": min(reference),
-            "ref_band_max_acc_pct": max(reference), "ref_band_n": len(reference)}
+    return {"ref_acc_pct": reference[0], **band_columns(reference, "ref_")}
 
 
 def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times: list[float]) -> dict[str, Any]:

@@ -79,11 +79,22 @@ def choose(text: str, known: Sequence[str], what: str) -> list[str]:
     return chosen
 
 
-def choose_models(text: str) -> list[str]:
+DEFAULT_MODELS = "default"  # --bench-models' default: the profile's models (``choose_models``)
+
+
+def choose_models(text: str, profile: str = "quick") -> tuple[list[str], list[tuple[str, str]]]:
     """``--bench-models``: a comma list of registered names and models of your own (``file.py:Name``,
-    ``module:Name``), each checked with one batch before the session starts; ``all``: the built-ins."""
+    ``module:Name``), each checked with one batch before the session starts; ``all``: the built-ins;
+    ``default``: the built-ins for the profile (the full profile runs all; the others the quick suite's
+    models, ``register_model(quick=True)``). Returns the models and what the default left out, and why."""
+    if text == DEFAULT_MODELS:
+        chosen = list_models() if profile == "full" else list_models(quick=True)
+        rest = [name for name in list_models() if name not in chosen]
+        why = (f"not in the {profile} profile's default models (each model adds compilations that no cut of the "
+               "time budget shortens); run them with --bench-models all, by name, or --bench-profile full")
+        return chosen, [(f"models {', '.join(rest)}", why)] if rest else []
     if text == "all":
-        return list_models()
+        return list_models(), []
     chosen = list(dict.fromkeys(t for t in text.split(",") if t))
     if not chosen:
         raise SuiteUsageError(f"--bench-models {text!r} names no model; choose from: {', '.join(list_models())} "
@@ -93,7 +104,7 @@ def choose_models(text: str) -> list[str]:
             check_model(name)
         except (UnknownModelError, ModelError) as exc:
             raise SuiteUsageError(f"--bench-models: {exc}") from None
-    return chosen
+    return chosen, []
 
 
 def fresh_compile_cache() -> str:
@@ -184,11 +195,12 @@ class SuiteSession:
         devices, left_out = present_devices(device)
         names = choose(",".join(map(current_name, variants.split(","))), list(VARIANTS), "--bench-variants variant")
         chosen = [VARIANTS[name] for name in names]
-        return cls(devices=devices, models=choose_models(models), variants=chosen,
+        models_chosen, models_left_out = choose_models(models, profile)
+        return cls(devices=devices, models=models_chosen, variants=chosen,
                    profile=PROFILES[profile], results=results, data_root=data_root, readme=readme, dataset=dataset,
                    run_id=bench_run_id(), startup_s=process_age_s(),
                    budget=Budget(budget_seconds(budget, profile), started=time.perf_counter() - process_age_s()),
-                   left_out=left_out + not_applicable(devices, chosen))
+                   left_out=left_out + models_left_out + not_applicable(devices, chosen))
 
     def prepare(self) -> None:
         """Before collection probes the models: a results folder or data root that cannot work fails now."""

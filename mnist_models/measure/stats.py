@@ -1,5 +1,5 @@
-"""Summary statistics for timings (n, median, spread, percentiles), over seeds (mean ± std with Student's t
-confidence interval: ``over_seeds``) and the noisy flag.
+"""Summary statistics for timings (n, median, spread, percentiles), over seeds or rounds (mean ± std with
+Student's t confidence interval: ``mean_ci``) and the noisy flag.
 
 Every reported time carries n, median and spread (IQR, min, max). Percentiles use linear
 interpolation between order statistics (numpy's default), so p99 of fewer than 100 samples
@@ -20,9 +20,10 @@ NOISY_OTHER_CORES = 0.5
 NOISY_SPREAD = 0.10
 
 
-def over_seeds(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
     """n, mean, sample standard deviation and the ``level`` confidence interval of the mean (Student's t at
-    n − 1 degrees of freedom) of one figure over seeds; one seed has no spread (std and interval NaN)."""
+    n − 1 degrees of freedom) of one figure over seeds (or a case's timed rounds); one value has no spread (std
+    and interval NaN)."""
     n, mean = len(values), statistics.fmean(values)
     if n < 2:
         return {"n": n, "mean": mean, "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}

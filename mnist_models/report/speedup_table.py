@@ -7,13 +7,13 @@ from typing import Any
 import pandas as pd
 
 from ..experiments.fast_path import BASELINE
-from ..measure.stats import over_seeds
+from ..measure.stats import mean_ci
 from .markdown import fmt_columns, machine_line, markdown_table
 
 
 def _interval(values: Any, unit: str = "") -> str:
     """± sample std and the 95% Student-t interval of the mean over seeds ("–" for one seed)."""
-    s = over_seeds(list(values))
+    s = mean_ci(list(values))
     if s["n"] < 2:
         return "–"
     return f"± {s['std']:.2f}{unit} ({s['ci_low']:.2f}–{s['ci_high']:.2f}{unit})"

@@ -139,7 +139,7 @@ def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module
 def make_loaders(cfg: RunConfig, rt: Runtime) -> tuple[Iterable, Iterable]:
     """Train and test loaders for the config (a CUDA-graph step needs equal batches: drop_last)."""
     train = make_loader(cfg.loader, "train", cfg.batch_size, rt.device, cfg.data_root, drop_last=cfg.cuda_graph,
-                        dataset=cfg.dataset)
+                        dataset=cfg.dataset, augment=cfg.augment, seed=cfg.seed)
     test = make_loader(cfg.loader, "test", cfg.eval_batch_size or cfg.batch_size, rt.device, cfg.data_root,
                        dataset=cfg.dataset)
     return train, test

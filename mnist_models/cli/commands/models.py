@@ -32,7 +32,7 @@ def describe(spec: str, model_args: tuple[str, ...] = ()) -> dict:
     description = MODELS[spec].description if spec in MODELS else (type(model).__doc__ or "").strip().split("\n")[0]
     return {"name": spec, "source": source.kind, "qualname": source.qualname, "sha256": source.sha256,
             "parameters": count_parameters(model), "flops_per_image": model_flops(spec, model_args)["forward"],
-            "description": description}
+            "description": description, "quick_suite": spec in MODELS and MODELS[spec].quick}
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -45,11 +45,13 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 0
     table = Table(title="Models" if args.specs else "Registered models", title_justify="left")
     for column, justify in (("name", "left"), ("source", "left"), ("parameters", "right"), ("FLOPs/image", "right"),
-                            ("description", "left")):
+                            ("quick suite", "left"), ("description", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for m in listing:
         where = m["source"] if m["source"] == "built-in" else f"{m['source']}: {m['qualname']}"
-        table.add_row(m["name"], where, f"{m['parameters']:,}", f"{m['flops_per_image']:,}", m["description"])
+        table.add_row(m["name"], where, f"{m['parameters']:,}", f"{m['flops_per_image']:,}",
+                      "yes" if m["quick_suite"] else "–", m["description"])
     out.print(table)
-    out.print("FLOPs: forward pass, 2 per multiply-add, matmul and convolution only.", highlight=False)
+    out.print("FLOPs: forward pass, 2 per multiply-add, matmul and convolution only. Quick suite: run by `make "
+              "bench` by default; every model runs with --bench-models all or by name.", highlight=False)
     return 0

@@ -21,7 +21,7 @@ from ...variants import list_variants
 from ..flags import UsageError, add_config_flags, add_json, config_values, float_arg, int_arg
 
 SETTINGS = ("model", "model_args", "device", "precision", "compile", "channels_last", "loader", "batch_size",
-            "dataset", "data_root")
+            "augment", "dataset", "data_root")
 DEFAULTS = {"model": "v2", "batch_size": 32, "precision": None, "compile": None, "loader": None}  # None: the variant's
 STEPS = (("wait", 1, "steps run before the profiler starts"),
          ("warmup", 3, "steps traced but dropped (the profiler's start-up)"),

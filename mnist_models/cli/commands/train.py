@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from ...config import MEASURED_DEFAULTS, RunConfig
-from ...measure.stats import over_seeds
+from ...measure.stats import mean_ci
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
 from ...train.checkpoint import check_save_path, save_checkpoint
@@ -24,8 +24,8 @@ from ..common import prepare_run, run_fit
 from ..flags import UsageError, add_config_flags, add_json, add_results, config_values, parse_seeds
 
 SETTINGS = ("model", "model_args", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph",
-            "loader", "batch_size", "lr", "optimizer", "label_smoothing", "eval_batch_size", "epochs", "seed",
-            "deterministic", "dataset", "data_root")
+            "loader", "batch_size", "lr", "optimizer", "lr_schedule", "label_smoothing", "augment", "eval_batch_size",
+            "epochs", "seed", "deterministic", "dataset", "data_root")
 
 ORDER = 40  # position in `mnist-bench --help`
 
@@ -116,7 +116,7 @@ def run_seeds(run: Resolved, seeds: list[int], run_id: str, results_dir: Any, ar
         seeded = replace(run, cfg=run.cfg.with_(seed=seed), requested=run.requested.with_(seed=seed))
         result = run_fit(seeded, f"{run.cfg.model} seed {seed}", err, results_dir, run_id, "train")
         per_seed.append({"seed": seed, **{k: v for k, v in summary(run_id, seeded, result).items() if k in STATS}})
-    stats = {name: over_seeds([s[name] for s in per_seed]) for name in STATS}
+    stats = {name: mean_ci([s[name] for s in per_seed]) for name in STATS}
     figures = {"run_id": run_id, "config": asdict(run.cfg), "runtime": run.describe(), "seeds": per_seed,
                "stats": stats, "environment": environment()}
     if args.json:

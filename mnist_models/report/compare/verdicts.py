@@ -15,8 +15,10 @@ a gated metric regressed. The rules (docs/compare.md):
   (skipped by ``runs.folder``: the note names the file and line); ``fixed``: the same in BASE, with NEW's
   row sound (a BASE row that could not be read makes the case ``new``).
 - **Accuracy** (training rows, same steps per round and test images on both sides): a regression
-  when NEW's accuracy is below ``min(BASE's eager band low, BASE's own accuracy)`` (the band of eager
-  retrained to the case's steps, ``ref_band_*``, for a case the budget cut) or more than
+  when NEW's accuracy is below ``min(floor, BASE's own accuracy)``, the floor being the 95% prediction
+  interval's lower end of one more seed of BASE's eager fp32 (its band's mean and std over n seeds; the
+  band's lowest seed in runs from before those were recorded; the band of eager retrained to the case's
+  steps, ``ref_band_*``, for a case the budget cut) or more than
   ``acc_drop_pts`` below BASE's. With different steps the accuracies are not comparable: then only
   NEW's own band flag (vs eager retrained to the same steps in NEW) counts, where BASE had none.
 - **Gate**: a row fails it when a gated metric regressed beyond ``fail_above_pct`` (time: verdict
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ...measure.between_runs import t_quantile
 from ...measure.significance import significance
 from ...runs.folder import SAMPLE_SOURCES, RunFolder, RunFolderError
 from ...runs.keys import Key, case_key
@@ -151,15 +154,35 @@ def _rows(runs: Sequence[RunFolder], key: Key) -> list[dict[str, Any]]:
     return [run.rows[key] for run in runs if key in run.rows]
 
 
-def _band(run: RunFolder, row: dict[str, Any]) -> tuple[float, float]:
-    """Eager fp32's accuracy band behind a training row: its own ``ref_band_*`` when the budget cut it,
-    else the eager row's band where eager ran the same steps per round; NaNs where there is none."""
+BAND_STATS = ("min", "max", "mean", "std")
+
+
+def _band(run: RunFolder, row: dict[str, Any]) -> dict[str, float]:
+    """Eager fp32's accuracy band behind a training row (min, max, mean, std over n seeds): its own
+    ``ref_band_*`` when the budget cut it, else the eager row's band where eager ran the same steps per
+    round; NaNs where there is none (mean and std are NaN in runs from before they were recorded)."""
+    def read(source: dict[str, Any], prefix: str) -> dict[str, float]:
+        return {**{s: number(source, f"{prefix}band_{s}_acc_pct") for s in BAND_STATS},
+                "n": number(source, f"{prefix}band_n")}
+
     if not math.isnan(number(row, "ref_band_min_acc_pct")):
-        return number(row, "ref_band_min_acc_pct"), number(row, "ref_band_max_acc_pct")
+        return read(row, "ref_")
     eager = run.rows.get(("train", row["model"], row["device"], BASELINE, case_key(row)[4]))
     if eager is None or number(eager, "steps_per_round") != number(row, "steps_per_round"):
-        return math.nan, math.nan
-    return number(eager, "band_min_acc_pct"), number(eager, "band_max_acc_pct")
+        return dict.fromkeys((*BAND_STATS, "n"), math.nan)
+    return read(eager, "")
+
+
+def _accuracy_floor(band: dict[str, float]) -> tuple[float, str]:
+    """The lowest accuracy one more seed of BASE's eager fp32 would show, and how it was found: the 95%
+    prediction interval's lower end, mean − t(0.975, n − 1) · std · √(1 + 1/n), where the band has its
+    mean and std; else the band's lowest seed (older runs)."""
+    mean, std, n = band["mean"], band["std"], band["n"]
+    if not (math.isnan(mean) or math.isnan(std) or math.isnan(n)) and n >= 2:
+        floor = mean - t_quantile(0.025, int(n) - 1) * std * math.sqrt(1 + 1 / n)
+        return floor, (f"below BASE's eager seeds (95% prediction interval ≥ {floor:.2f}%: mean {mean:.2f} ± "
+                       f"{std:.2f} over {n:.0f} seeds)")
+    return band["min"], f"below BASE band ({band['min']:.2f}–{band['max']:.2f}%)"
 
 
 def _comparable(b: dict[str, Any], n: dict[str, Any]) -> bool:
@@ -178,10 +201,10 @@ def _accuracy(b: dict[str, Any], n: dict[str, Any], cmp: _Context) -> dict[str, 
         own = str(n.get("acc_band") or "") == "below eager band" and str(b.get("acc_band") or "") != "below eager band"
         text = f"not comparable ({steps})" + ("; NEW below its own eager band" if own else "")
         return {**out, "accuracy": text, "acc_regressed": own}
-    low, high = _band(cmp.base, b)
+    floor, why = _accuracy_floor(_band(cmp.base, b))
     found = []
-    if not math.isnan(low) and an < min(low, ab):
-        found.append(f"below BASE band ({low:.2f}–{high:.2f}%)")
+    if not math.isnan(floor) and an < min(floor, ab):
+        found.append(why)
     if an < ab - cmp.th.acc_drop_pts:
         found.append(f"{an - ab:+.2f} pts")
     return {**out, "accuracy": "; ".join(found) or "ok", "acc_regressed": bool(found)}

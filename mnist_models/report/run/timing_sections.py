@@ -32,7 +32,8 @@ REFERENCE_BATCH = 256  # the inference batch the comparisons use (the results pa
 NOT_RECORDED = "not recorded"
 TRAIN_REPORT = {"variant": "variant", "test_acc_pct": "test acc %", "test_loss": "test loss",
                 "acc_delta_vs_eager_pct": "Δacc vs eager (pts)", "n": "n", "median_s": "s/round median",
-                "iqr_s": "IQR s", "img_per_s": "img/s", "speedup_vs_eager": "speed-up vs eager",
+                "iqr_s": "IQR s", "round_mean_ci": "s/round mean ± std (95% CI)", "img_per_s": "img/s",
+                "speedup_vs_eager": "speed-up vs eager",
                 "compile_s": "compile s", "noisy": "flag"}
 INFERENCE_REPORT = {"variant": "variant", "batch_size": "batch", "n": "n", "img_per_s": "img/s",
                     "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms", "speedup_vs_eager": "speed-up vs eager",
@@ -161,8 +162,13 @@ def _band_line(rows: pd.DataFrame) -> str:
     if eager.empty or "band_min_acc_pct" not in eager or is_missing(eager["band_min_acc_pct"].iloc[0]):
         return "No accuracy band was recorded for this model (runs before the band existed): no band flags."
     first = eager.iloc[0]
+    stats = ""
+    if not is_missing(first.get("band_std_acc_pct")):  # recorded since issue 18
+        stats = (f", mean {first['band_mean_acc_pct']:.2f} ± {first['band_std_acc_pct']:.2f}% (sample std; 95% CI "
+                 f"{first['band_ci_low_acc_pct']:.2f}–{first['band_ci_high_acc_pct']:.2f}%, Student's t)")
     return (f"Eager fp32's accuracy over {int(first['band_n'])} seeds: {first['band_min_acc_pct']:.2f}–"
-            f"{first['band_max_acc_pct']:.2f}%; a variant outside it is flagged.")
+            f"{first['band_max_acc_pct']:.2f}%{stats}; a variant outside the range is flagged, and `compare` "
+            "gates on the 95% prediction interval of one more seed.")
 
 
 def training_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
@@ -174,7 +180,15 @@ def training_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
              "its test accuracy − eager's (a case the budget cut is compared with eager retrained to its steps).",
              "", *figure(store, "speedup", plots.speedups(run.train), "Training speed-up per variant"),
              "Per model: accuracy, loss and time of each variant.", ""]
-    return lines + _model_tables(run.train, run.env, suite_summary.TRAIN_FORMATS, TRAIN_REPORT, "", _band_line)
+    return lines + _model_tables(run.train.assign(round_mean_ci=[_mean_ci_cell(r) for _, r in run.train.iterrows()]),
+                                 run.env, suite_summary.TRAIN_FORMATS, TRAIN_REPORT, "", _band_line)
+
+
+def _mean_ci_cell(row: pd.Series) -> str:
+    """A case's mean round time ± sample std (Student's t 95% interval), where the run recorded them."""
+    if is_missing(row.get("std_s")):
+        return NOT_RECORDED if "std_s" not in row else "–"
+    return f"{row['mean_s']:.3f} ± {row['std_s']:.3f} ({row['ci_low_s']:.3f}–{row['ci_high_s']:.3f})"
 
 
 def rounds_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
