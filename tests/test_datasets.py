@@ -113,6 +113,8 @@ def test_a_folder_of_png_digits_trains_end_to_end(tmp_path: Path, mnist_root: Pa
     assert figures["test_acc_pct"] > 70.0  # 82.4% measured; chance is 10%
     rows = [json.loads(line) for line in (results / "runs.jsonl").read_text().splitlines()]
     assert {row["config"]["dataset"] for row in rows} == {str(folder)} and len(rows) == 3
+    (status,) = prepare(data_root, dataset=str(folder))  # the rows name the content they trained on
+    assert {row["runtime"]["dataset_sha256"] for row in rows} == {status.sha256}
     images, labels = load_split("test", data_root, str(folder))
     assert images.shape == (500, 28, 28) and images.dtype == torch.uint8 and labels.max() <= 9
     assert images[:, 0, :].float().mean() < 5  # white on black, as MNIST: the top row is background

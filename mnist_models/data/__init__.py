@@ -15,7 +15,7 @@ Run ``mnist-bench data`` to prepare and verify the files from the command line.
 
 from __future__ import annotations
 
-from .custom import is_custom
+from .custom import dataset_record, is_custom
 from .datasets import (
     DATASETS,
     FASHION_MNIST,
@@ -47,6 +47,7 @@ from .verify import (
 
 __all__ = ["DATASETS", "FASHION_MNIST", "FILES", "INSTALL_HINT", "MNIST", "SPLITS", "DataError", "DatasetSpec",
            "FastLoader", "FileSpec", "FileStatus", "RestrictedUnpickler", "UnknownDatasetError", "data_command",
+           "dataset_record",
            "dataset_spec", "draw_like_dataloader", "is_custom", "load_split", "make_loader", "notebook_loader",
            "prepare", "raw_dir", "rebuild_from_pickle", "resolve_root", "restricted_loads", "sha256_bytes",
            "sha256_file", "title"]

@@ -66,6 +66,9 @@ def _folder_files(path: Path) -> dict[str, dict[int, list[Path]]]:
     return found
 
 
+_HASHED: dict[str, str] = {}  # a data set of your own → the content SHA-256 ``prepare_custom`` last found
+
+
 def content_sha256(path: Path) -> str:
     """SHA-256 over ``PREP_VERSION`` and every file of the data set (relative path, then bytes)."""
     digest = hashlib.sha256(f"mnist-bench custom data v{PREP_VERSION}\0".encode())
@@ -142,6 +145,7 @@ def prepare_custom(dataset: str, data_root: str | os.PathLike[str] | None = None
         raise DataError(f"data set {dataset}: a file but not an .npz; {NPZ_FIX}")
     files = _folder_files(path) if path.is_dir() else {}  # the layout is checked before anything is hashed
     sha = content_sha256(path)
+    _HASHED[dataset] = sha
     cache = cache_file(data_root, sha)
     if cache.is_file():
         return cache, sha, "present"
@@ -159,6 +163,13 @@ def prepare_custom(dataset: str, data_root: str | os.PathLike[str] | None = None
         raise DataError(f"cannot write {cache} ({exc.strerror or exc}); fix: pass --data-root DIR (or set "
                         "MNIST_BENCH_DATA) to a writable folder") from None
     return cache, sha, f"converted from {dataset}"
+
+
+def dataset_record(dataset: str) -> dict[str, str]:
+    """What a row records of the data set beside its name: for one of your own, ``dataset_sha256``, the
+    content hash this process last prepared it with (a path's content can change between runs); nothing
+    for MNIST and Fashion-MNIST, whose files are pinned by SHA-256 in the code."""
+    return {"dataset_sha256": _HASHED[dataset]} if dataset in _HASHED else {}
 
 
 def load_custom(dataset: str, data_root: str | os.PathLike[str] | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data import dataset_record
 from ..measure.probes import roofline
 from ..measure.stats import is_noisy, latency_ms, mean_ci, time_stats
 from ..measure.timing import Contention
@@ -25,7 +26,8 @@ def train_row(variant: Variant, case: TrainCase, profile: Profile, times: list[f
     spread = mean_ci(times)  # the rounds' mean round time: sample std and Student's t 95% interval
     flops = model_flops(case.cfg.model, case.cfg.model_args)["training"]
     return {
-        "phase": "train", "model": case.cfg.model, "dataset": case.cfg.dataset, **model_source(case.cfg.model).fields(),
+        "phase": "train", "model": case.cfg.model, "dataset": case.cfg.dataset, **dataset_record(case.cfg.dataset),
+        **model_source(case.cfg.model).fields(),
         "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.cfg.batch_size, "steps_per_round": images // case.cfg.batch_size,
         "images_per_round": images, "warmup_rounds": profile.warmup_rounds, **stats,
@@ -68,7 +70,7 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
     return {
-        "phase": "inference", "model": case.cfg.model, "dataset": case.cfg.dataset,
+        "phase": "inference", "model": case.cfg.model, "dataset": case.cfg.dataset, **dataset_record(case.cfg.dataset),
         **model_source(case.cfg.model).fields(),
         "device": case.rt.device.type, "variant": variant.name,
         "profile": profile.name, "batch_size": case.batch_size, "warmup_rounds": profile.warmup_rounds, **stats,

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, RunConfig
+from ..data import dataset_record
 from ..host import device as D
 from ..host.allocator import tune_host_allocator
 from .auto import resolve_auto
@@ -97,8 +98,9 @@ class Resolved:
         return cls(run, run)
 
     def describe(self) -> dict[str, Any]:
-        """What the run used, for result rows (``runtime``): device, precision, memory format, why (auto)."""
-        return Runtime.from_resolved(self).describe()
+        """What the run used, for result rows (``runtime``): device, precision, memory format, why (auto), and
+        for a data set of your own the content hash it was loaded with (``data.dataset_record``)."""
+        return {**Runtime.from_resolved(self).describe(), **dataset_record(self.cfg.dataset)}
 
     def columns(self) -> dict[str, Any]:
         """The automatic choice as flat columns (time to accuracy's rows): the precision asked for,
