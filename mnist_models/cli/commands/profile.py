@@ -61,7 +61,10 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         diff = diff_profiles(*args.diff, args.by, args.min_change, args.min_us)
         result, lines = diff.as_json, [diff.markdown, f"Wrote {diff.path}"]
     else:
-        data, folder = make_profile(args.variant, config_values(args, SETTINGS),
+        # a flag not given takes the default its help states (None: the variant's)
+        settings = {name: DEFAULTS.get(name) if value is None else value
+                    for name, value in config_values(args, SETTINGS).items()}
+        data, folder = make_profile(args.variant, settings,
                                     Schedule(args.wait, args.warmup, args.active), args.results,
                                     say=lambda line: err.print(line, highlight=False))
         result, lines = data.meta, printed_lines(data, folder)
