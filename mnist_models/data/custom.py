@@ -86,8 +86,8 @@ def _from_folder(path: Path, files: dict[str, dict[int, list[Path]]]) -> dict[st
     out = {}
     for split, classes in files.items():
         images, labels = [], []
-        for label, files in classes.items():
-            for file in files:
+        for label, paths in classes.items():
+            for file in paths:
                 try:
                     sample = preprocess(file)
                 except ImageError as exc:  # its problem, and the fix that fits a data set

@@ -116,7 +116,6 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-
 def title(name: str) -> str:
     """How a page names the data set ``name``: a built-in's title, else the path given."""
     return DATASETS[name].title if name in DATASETS else name

@@ -41,7 +41,7 @@ class _Transformed(Dataset):
 def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[str] | None = None,
                     drop_last: bool = False, dataset: str = "mnist", augment: str = "none"):  # noqa: ANN201
     """The seed notebook's loader: torchvision MNIST (FashionMNIST) + ToTensor + DataLoader (train shuffled;
-    ``augment``: torchvision transforms v2 on the training images, ``augment.notebook_transforms``).
+    ``augment``: torchvision transforms v2 on the split's images, ``augment.notebook_transforms``).
 
     The files are verified first, and the dataset torchvision builds is checked against the
     verified tensors, so unverified bytes never reach training.
@@ -49,7 +49,6 @@ def notebook_loader(split: str, batch_size: int, data_root: str | os.PathLike[st
     from torchvision import datasets  # lazy: ~1 s that the fast loader (time to accuracy) never needs
 
     images, labels = load_split(split, data_root, dataset)
-    augment = augment if split == "train" else "none"
     if is_custom(dataset):  # your own data: already verified tensors; ToTensor's scaling, as for MNIST's files
         if augment == "none":
             data = TensorDataset(images.unsqueeze(1).float().div(255), labels)
@@ -128,11 +127,11 @@ def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
                 dataset: str = "mnist", augment: str = "none", seed: int = 0):  # noqa: ANN201
     """The named loader (``notebook`` or ``fast``) for a dataset's split; train is shuffled, test is not.
     ``augment`` applies to the training split only; the fast loader's draws are seeded with ``seed``."""
+    augment = augment if split == "train" else "none"
     if loader == "notebook":
         return notebook_loader(split, batch_size, data_root, drop_last, dataset, augment)
     if loader == "fast":
         images, labels = load_split(split, data_root, dataset)
-        aug = device_augment(augment, seed, device) if split == "train" else None
         return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last,
-                          augment=aug)
+                          augment=device_augment(augment, seed, device))
     raise ValueError(f"unknown loader {loader!r}; known: seed, fast")
