@@ -22,6 +22,9 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .errors import UserError
+from .models import MODELS, check_name
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # the first three are host.device.PRECISIONS' rows
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -29,6 +32,7 @@ LOADERS = ("notebook", "fast")
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "onecycle")
 AUGMENTATIONS = ("none", "affine", "elastic")  # their ranges: data/augment.py
+INVERT_CHOICES = ("auto", "yes", "no")  # predict --invert: data/images.py
 PROTOCOLS = ("notebook",)
 # Old spellings still accepted, each with one deprecation line: (field, old value) → new value.
 DEPRECATED = {("loader", "seed"): "notebook", ("protocol", "seed"): "notebook"}
@@ -41,7 +45,7 @@ MAX_BATCH_SIZE = 60_000  # MNIST's training images
 MEASURED_DEFAULTS: dict[str, Any] = {"precision": "auto", "channels_last": None}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A setting is invalid. The message is one line naming the setting and what is allowed."""
 
 
@@ -163,12 +167,15 @@ class RunConfig:
             raise ConfigError(f"--eval-from is a fraction of the budget in [0, 1), got {self.eval_from:g}")
         if isinstance(self.model_args, list):  # from JSON (a checkpoint's or a worker's config): the same pairs
             object.__setattr__(self, "model_args", tuple(self.model_args))
-        # Lazy: the registry imports torch, which the time-to-accuracy worker times after building its config.
-        from .models import ModelError, UnknownModelError, check_model
+        try:
+            check_name(self.model)  # a built-in or installed name, known without torch
+            if self.model_args or self.model not in MODELS:
+                # Your own model, or a built-in with arguments: built and given one batch, once per process. Lazy:
+                # that imports torch, which a command refusing a bad flag, or the time-to-accuracy worker, waits for.
+                from .models import check_model
 
-        try:  # your own model: built and given one batch, once per process
-            check_model(self.model, self.model_args)
-        except (UnknownModelError, ModelError) as exc:
+                check_model(self.model, self.model_args)
+        except UserError as exc:
             raise ConfigError(str(exc)) from None
 
     def _check_combinations(self) -> None:

@@ -122,6 +122,6 @@ def models_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tu
     """v2's variants that need no compiling, and fastnet's time to accuracy (its own cases deselected): a
     process of its own, because eager cases timed after compiled ones in one process ran several times
     slower on a loaded 2-core box. Read-only: a test that changes the run works on a copy."""
-    return one_run(tmp_path_factory.mktemp("models") / "results", mnist_root, "--bench-models", "v2,fastnet",
+    return one_run(tmp_path_factory.mktemp("models") / "results", mnist_root, "--bench-models", "v2,fastnet2",
                    "--bench-variants", "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu",
                    "-k", "v2- or time_to_accuracy")

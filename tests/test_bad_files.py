@@ -160,8 +160,8 @@ def test_report_skips_or_keeps_what_it_must_and_says_each_problem_with_file_and_
                 f"{folder}/train.csv:3: median_s 'abc' is not a number; row skipped",
                 f"{folder}/train.csv:6: phase 'inference' where this file holds 'train' rows; row skipped",
                 f"{folder}/train.csv:10: 6 fields where the header (line 1) has 59; row skipped",
-                f"{folder}/train.csv:5: unknown model 'v9' (this version knows v0, v1, v2, fastnet, lenet5, "
-                "examples-cnn, mlp, bncnn); its rows are kept",
+                f"{folder}/train.csv:5: unknown model 'v9' (this version knows v0, v1, v2, fastnet, fastnet2, "
+                "lenet5, examples-cnn, mlp, bncnn); its rows are kept",
                 f"{folder}/inference.csv:7: not UTF-8 text",
                 f"{folder}/inference.csv:4: no batch_size; row skipped",
                 f"{folder}/tta.csv: an empty file; treated as not recorded"]

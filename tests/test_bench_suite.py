@@ -123,13 +123,13 @@ def test_the_machine_record_and_time_to_accuracy(variants_run, models_run):
         f"-{machine['machine_kind']}-{machine['cpu_count']}c")
     run = models_run[0]
     tta = pd.read_csv(run / "tta.csv")  # --benchmark-disable calls the case once: one seed, one process
-    assert len(tta) == 1 and tta["model"].tolist() == ["fastnet"] and tta["target_pct"].tolist() == [90.0]
+    assert len(tta) == 1 and tta["model"].tolist() == ["fastnet2"] and tta["target_pct"].tolist() == [90.0]
     assert tta["reached"].all() and (tta["test_acc_pct"] >= 90.0).all()
     assert (tta["from_start_s"] > tta["from_first_step_s"]).all() and (tta["setup_s"] > 0).all()
     summary = (run / "summary.md").read_text()
     precision = tta["precision"].iloc[0]  # auto, resolved by measuring before the seeds
     assert precision in ("fp32", "bf16") and tta["precision_requested"].eq("auto").all()
-    assert f"Time to 90% test accuracy (fastnet, cpu, {precision}, auto)" in summary
+    assert f"Time to 90% test accuracy (fastnet2, cpu, {precision}, auto)" in summary
     assert "Start-up, median over the seeds: interpreter + CLI" in summary and tta["startup_torch_import_s"].gt(0).all()
 
 
@@ -157,8 +157,8 @@ def test_each_profile_runs_its_default_models_and_names_the_rest():
     """The quick (and smoke) profile runs the quick suite's models and leaves the other built-ins out, said
     once with the way to run them; full and ``all`` run every built-in."""
     quick, left_out = choose_models("default", "quick")
-    assert quick == list_models(quick=True) == ["v0", "v1", "v2", "fastnet"]
-    assert left_out == [("models lenet5, examples-cnn, mlp, bncnn", left_out[0][1])]
+    assert quick == list_models(quick=True) == ["v0", "v1", "v2", "fastnet2"]
+    assert left_out == [("models fastnet, lenet5, examples-cnn, mlp, bncnn", left_out[0][1])]
     assert "--bench-models all" in left_out[0][1] and "--bench-profile full" in left_out[0][1]
     assert choose_models("default", "full") == choose_models("all", "quick") == (list_models(), [])
     assert choose_models("mlp,v0", "quick") == (["mlp", "v0"], [])

@@ -19,7 +19,8 @@ import pytest
 import mnist_models
 from mnist_models.cli.commands import reproduce, speedup, tta
 from mnist_models.cli.main import COMMANDS, build_parser
-from mnist_models.report.readme import has_markers, spliced
+from mnist_models.report.markers import has_markers
+from mnist_models.report.readme import spliced
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(mnist_models.__file__).parent

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from mnist_models.cli import main as cli
-from mnist_models.cli.commands import predict
+from mnist_models.cli.actions import predict
 from mnist_models.config import RunConfig
 from mnist_models.models import get_model
 from mnist_models.train.checkpoint import save_checkpoint

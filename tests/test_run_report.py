@@ -108,7 +108,7 @@ def test_the_suite_writes_the_report_at_the_end_of_its_session(models_run):
     folder, stdout = models_run
     assert f"mnist-bench: wrote {folder / 'report.html'}" in stdout
     markdown = check_report(folder)
-    assert "## Time to accuracy" in markdown and "### Time to 90% test accuracy (fastnet, cpu" in markdown
+    assert "## Time to accuracy" in markdown and "### Time to 90% test accuracy (fastnet2, cpu" in markdown
 
 
 @pytest.mark.slow

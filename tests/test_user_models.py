@@ -89,7 +89,7 @@ def test_a_module_and_an_installed_entry_point_are_models(tmp_path: Path, monkey
     assert cli.main(["models", "--json"]) == 0
     listing = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
     assert list(listing)[:4] == ["v0", "v1", "v2", "fastnet"] and listing["v2"]["source"] == "built-in"
-    assert [name for name, m in listing.items() if m["quick_suite"]] == ["v0", "v1", "v2", "fastnet"]
+    assert [name for name, m in listing.items() if m["quick_suite"]] == ["v0", "v1", "v2", "fastnet2"]
     assert listing["tiny"]["source"] == "entry point" and listing["tiny"]["parameters"] == 7850
     assert listing["tiny"]["flops_per_image"] == 2 * 784 * 10
 

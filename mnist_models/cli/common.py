@@ -16,21 +16,12 @@ from ..config import RunConfig
 from ..data import prepare
 from ..experiments.reproduction import Case, case_row
 from ..report.publish import Report, publish
-from ..report.readme import has_markers
 from ..results.provenance import environment, epoch_records, new_run_id
 from ..results.store import append_rows, check_writable
 from ..train.engine import FitResult, NonFiniteLoss, fit
 from ..train.oom import oom_guard
 from ..train.runtime import Resolved, Runtime, resolve_all
-from .flags import UsageError
 from .progress import EpochProgress
-
-
-def check_readme(readme: str | None, marker: str) -> None:
-    """Stop with one line, before any work, when ``--readme`` lacks the markers it would be spliced into."""
-    if readme and not has_markers(readme, marker):
-        raise UsageError(f"--readme {readme}: no such file, or no <!-- {marker}:start --> / "
-                         f"<!-- {marker}:end --> markers in it; fix: add both markers to the file, or drop --readme")
 
 
 def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
@@ -91,10 +82,9 @@ def run_cases(cases: list[Case], runs: list[Resolved], kind: str, results_dir: P
 
 def compare_cases(cases: list[Case], kind: str, stem: str, marker: str, render: Callable[..., str],
                   args: argparse.Namespace, out: Console, err: Console) -> int:
-    """The comparison commands (reproduce, speedup): fail fast, make the cases' automatic choices, train
-    the cases, then publish the rendered report (``stem``.csv/.md, the README's ``marker`` block) and
-    print it."""
-    check_readme(args.readme, marker)
+    """The comparison commands (reproduce, speedup; their command modules checked ``--readme``): fail fast,
+    make the cases' automatic choices, train the cases, then publish the rendered report (``stem``.csv/.md,
+    the README's ``marker`` block) and print it."""
     for case in cases[1:]:  # every case can run here (fp16 on the CPU fails now, not after the others)
         Runtime.check(case.config)
     results_dir = prepare_run(cases[0].config, args.results)

@@ -15,11 +15,13 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from ..config import RunConfig, protocol_notes
+from ..errors import UserError
+from ..report.markers import has_markers
 
 FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Bad input from the user; reported as one line with exit code 2."""
 
 
@@ -112,3 +114,10 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 def add_readme(parser: argparse.ArgumentParser, marker: str) -> None:
     parser.add_argument("--readme", metavar="FILE",
                         help=f"also replace this machine kind's block between <!-- {marker}:start/end --> in FILE")
+
+
+def check_readme(readme: str | None, marker: str) -> None:
+    """Stop with one line, before any work, when ``--readme`` lacks the markers it would be spliced into."""
+    if readme and not has_markers(readme, marker):
+        raise UsageError(f"--readme {readme}: no such file, or no <!-- {marker}:start --> / "
+                         f"<!-- {marker}:end --> markers in it; fix: add both markers to the file, or drop --readme")

@@ -8,7 +8,9 @@
     mnist-bench speedup [--model v2] [--seeds 3] [--precision auto] [--results DIR] [--readme docs/results/KIND.md]
     mnist-bench tta [--model fastnet] [--target 99.0] [--seeds 5] [--precision auto] [--json] [--results DIR]
 
-Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2.
+Also ``python -m mnist_models``. Bad input prints one line ``mnist-bench: error: …`` and exits 2. This module
+and the command modules import no torch (``errors.py`` holds the base classes caught here): ``--help`` and
+bad flags answer at once, and a command's action (``actions/``) imports what it needs when it runs.
 Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise); tables and
 ``--json`` go to stdout, so the last line of stdout is the JSON object.
 """
@@ -26,17 +28,11 @@ from types import ModuleType
 
 from rich.console import Console
 
-from ..config import ConfigError
-from ..data import DataError
-from ..data.images import ImageError
-from ..models import ModelError, UnknownModelError
-from ..results.store import DISK_FULL_ERRNOS, DiskFullError, ResultsError, write_error
-from ..runs.files import RunFolderError
-from ..train.checkpoint import CheckpointError
-from ..train.engine import TrainingError
-from ..train.oom import OutOfMemory, oom_guard
+from ..errors import MachineLimit, UserError
+from ..results.store import DISK_FULL_ERRNOS, write_error
+from ..train.oom import oom_guard
 from . import commands
-from .flags import Parser, UsageError
+from .flags import Parser
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -54,9 +50,6 @@ def _commands() -> dict[str, ModuleType]:
 
 
 COMMANDS = _commands()
-# Errors that are the user's to fix: one line naming the problem and the fix, exit 2.
-USER_ERRORS = (UsageError, ConfigError, DataError, UnknownModelError, ModelError, ResultsError, TrainingError,
-               CheckpointError, ImageError, RunFolderError)
 
 
 def build_parser() -> Parser:
@@ -98,15 +91,12 @@ def _main(argv: Sequence[str] | None) -> int:
         args = build_parser().parse_args(argv)
         with oom_guard(getattr(args, "batch_size", None)):  # commands that know their real batch guard inside
             return COMMANDS[args.command].run(args, out, err)
-    except DiskFullError as exc:  # the disk filled: the machine's limit, not a usage error; exit 1, one line
+    except MachineLimit as exc:  # out of memory, a full disk: the machine's limit, not a usage error; exit 1
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    except USER_ERRORS as exc:
+    except UserError as exc:  # the user's to fix: one line naming the problem and the fix, exit 2
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OutOfMemory as exc:  # the machine's limit, not a usage error: exit 1, one line
-        print(f"mnist-bench: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except OSError as exc:  # a full disk met outside the atomic writer (a new folder): the same one line
         if exc.errno not in DISK_FULL_ERRNOS:
             raise

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class FileSpec:
@@ -100,7 +102,7 @@ def raw_dir(root: Path, spec: DatasetSpec = MNIST) -> Path:
     return Path(root) / spec.folder
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A dataset could not be prepared or failed verification. The message is one line with the fix."""
 
 

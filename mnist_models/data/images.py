@@ -32,6 +32,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..config import INVERT_CHOICES
+from ..errors import UserError
+
 MNIST_SIZE = 28  # the frame
 DIGIT_BOX = 20  # the digit is scaled to fit this square, as MNIST's were
 MAX_PIXELS = 64 * 1024 * 1024  # refuse larger images before decoding them (a 64-megapixel photo is allowed)
@@ -39,11 +42,10 @@ LIGHT_BACKGROUND = 0.5  # border median above this (127/255) → dark digit on l
 NOISE = 0.1  # after stretching (paper 0, ink 1), an edge pixel under this is zeroed
 FRINGE = 2  # pixels: how far from the ink (Otsu's class) its antialiased edge is kept
 BLANK = 0.15  # the ink must stand this far above the paper, else the image is blank
-INVERT_CHOICES = ("auto", "yes", "no")
 MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """An image cannot be used (missing, unreadable, truncated, too large). One line with the fix."""
 
 

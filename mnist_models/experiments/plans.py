@@ -46,9 +46,9 @@ MIN_TRAIN_STEPS = 10  # a cut training round still runs at least this many steps
 MIN_EVAL_IMAGES = 2000  # a cut training case is scored on at least this many test images
 MIN_INFERENCE_ROUNDS = 3
 MIN_AGREE_IMAGES = 1000
-# Time to accuracy: a seed reaches 99% after about 0.8 of an epoch of fastnet (375 steps) plus
-# three evaluations; its process also starts Python and imports torch.
-TTA_STEPS_EXPECTED = 455
+# Time to accuracy: a seed reaches 99% after about 0.85 of an epoch of fastnet2 at batch 256 (200 steps)
+# plus three evaluations (each about 10 steps' worth); its process also starts Python and imports torch.
+TTA_STEPS_EXPECTED = 230
 TTA_MIN_SEEDS = 3  # the olympic mean's minimum: a cut never runs fewer
 
 

@@ -12,11 +12,10 @@ this run's).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
 
 from ..config import RunConfig
 
@@ -50,14 +49,14 @@ def make_cases(models: Sequence[str], seeds: Sequence[int], **overrides: Any) ->
 def case_row(case: Case, epochs: list[dict[str, float]]) -> dict[str, Any]:
     """One CSV row: the final epoch's metrics and the run's per-epoch training times."""
     last = epochs[-1]
-    train_s = pd.Series([e["train_s"] for e in epochs])
+    train_s = [e["train_s"] for e in epochs]
     return {
         "label": case.label, "model": case.config.model, "seed": case.config.seed, "lr": case.config.lr,
         "epochs": len(epochs), "test_acc_pct": last["test_acc_pct"], "test_loss": last["test_loss"],
         "train_acc_pct": last["train_acc_pct"], "train_loss": last["train_loss"],
-        "train_s_total": float(train_s.sum()),
-        "train_s_per_epoch_median": float(train_s.median()), "train_s_per_epoch_min": float(train_s.min()),
-        "train_s_per_epoch_max": float(train_s.max()),
-        "train_img_per_s_median": float(pd.Series([e["train_img_per_s"] for e in epochs]).median()),
-        "eval_s_median": float(pd.Series([e["eval_s"] for e in epochs]).median()),
+        "train_s_total": float(sum(train_s)),
+        "train_s_per_epoch_median": float(statistics.median(train_s)), "train_s_per_epoch_min": float(min(train_s)),
+        "train_s_per_epoch_max": float(max(train_s)),
+        "train_img_per_s_median": float(statistics.median(e["train_img_per_s"] for e in epochs)),
+        "eval_s_median": float(statistics.median(e["eval_s"] for e in epochs)),
     }

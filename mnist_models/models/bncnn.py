@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import NUM_CLASSES, register_model
+from .registry import NUM_CLASSES
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
@@ -31,9 +31,3 @@ class BNCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
-
-
-@register_model("bncnn", "modern small CNN: 5 conv3x3 + BatchNorm (32-32/2-64-64/2-128), global avg pool, "
-                "Linear(128,10)", quick=False)
-def _bncnn(channels: int = 32) -> nn.Module:
-    return BNCNN(channels)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import NUM_CLASSES, register_model
+from .registry import NUM_CLASSES
 
 
 class LeNet5(nn.Module):
@@ -66,20 +66,3 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
-
-
-@register_model("lenet5", "LeNet-5: conv5x5 (6, pad 2), avgpool, conv5x5 (16), avgpool, MLP 400-120-84-10, tanh",
-                quick=False)
-def _lenet5() -> nn.Module:
-    return LeNet5()
-
-
-@register_model("examples-cnn", "PyTorch example CNN: conv3x3 32, conv3x3 64, maxpool, dropout, MLP 9216-128-10",
-                quick=False)
-def _examples_cnn() -> nn.Module:
-    return ExamplesCNN()
-
-
-@register_model("mlp", "MLP baseline: 784-256-256-10, ReLU", quick=False)
-def _mlp(hidden: int = 256) -> nn.Module:
-    return MLP(hidden)

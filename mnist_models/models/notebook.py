@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import NUM_CLASSES, register_model
+from .registry import NUM_CLASSES
 
 
 class MNISTModelV0(nn.Module):
@@ -75,19 +75,3 @@ class MNISTModelV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.block_2(self.block_1(x)))
-
-
-
-@register_model("v0", "seed MNISTModelV0: Flatten, Linear(784,10), Linear(10,10)")
-def _v0(hidden_units: int = 10) -> nn.Module:
-    return MNISTModelV0(hidden_units)
-
-
-@register_model("v1", "seed MNISTModelV1: Flatten, Linear(784,10), ReLU, Linear(10,10), ReLU")
-def _v1(hidden_units: int = 10) -> nn.Module:
-    return MNISTModelV1(hidden_units)
-
-
-@register_model("v2", "seed MNISTModelV2 (TinyVGG): 4 conv3x3 (10 ch), 2 maxpool, Linear(490,10)")
-def _v2(hidden_units: int = 10) -> nn.Module:
-    return MNISTModelV2(hidden_units)

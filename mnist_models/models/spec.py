@@ -30,21 +30,13 @@ import inspect
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .registry import IMAGE_SHAPE, MODELS, NUM_CLASSES, UnknownModelError, list_models
-
-ENTRY_POINT_GROUP = "mnist_bench.models"
-SPEC_FIX = "fix: pass a registered name (`mnist-bench models`), path/to/file.py:Name or package.module:Name"
-
-
-class ModelError(ValueError):
-    """A model spec that cannot be used; the message is one line: the spec, the problem, the fix."""
+from .registry import IMAGE_SHAPE, MODELS, NUM_CLASSES, ModelError, check_name, entry_points, is_spec, split_spec
 
 
 @dataclass(frozen=True)
@@ -61,11 +53,6 @@ class ModelSource:
     def fields(self) -> dict[str, Any]:
         """The columns a row records (``model`` itself is the spec)."""
         return {"model_kind": self.kind, "model_qualname": self.qualname, "model_sha256": self.sha256}
-
-
-def is_spec(name: str) -> bool:
-    """Whether ``name`` names a file or module (``…:Name``) rather than a registered model."""
-    return ":" in name
 
 
 def slug(spec: str) -> str:
@@ -93,11 +80,6 @@ def parse_model_args(pairs: Iterable[str]) -> dict[str, Any]:
     return kwargs
 
 
-def entry_points() -> dict[str, str]:
-    """Models installed packages declare: name → ``package.module:Name``."""
-    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -109,10 +91,7 @@ def _import_failed(spec: str, where: str, exc: BaseException) -> ModelError:
 
 def _load_file(spec: str, target: str) -> tuple[Any, Path, str]:
     """The module a file defines, imported once per content (a changed file is a new module)."""
-    path = Path(target).expanduser()
-    if not path.is_file():
-        raise ModelError(f"model {spec}: no file {target} (from {Path.cwd()}); fix: pass path/to/file.py:Name "
-                         "with the path of an existing Python file")
+    path = Path(target).expanduser()  # checked to exist by check_name
     digest = _sha256(path)
     name = f"mnist_bench_user_{digest[:16]}_{''.join(c if c.isalnum() else '_' for c in path.stem)}"
     if name not in sys.modules:
@@ -166,22 +145,17 @@ def _builder(spec: str, module: Any, attr: str, where: str) -> Callable[..., Any
 @functools.cache
 def _resolve(spec: str) -> tuple[Callable[..., Any], ModelSource]:
     if spec in MODELS:
-        builder = MODELS[spec].builder
-        with torch.device("meta"):  # the class it builds, without memory or the RNG
-            cls = type(builder())
+        builder = cls = MODELS[spec].builder()
+        if not isinstance(builder, type):
+            with torch.device("meta"):  # the class a constructor builds, without memory or the RNG
+                cls = type(builder())
         return builder, ModelSource(spec, "built-in", f"{cls.__module__}.{cls.__qualname__}")
+    check_name(spec)
     declared = entry_points()
     kind, target_spec = "file", spec
     if spec in declared:
         kind, target_spec = "entry point", declared[spec]
-    elif not is_spec(spec):
-        extra = f"; installed: {', '.join(declared)}" if declared else ""
-        raise UnknownModelError(f"unknown model {spec!r}; known models: {', '.join(list_models())}{extra}; or "
-                                "your own as path/to/file.py:Name or package.module:Name")
-    target, _, attr = target_spec.rpartition(":")
-    if not target or not attr:
-        raise ModelError(f"model {spec}: expected path/to/file.py:Name or package.module:Name; {SPEC_FIX}")
-    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    target, attr, is_file = split_spec(spec, target_spec)
     if is_file and kind == "file":
         module, path, digest = _load_file(spec, target)
     else:

@@ -11,20 +11,7 @@ from typing import Any
 
 from ..results.provenance import environment, machine_tag
 from ..results.store import write_text
-
-
-def _markers(name: str) -> tuple[str, str]:
-    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-
-
-def has_markers(path: str | os.PathLike[str], name: str) -> bool:
-    """Whether ``path`` is a UTF-8 text file holding both ``<!-- name:start -->`` and ``<!-- name:end -->``."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    except (OSError, UnicodeDecodeError):  # unreadable, or not text (an image passed as --readme)
-        return False
-    return all(marker in text for marker in _markers(name))
+from .markers import markers
 
 
 def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> bool:
@@ -45,7 +32,7 @@ def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str 
 def spliced(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> str | None:
     """The file's whole text after ``splice_marked`` (nothing written); None without the outer markers."""
     text = Path(path).read_text(encoding="utf-8")
-    start, end = _markers(name)
+    start, end = markers(name)
     if start not in text or end not in text:
         return None
     head, rest = text.split(start, 1)
@@ -53,7 +40,7 @@ def spliced(path: str | os.PathLike[str], name: str, body: str, kind: str | None
     if kind is None:
         inner = f"\n{body.strip()}\n"
     else:
-        sub_start, sub_end = _markers(f"{name}@{kind}")
+        sub_start, sub_end = markers(f"{name}@{kind}")
         block = f"{sub_start}\n{body.strip()}\n{sub_end}"
         if sub_start in inner and sub_end in inner:
             before, after = inner.split(sub_start, 1)

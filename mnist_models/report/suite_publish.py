@@ -29,8 +29,8 @@ from ..runs.frames import run_tables
 from ..runs.schema import CASES_FILE
 from ..runs.writer import CaseLog, finish_run
 from . import suite_summary
+from .markers import has_markers
 from .publish import readme_text
-from .readme import has_markers
 
 README_BATCH = 256  # the inference batch size a results page's compact summary shows
 REPORT_TIMEOUT_S = 300

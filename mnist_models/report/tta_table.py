@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..experiments.time_to_accuracy import STARTUP_PHASES, TTA_BATCH, TTA_MAX_LR, olympic_mean
+from ..experiments.time_to_accuracy import STARTUP_PHASES, olympic_mean
 from .markdown import fmt_columns, machine_line, markdown_table
 
 CLOCKS = {"from_start_s": "from process start", "from_first_step_s": "from the first step"}
@@ -64,6 +64,10 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
         parts = ", ".join(f"{STARTUP_PHASES[k]} {v:.2f} s" for k, v in startup.items())
         startup_lines = [f"Start-up, median over the seeds: {parts} (total {sum(startup.values()):.2f} s to the "
                          "first step).", ""]
+    if "cli_help_s" in first and first["cli_help_s"] == first["cli_help_s"]:  # NaN in rows from before it
+        startup_lines += [f"The command line's own start-up, `mnist-bench --help` in a fresh process: "
+                          f"{first['cli_help_s']:.2f} s (median of {int(first['cli_help_n'])}, min "
+                          f"{first['cli_help_min_s']:.2f}, max {first['cli_help_max_s']:.2f}; no torch imported).", ""]
     precision = f"{first['precision']}, auto" if first.get("precision_requested") == "auto" else first["precision"]
     auto = _precision_text(first)
     return "\n".join([
@@ -74,8 +78,8 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
         markdown_table(table), "", markdown_table(per_seed), "", *startup_lines,
         *([auto, ""] if auto else []),
         machine_line(env, run_id), "",
-        f"Each seed runs in its own process. Recipe: batch {TTA_BATCH}, Adam (fused) with a one-cycle "
-        f"schedule (peak lr {TTA_MAX_LR:g}) over a {first['max_epochs']}-epoch budget, label smoothing "
+        f"Each seed runs in its own process. Recipe: batch {first['batch_size']:g}, Adam (fused) with a one-cycle "
+        f"schedule (peak lr {first['max_lr']:g}) over a {first['max_epochs']}-epoch budget, label smoothing "
         f"{first['label_smoothing']:g}, the fast loader, channels_last {first['channels_last']}; the full test "
         f"set is evaluated every {first['eval_every']} steps from {first['eval_from']:.0%} of the budget on "
         "and at its end (evaluation time counted). From start: since the process started (interpreter, "

@@ -25,12 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
+from ..errors import MachineLimit, UserError
 
 RUNS_FILE = "runs.jsonl"
 RUN_ID_TIME = "%Y%m%dT%H%M%SZ"  # a run id (a run folder's name) starts with its UTC start time
 
 
-class ResultsError(OSError):
+class ResultsError(UserError, OSError):
     """The results directory cannot be written. The message is one line with the fix."""
 
 
@@ -39,7 +40,7 @@ class WriteError(ResultsError):
     why; the file as it was before is intact. The CLI exits 2: the fix is a writable folder."""
 
 
-class DiskFullError(WriteError):
+class DiskFullError(WriteError, MachineLimit):
     """The disk (or the quota) filled while writing: one line naming the file; every file written before
     is intact. Not a usage error: the CLI exits 1, as for running out of memory."""
 

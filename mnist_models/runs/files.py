@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import UserError
 from ..results.store import ResultsError, numbered_rows
 from .frames import split_rounds
 from .schema import (
@@ -98,7 +99,7 @@ def parse_csv(raw: bytes, name: str, problems: list[Problem]) -> tuple[pd.DataFr
     return frame, [line for line, _ in rows]
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError, ValueError):
     """A folder that cannot be read as a run (missing, a file, not a run, a file it cannot go on without):
     one line naming the problem and the fix; the CLI prints it and exits 2."""
 

@@ -21,6 +21,7 @@ from ..host import device as D
 from ..host.capabilities import bf16_note
 from ..host.clock import interleaved_medians
 from ..models import IMAGE_SHAPE, get_model, parse_model_args
+from .optim import SGD
 from .step import make_train_step
 
 # bf16 is chosen only when its step is at least this much faster than fp32's: bf16 autocast costs
@@ -52,7 +53,7 @@ def _stepper(key: ProbeKey) -> tuple[Callable[[], Any], Callable[[], None]]:
                 model(x)
 
         return forward, D.synchronizer(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    optimizer = SGD(model.parameters(), lr=1e-3)
     step = make_train_step(model, optimizer, amp, nn.CrossEntropyLoss())
     return (lambda: step(x, y)), D.synchronizer(device)
 

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..host.device import resolve_device
 from ..models import ModelError, UnknownModelError, check_model, get_model, list_models, parse_model_args
 from ..results.provenance import environment, utc_now
@@ -50,7 +51,7 @@ METADATA_KEYS = ("model", "config", "metrics", "versions", "created_utc", "model
 METADATA_KEYS_V1 = METADATA_KEYS[:5]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint cannot be written or used. The message is one line: the file, the problem, the fix."""
 
 

@@ -32,8 +32,10 @@ from torch import nn
 
 from ..config import NOTEBOOK_LR, RunConfig
 from ..data import make_loader
+from ..errors import UserError
 from ..host.clock import Timer
 from ..models import get_model, parse_model_args
+from .optim import SGD, Adam
 from .runtime import Resolved, Runtime, ensure_resolved, seed_everything
 from .step import TrainStep, make_train_step
 
@@ -43,7 +45,7 @@ BatchCallback = Callable[[str, int, int], None]
 StepHook = Callable[[int], Any]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (a non-finite loss, a worker process that failed). One line with the fix."""
 
 
@@ -100,12 +102,13 @@ def _tracked(loader: Iterable, phase: str, on_batch: BatchCallback | None) -> It
 
 def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The optimiser the config names: plain SGD (no momentum, no weight decay) or Adam (the fused
-    kernel; ``capturable`` inside a CUDA graph). Why fused: docs/decisions.md, 2026-11-25."""
+    kernel; ``capturable`` inside a CUDA graph), torch.optim's own without the ``torch._dynamo`` import
+    (``optim.py``). Why fused: docs/decisions.md, 2026-11-25."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr)
+        return SGD(model.parameters(), lr=cfg.lr)
     if cfg.cuda_graph:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, capturable=True)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+        return Adam(model.parameters(), lr=cfg.lr, capturable=True)
+    return Adam(model.parameters(), lr=cfg.lr, fused=True)
 
 
 def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module,

@@ -13,20 +13,13 @@ Example::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
-from ...report.compare.gate_study import study
-from ...report.compare.noise_page import render
-from ...results.store import ResultsError, check_writable, write_files
-from ...runs.folder import machine_kinds, read_run, runs_in
-from ...runs.noise_table import noise_frame
+from ..actions import action
 from ..flags import UsageError, float_arg
 
 ORDER = 87  # position in `mnist-bench --help`, after compare
-MIN_RUNS = 4  # each pair is judged with the noise of the others: at least two others
-FIX = "fix: pass a results folder holding runs of unchanged code (`pytest bench --benchmark-only --bench-results DIR`)"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,42 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                               "holding the newest run)")
 
 
-def writable(folder: str) -> Path:
-    """``folder`` created and writable, else ``ResultsError`` naming this command's flag (``--out``)."""
-    try:
-        return check_writable(folder)
-    except ResultsError as exc:
-        if "--results DIR" not in str(exc):  # a full disk: its own line and exit code
-            raise
-        raise ResultsError(str(exc).replace("--results DIR", "--out DIR")) from None
-
-
-def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+def check(args: argparse.Namespace) -> None:
+    """``--detect`` within its range, else ``UsageError``."""
     if not 0 < args.detect < 1000:
         raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
                          "fix: e.g. --detect 30")
-    target = writable(args.out) if args.out else None  # before any work
-    runs = []
-    for run in (read_run(p) for p in runs_in(args.runs, FIX)):
-        if run.incomplete:  # still running, or stopped before its end: not every case is in it
-            err.print(f"mnist-bench: warning: {run.path}: an incomplete run (no machine.json); left out",
-                      highlight=False, markup=False, soft_wrap=True)
-        else:
-            runs.append(run)
-    paths = [run.path for run in runs]
-    if len(paths) < MIN_RUNS:
-        raise UsageError(f"noise needs at least {MIN_RUNS} runs of unchanged code, found {len(paths)} in "
-                         f"{', '.join(args.runs)}; fix: add {MIN_RUNS - len(paths)} more (`pytest bench "
-                         "--benchmark-only --bench-results DIR` into the same folder)")
-    kinds = machine_kinds(runs)
-    if len(kinds) > 1:
-        raise UsageError(f"the runs come from {len(kinds)} machine kinds ({', '.join(kinds)}); fix: pass the runs "
-                         "of one machine kind")
-    target = target or writable(str(Path(paths[-1]).parent))
-    found = study(runs, detect_pct=args.detect)
-    markdown = render(runs, found.pairs, found.alarms, found.planted, found.sigma, args.detect, found.recipe)
-    table = noise_frame(found.sigma, kinds[0], str(runs[-1].env.get("torch") or ""))
-    write_files(target, {"noise.md": markdown + "\n", "noise.csv": table})
-    out.print(markdown, highlight=False, soft_wrap=True, markup=False)
-    err.print(f"wrote {target / 'noise.md'} and noise.csv", highlight=False, markup=False)
-    return 0
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    check(args)  # before torch or pandas is imported
+    return action(__name__).run(args, out, err)

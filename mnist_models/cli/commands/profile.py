@@ -9,15 +9,12 @@ training run under ``torch.profiler``, apart from any timed run, into ``results/
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.console import Console
 
-from ...experiments.profiling import Schedule
-from ...report.profile.make_profile import make_profile
-from ...report.profile.profile_diff import diff_profiles
-from ...report.profile.profile_page import printed_lines
-from ...results.store import to_json
 from ...variants import list_variants
+from ..actions import action
 from ..flags import UsageError, add_config_flags, add_json, config_values, float_arg, int_arg
 
 SETTINGS = ("model", "model_args", "device", "precision", "compile", "channels_last", "loader", "batch_size",
@@ -54,24 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_json(p)
 
 
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The config flags; one not given takes the default its help states (None: the variant's)."""
+    given = config_values(args, SETTINGS)
+    return {name: DEFAULTS.get(name) if value is None else value for name, value in given.items()}
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    if args.diff:
-        if args.min_change < 0 or args.min_us < 0:
-            raise UsageError("--min-change and --min-us must be ≥ 0")
-        diff = diff_profiles(*args.diff, args.by, args.min_change, args.min_us)
-        result, lines = diff.as_json, [diff.markdown, f"Wrote {diff.path}"]
-    else:
-        # a flag not given takes the default its help states (None: the variant's)
-        settings = {name: DEFAULTS.get(name) if value is None else value
-                    for name, value in config_values(args, SETTINGS).items()}
-        data, folder = make_profile(args.variant, settings,
-                                    Schedule(args.wait, args.warmup, args.active), args.results,
-                                    say=lambda line: err.print(line, highlight=False))
-        result, lines = data.meta, printed_lines(data, folder)
-    if args.json:  # written as it is: rich would read markup or emoji codes in the JSON
-        out.file.write(to_json(result) + "\n")
-        out.file.flush()
-        return 0
-    for line in lines:
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
-    return 0
+    if args.diff and (args.min_change < 0 or args.min_us < 0):
+        raise UsageError("--min-change and --min-us must be ≥ 0")
+    given = None if args.diff else settings(args)
+    return action(__name__).run(given, args, out, err)

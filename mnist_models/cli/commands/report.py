@@ -7,15 +7,14 @@ the suite writes it at the end of every session. A folder that is not a run: one
 from __future__ import annotations
 
 import argparse
-import time
 
 from rich.console import Console
 
-from ...report.run.run_page import build_report, write_report
-from ...runs.folder import check_folder
+from ..actions import action
+
+DEFAULT_RUN = "results/latest"
 
 ORDER = 80  # position in `mnist-bench --help`
-DEFAULT_RUN = "results/latest"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,13 +27,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    folder = check_folder(args.run_dir)
-    start = time.perf_counter()
-    report = build_report(folder, args.data_root)
-    for line in report.warnings:  # what was skipped or left out, file and line; an incomplete run
-        err.print(f"mnist-bench: warning: {line}", highlight=False, markup=False, emoji=False, soft_wrap=True)
-    write_report(folder, report=report)
-    seconds = time.perf_counter() - start
-    out.print(f"wrote {folder / 'report.html'}, {folder / 'report.md'} and {len(report.plots)} plots in "
-              f"{folder / 'plots'} ({seconds:.1f} s)", highlight=False, soft_wrap=True)
-    return 0
+    return action(__name__).run(args, out, err)

@@ -8,9 +8,8 @@ import argparse
 from rich.console import Console
 
 from ...experiments.reproduction import NOTEBOOK_MODELS, make_cases
-from ...report import notebook_table
-from ..common import compare_cases
-from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
+from ..actions import action
+from ..flags import UsageError, add_config_flags, add_readme, add_results, check_readme, parse_seeds
 
 MARKER = "seed-table"
 
@@ -32,4 +31,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"--models needs at least one model name, got {args.models!r}")
     cases = make_cases(models, parse_seeds(args.seeds), device=args.device, data_root=args.data_root,
                        dataset=args.dataset)
-    return compare_cases(cases, "reproduce", "seed_reproduction", MARKER, notebook_table.render, args, out, err)
+    check_readme(args.readme, MARKER)
+    return action(__name__).run(cases, MARKER, args, out, err)

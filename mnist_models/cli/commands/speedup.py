@@ -8,9 +8,8 @@ import argparse
 from rich.console import Console
 
 from ...experiments.fast_path import FAST_PRECISIONS, make_cases
-from ...report import speedup_table as speedup
-from ..common import compare_cases
-from ..flags import UsageError, add_config_flags, add_readme, add_results, parse_seeds
+from ..actions import action
+from ..flags import UsageError, add_config_flags, add_readme, add_results, check_readme, parse_seeds
 
 MARKER = "speedup-table"
 
@@ -35,4 +34,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise UsageError(f"--precision takes a comma list without repeats, e.g. fp32,bf16, got {args.precision!r}")
     cases = make_cases(args.model or "v2", parse_seeds(args.seeds), precisions, device=args.device,
                        data_root=args.data_root, model_args=args.model_args, dataset=args.dataset)
-    return compare_cases(cases, "speedup", "speedup", MARKER, speedup.render, args, out, err)
+    check_readme(args.readme, MARKER)
+    return action(__name__).run(cases, MARKER, args, out, err)

@@ -3,24 +3,16 @@ row is appended to ``results/runs.jsonl``. Its flags are RunConfig's fields (``c
 ``--save PATH``: write the trained model's checkpoint (``train/checkpoint.py``) for ``mnist-bench predict``,
 and ``--seeds``: train once per seed and report each figure's mean ± std and 95% confidence interval.
 What no flag and no protocol pins is measured (``config.MEASURED_DEFAULTS``), once, before training: the
-choice and its reason are printed and go into every row."""
+choice and its reason are printed and go into every row (``cli/actions/train.py``)."""
 
 from __future__ import annotations
 
 import argparse
-import statistics
-from dataclasses import asdict, replace
-from typing import Any
 
 from rich.console import Console
 
 from ...config import MEASURED_DEFAULTS, RunConfig
-from ...measure.stats import mean_ci
-from ...results.provenance import environment, new_run_id
-from ...results.store import to_json
-from ...train.checkpoint import check_save_path, save_checkpoint
-from ...train.runtime import Resolved, resolve
-from ..common import prepare_run, run_fit
+from ..actions import action
 from ..flags import UsageError, add_config_flags, add_json, add_results, config_values, parse_seeds
 
 SETTINGS = ("model", "model_args", "protocol", "device", "precision", "compile", "channels_last", "cuda_graph",
@@ -41,9 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_results(p)
 
 
-STATS = ("test_acc_pct", "test_loss", "seconds_per_epoch", "images_per_s")  # what --seeds summarises
-
-
 def config(args: argparse.Namespace) -> RunConfig:
     """The run's RunConfig as asked: the protocol's defaults (or, without one, ``MEASURED_DEFAULTS``),
     then the flags given."""
@@ -51,17 +40,6 @@ def config(args: argparse.Namespace) -> RunConfig:
     protocol = given.pop("protocol", None)
     unpinned = MEASURED_DEFAULTS if protocol is None else {}  # a protocol fixes its own
     return RunConfig.from_protocol(protocol, **{**unpinned, **given})
-
-
-def summary(run_id: str, run: Resolved, result: Any) -> dict[str, Any]:
-    """The ``--json`` object: the config that ran, what auto resolved to and why, the last epoch's metrics,
-    medians, all epochs."""
-    last = result.rows[-1]
-    return {"run_id": run_id, "config": asdict(run.cfg), "runtime": run.describe(),
-            "test_acc_pct": last["test_acc_pct"], "test_loss": last["test_loss"],
-            "seconds_per_epoch": statistics.median(r["train_s"] for r in result.rows),
-            "images_per_s": statistics.median(r["train_img_per_s"] for r in result.rows),
-            "epochs": result.rows, "environment": environment()}
 
 
 def seed_list(args: argparse.Namespace) -> list[int] | None:
@@ -76,61 +54,5 @@ def seed_list(args: argparse.Namespace) -> list[int] | None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    seeds = seed_list(args)
-    cfg = config(args)
-    results_dir = prepare_run(cfg, args.results)
-    save = check_save_path(args.save) if args.save else None  # fail before training, not after
-    run = resolve(cfg)  # the run's automatic choices, made once, before the progress bar; every stage reads them
-    if run.reason:
-        err.print(run.reason, highlight=False, soft_wrap=True)
-    run_id = new_run_id()
-    if seeds is not None:
-        return run_seeds(run, seeds, run_id, results_dir, args, out, err)
-    result = run_fit(run, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
-    figures = summary(run_id, run, result)
-    if save is not None:
-        figures["checkpoint"] = str(save_checkpoint(save, result.model, run.cfg, result.rows[-1]))
-    if args.json:
-        out.file.write(to_json(figures) + "\n")
-        out.file.flush()
-        return 0
-    ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
-    on = "" if cfg.dataset == "mnist" else f" on {cfg.dataset}"
-    out.print(f"{cfg.model}{on} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
-              f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "
-              f"{len(result.rows)}), {figures['images_per_s']:,.0f} img/s; rows appended to "
-              f"{results_dir / 'runs.jsonl'}", highlight=False, soft_wrap=True)
-    if save is not None:
-        out.print(f"checkpoint saved to {figures['checkpoint']} (`mnist-bench predict --checkpoint "
-                  f"{figures['checkpoint']} IMAGE...`)", highlight=False, soft_wrap=True)
-    return 0
-
-
-def run_seeds(run: Resolved, seeds: list[int], run_id: str, results_dir: Any, args: argparse.Namespace,
-              out: Console, err: Console) -> int:
-    """One training run per seed, with the automatic choices made once for all of them (``run``); each
-    epoch's row appended as it ends (one run id, the seed in each row's config), then every figure's
-    mean ± std and 95% confidence interval over the seeds."""
-    per_seed = []
-    for seed in seeds:
-        seeded = replace(run, cfg=run.cfg.with_(seed=seed), requested=run.requested.with_(seed=seed))
-        result = run_fit(seeded, f"{run.cfg.model} seed {seed}", err, results_dir, run_id, "train")
-        per_seed.append({"seed": seed, **{k: v for k, v in summary(run_id, seeded, result).items() if k in STATS}})
-    stats = {name: mean_ci([s[name] for s in per_seed]) for name in STATS}
-    figures = {"run_id": run_id, "config": asdict(run.cfg), "runtime": run.describe(), "seeds": per_seed,
-               "stats": stats, "environment": environment()}
-    if args.json:
-        out.file.write(to_json(figures) + "\n")
-        out.file.flush()
-        return 0
-    for s in per_seed:
-        out.print(f"seed {s['seed']}: test accuracy {s['test_acc_pct']:.2f}%, {s['seconds_per_epoch']:.2f} s/epoch",
-                  highlight=False)
-    ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
-    acc, sec = stats["test_acc_pct"], stats["seconds_per_epoch"]
-    spread = (f"test accuracy {acc['mean']:.2f}% ± {acc['std']:.2f} (95% CI {acc['ci_low']:.2f}–{acc['ci_high']:.2f}), "
-              f"{sec['mean']:.2f} ± {sec['std']:.2f} s/epoch (95% CI {sec['ci_low']:.2f}–{sec['ci_high']:.2f})")
-    out.print(f"{run.cfg.model} ({ran}), {len(seeds)} seeds: {spread}; mean ± sample std, Student's t at "
-              f"{len(seeds) - 1} degrees of freedom; rows appended to {results_dir / 'runs.jsonl'}",
-              highlight=False, soft_wrap=True)
-    return 0
+    seeds, cfg = seed_list(args), config(args)  # bad input refused before the action imports torch
+    return action(__name__).run(seeds, cfg, args, out, err)
