@@ -13,7 +13,7 @@ import torch
 
 from mnist_models.config import ConfigError, RunConfig
 from mnist_models.host.allocator import host_allocator, tune_host_allocator
-from mnist_models.host.clock import PROBE_MAX_STEPS, Timer
+from mnist_models.host.clock import PROBE_MAX_STEPS, PROBE_MIN_STEPS, RULE_OUT, Timer, interleaved_medians
 from mnist_models.host.device import resolve_device
 from mnist_models.measure import probes
 from mnist_models.measure.probes import matmul_peak_gflops, measured_peaks
@@ -350,6 +350,23 @@ def test_budget_unit_probe_is_measured_once_keeps_the_rng_and_is_bounded(monkeyp
     monkeypatch.undo()
     forward = probe_step_seconds("v2", torch.device("cpu"), "fp32", True, 8, "inference")
     assert 0 < forward and PROBE_MAX_STEPS >= 3
+
+
+def test_a_far_slower_candidate_is_ruled_out_in_warm_up() -> None:
+    """Interleaved probing: a candidate over RULE_OUT times slower than the fastest stops after two warm-up
+    calls (an emulated bf16 costs seconds a call), and still gets its (slow) median; the others are timed."""
+    calls = {"fast": 0, "near": 0, "slow": 0}
+    pause = {"fast": 0.002, "near": 0.003, "slow": 0.002 * RULE_OUT * 3}
+
+    def candidate(name):
+        def call():
+            calls[name] += 1
+            time.sleep(pause[name])
+        return call, lambda: None
+
+    medians = interleaved_medians({name: candidate(name) for name in calls})
+    assert calls["slow"] == 2 and calls["fast"] >= 3 + PROBE_MIN_STEPS and calls["near"] == calls["fast"]
+    assert medians["slow"] > RULE_OUT * medians["fast"] and medians["fast"] < medians["near"] < medians["slow"]
 
 
 def test_matmul_peak_of_a_slow_dtype_shrinks_its_size(monkeypatch) -> None:

@@ -64,30 +64,41 @@ def process_age_s() -> float:
     return max(0.0, uptime - start)
 
 
-# Interleaved step timing (behind ``--precision auto``): every candidate gets PROBE_WARMUP_STEPS
-# untimed calls, then the candidates take timed calls in turn (A B A B …, so drift hits all of
-# them alike), up to PROBE_MAX_STEPS each, fewer once each has PROBE_MIN_STEPS and PROBE_SECONDS
-# have passed per candidate: an emulated precision costs about a second to rule out, not minutes.
-# Why 30 and 0.25 s: docs/decisions.md (2026-11-26, "probe length").
+# Interleaved step timing (behind ``--precision auto``): the candidates take their calls in turn
+# (A B A B …, so drift hits all of them alike): PROBE_WARMUP_STEPS untimed rounds, then timed rounds, up
+# to PROBE_MAX_STEPS each, fewer once each has PROBE_MIN_STEPS and PROBE_SECONDS have passed per
+# candidate: an emulated precision costs about a second to rule out, not minutes. A candidate whose
+# call, from the second warm-up round on, takes over RULE_OUT times the fastest candidate's in that
+# round is ruled out there: its median is that of the calls it made (a far slower path, bf16 emulated
+# on an AVX2-only CPU say, cannot win, and each more call of it cost 1–8 s in the suite's probes).
+# Why 30 and 0.25 s: docs/decisions.md (2026-11-26, "probe length"); RULE_OUT: 2026-12-06.
 PROBE_WARMUP_STEPS = 3
 PROBE_MAX_STEPS = 30
 PROBE_MIN_STEPS = 3
 PROBE_SECONDS = 0.25
+RULE_OUT = 4.0
 
 
 def interleaved_medians(candidates: Mapping[K, tuple[Callable[[], Any], Callable[[], None]]]) -> dict[K, float]:
-    """Median seconds of one call of each candidate ``(call, synchronize)``, timed interleaved as above."""
-    for call, _ in candidates.values():
-        for _ in range(PROBE_WARMUP_STEPS):
-            call()
+    """Median seconds of one call of each candidate ``(call, synchronize)``, timed interleaved as above
+    (a candidate ruled out: the median of the calls it made)."""
     times: dict[K, list[float]] = {k: [] for k in candidates}
+    running = dict(candidates)
     spent = 0.0
-    for i in range(PROBE_MAX_STEPS):
-        if i >= PROBE_MIN_STEPS and spent >= PROBE_SECONDS * len(candidates):
+    for i in range(PROBE_WARMUP_STEPS + PROBE_MAX_STEPS):
+        timed = i - PROBE_WARMUP_STEPS
+        if timed >= PROBE_MIN_STEPS and spent >= PROBE_SECONDS * len(running):
             break
-        for k, (call, sync) in candidates.items():
+        latest = {}
+        for k, (call, sync) in running.items():
             with Timer(sync) as timer:
                 call()
-            times[k].append(timer.seconds)
-            spent += timer.seconds
+            latest[k] = timer.seconds
+            if timed >= 0:
+                times[k].append(timer.seconds)
+                spent += timer.seconds
+        fastest = min(latest.values())
+        for k in [k for k, s in latest.items() if i >= 1 and s > RULE_OUT * fastest and len(running) > 1]:
+            times[k] = times[k] or [latest[k]]  # ruled out in warm-up: its warm call stands for it
+            del running[k]
     return {k: sorted(values)[len(values) // 2] for k, values in times.items()}
