@@ -40,12 +40,14 @@ REFUSED = (["train", "--model", "nope"], ["train", "--model", "missing.py:Net"],
            ["train", "--seed", "1", "--seeds", "3"], ["tta", "--seeds", "x"], ["speedup", "--precision", "fp32,fp32"],
            ["reproduce", "--models", "v9"], ["models", "nope"], ["machine", "--model", "nope"],
            ["compare", "a", "b", "--metric", "zzz"], ["noise", "x", "--detect", "0"], ["train", "--lr", "-1"],
-           ["profile", "--diff", "a", "b", "--min-change", "-1"], ["tta", "--readme", "nope.md"], ["train", "--bogus"])
+           ["profile", "--diff", "a", "b", "--min-change", "-1"], ["tta", "--readme", "nope.md"], ["train", "--bogus"],
+           ["compare", "missing-base", "missing-new"], ["report", "missing-run"], ["noise", "missing-runs"])
 
 
 def test_the_command_line_starts_without_torch(tmp_path: Path) -> None:
-    """In a fresh interpreter, ``mnist-bench --help``, every command's ``--help`` and the refusal of bad flags and
-    model names (exit 2) import none of ``CLI_HEAVY``: the command modules check input, their actions import torch."""
+    """In a fresh interpreter, ``mnist-bench --help``, every command's ``--help`` and the refusal of bad flags,
+    model names and run folders (exit 2) import none of ``CLI_HEAVY``: the command modules check the input,
+    their actions import torch."""
     script = f"""
 import contextlib, io, json, sys
 from mnist_models.cli import main as cli

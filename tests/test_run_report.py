@@ -236,8 +236,10 @@ def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_p
 def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys):
     """The files `mnist-bench compare` and `mnist-bench profile` write, as they write them today."""
     results = tmp_path / "results"
-    base, new = copy_run(FULL_RUNS[-2], results), copy_run(FULL_RUNS[-1], results)
-    assert cli.main(["compare", str(base), str(new)]) == 0  # a CPU run and a GPU run: new and removed rows only
+    gpu = [p for p in FULL_RUNS if "-gpu-" in p.name][-1]
+    cpu = [p for p in FULL_RUNS if "-cpu-" in p.name][-1]
+    base, new = copy_run(gpu, results), copy_run(cpu, results)
+    assert cli.main(["compare", str(base), str(new)]) == 0  # a GPU run and a CPU run: new and removed rows only
     assert cli.main(["profile", "--model", "v0", "--results", str(results), "--data-root", str(mnist_root)]) == 0
     capsys.readouterr()
     assert cli.main(["report", str(new)]) == 0

@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import UserError
 from ..results.store import ResultsError, numbered_rows
 from .frames import split_rounds
+from .paths import RunFolderError, has_rows
 from .schema import (
     CASES_FILE,
     FIX,
@@ -97,11 +97,6 @@ def parse_csv(raw: bytes, name: str, problems: list[Problem]) -> tuple[pd.DataFr
     except (pd.errors.ParserError, ValueError) as exc:
         raise RunFileError(Problem(name, None, f"not CSV ({str(exc).splitlines()[0]})")) from None
     return frame, [line for line, _ in rows]
-
-
-class RunFolderError(UserError, ValueError):
-    """A folder that cannot be read as a run (missing, a file, not a run, a file it cannot go on without):
-    one line naming the problem and the fix; the CLI prints it and exits 2."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +202,7 @@ class RunFiles:
 
     def has_rows(self) -> bool:
         """Whether the folder holds suite rows at all: a train or inference table, or cases.jsonl."""
-        return any((self.folder / n).is_file() for n in ("train.csv", "inference.csv", CASES_FILE))
+        return has_rows(self.folder)
 
     def _read_cases(self) -> dict[str, pd.DataFrame | None]:
         """The tables of an incomplete run, from ``cases.jsonl`` (sets ``incomplete``)."""

@@ -28,15 +28,14 @@ from typing import Any
 import pandas as pd
 
 from ..results.store import RUN_ID_TIME
-from .files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles, RunFolderError
+from .files import CASES_FILE, Incomplete, Problem, RunFileError, RunFiles
 from .frames import bench_frames, is_missing
 from .keys import ENV_KEYS, KEYS, Key, case_key
+from .paths import RUN_FIX, RunFolderError, check_folder, runs_in
 from .schema import RENAMED
 
-__all__ = ["FILES", "RunFolder", "RunFolderError", "check_folder", "machine_kinds", "read_run", "runs_in"]
+__all__ = ["FILES", "RUN_FIX", "RunFolder", "RunFolderError", "check_folder", "machine_kinds", "read_run", "runs_in"]
 
-RUN_FIX = ("fix: pass a run folder written by the benchmark suite (`make bench` writes results/<run-id>/; "
-           "results/latest points at the newest)")
 # The files a run folder may hold that a reader names (``RunFolder.files``: those present, in this order).
 FILES = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
          "benchmark.json", "summary.md", "compare.md", CASES_FILE)
@@ -141,51 +140,6 @@ def _recorded(machine: dict[str, Any], key: str, name: str) -> tuple[tuple[str, 
     if not isinstance(machine.get(key), list):
         return None
     return tuple((str(entry.get(name, "")), str(entry.get("reason", ""))) for entry in machine[key])
-
-
-def _not_a_folder(path: Path, role: str | None) -> str:
-    """Why ``path`` is not a run folder, as one line ("" when it is one)."""
-    side = f"{role} " if role else ""
-    if not path.exists():
-        return (f"{side}{path}: no such folder; fix: pass a benchmark run folder such as results/latest or "
-                "results/<run-id>") if role else f"{path}: no such folder; {RUN_FIX}"
-    if not path.is_dir():
-        return f"{side}{path} is a file, not a run folder; " + ("fix: pass results/<run-id>/" if role else RUN_FIX)
-    if RunFiles(path).has_rows():
-        return ""
-    if role:
-        return (f"{side}{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE}); fix: "
-                "pass a folder written by `pytest bench --benchmark-only`, e.g. results/latest")
-    if (path / "latest").is_dir():
-        return f"{path} is a results folder, not a run; fix: pass {path / 'latest'} or one of its <run-id> folders"
-    return f"{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE} in it); {RUN_FIX}"
-
-
-def check_folder(folder: str | os.PathLike[str], role: str | None = None) -> Path:
-    """The run folder, or ``RunFolderError`` saying why it is not one (``role``: BASE or NEW, for compare)."""
-    path = Path(folder)
-    why = _not_a_folder(path, role)
-    if why:
-        raise RunFolderError(why)
-    return path
-
-
-def runs_in(folders: list[str], fix: str, role: str | None = None) -> list[Path]:
-    """The run folders named, a results folder standing for every run folder in it (``latest`` not
-    counted twice), oldest first (run ids start with their UTC time); none: ``RunFolderError`` ending
-    with ``fix`` (``role``: BASE or NEW, for compare's messages)."""
-    found: dict[Path, Path] = {}
-    for folder in folders:
-        path = Path(folder)
-        if path.is_dir() and not RunFiles(path).has_rows():
-            inside = [p for p in sorted(path.iterdir()) if p.is_dir() and not p.is_symlink() and RunFiles(p).has_rows()]
-            found |= {p.resolve(): p for p in inside}
-            if inside:
-                continue
-        found.setdefault(check_folder(path, role).resolve(), path)
-    if not found:
-        raise RunFolderError(f"no run folder in {', '.join(folders)}; {fix}")
-    return [found[p] for p in sorted(found, key=lambda p: p.name)]
 
 
 def machine_kinds(runs: list[RunFolder]) -> list[str]:

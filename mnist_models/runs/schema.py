@@ -31,8 +31,8 @@ import pandas as pd
 from ..config import DEPRECATED
 from ..models import entry_points, is_spec, list_models
 from ..variants import RENAMED_VARIANTS, VARIANTS
+from .paths import CASES_FILE as CASES_FILE  # a name of the run format, kept where readers look
 
-CASES_FILE = "cases.jsonl"  # a session's rows, appended as each case ends (``runs.writer.CaseLog``)
 RUN_FORMAT = 1  # a run folder's format: machine.json's and every cases.jsonl row's ``format``; readers refuse higher
 FIX = "fix: restore the file as the suite wrote it, or rerun the suite"
 NEWER_FIX = "fix: read it with the newer mnist-bench that wrote it (update this checkout, then pip install -e .)"

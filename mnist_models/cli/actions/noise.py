@@ -13,10 +13,10 @@ from ...report.compare.noise_page import render
 from ...results.store import ResultsError, check_writable, write_files
 from ...runs.folder import machine_kinds, read_run, runs_in
 from ...runs.noise_table import noise_frame
+from ..commands.noise import FIX
 from ..flags import UsageError
 
 MIN_RUNS = 4  # each pair is judged with the noise of the others: at least two others
-FIX = "fix: pass a results folder holding runs of unchanged code (`pytest bench --benchmark-only --bench-results DIR`)"
 
 
 def writable(folder: str) -> Path:

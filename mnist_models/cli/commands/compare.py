@@ -18,6 +18,7 @@ import argparse
 from rich.console import Console
 
 from ...report.compare.thresholds import DEFAULT_GATED, METRICS, Thresholds
+from ...runs.paths import RUN_FIX, runs_in
 from ..actions import action
 from ..flags import UsageError, add_json, float_arg
 
@@ -64,5 +65,6 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    th = thresholds(args)  # bad flags refused before the action imports pandas
+    th = thresholds(args)  # bad flags and folders refused before the action imports pandas
+    runs_in([args.base], RUN_FIX, "BASE"), runs_in([args.new], RUN_FIX, "NEW")
     return action(__name__).run(th, args, out, err)

@@ -16,8 +16,11 @@ import argparse
 
 from rich.console import Console
 
+from ...runs.paths import runs_in
 from ..actions import action
 from ..flags import UsageError, float_arg
+
+FIX = "fix: pass a results folder holding runs of unchanged code (`pytest bench --benchmark-only --bench-results DIR`)"
 
 ORDER = 87  # position in `mnist-bench --help`, after compare
 
@@ -34,10 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """``--detect`` within its range, else ``UsageError``."""
+    """``--detect`` within its range, else ``UsageError``; the folders hold runs, else ``RunFolderError``."""
     if not 0 < args.detect < 1000:
         raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
                          "fix: e.g. --detect 30")
+    runs_in(args.runs, FIX)
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:

@@ -10,6 +10,7 @@ import argparse
 
 from rich.console import Console
 
+from ...runs.paths import check_folder
 from ..actions import action
 
 DEFAULT_RUN = "results/latest"
@@ -27,4 +28,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    check_folder(args.run_dir)  # a missing or wrong folder refused before the action imports pandas
     return action(__name__).run(args, out, err)
