@@ -56,6 +56,7 @@ def test_machine_command_prints_capabilities_and_peaks(capsys) -> None:
     assert report["machine_kind"] == capabilities()["machine_kind"]
     assert set(report["matmul_peak_gflop_per_s"]) >= {"cpu/fp32", "cpu/bf16"}
     assert all(v > 0 for v in report["matmul_peak_gflop_per_s"].values())
+    assert set(report["memory_bandwidth_gb_per_s"]) >= {"cpu"} and report["memory_bandwidth_gb_per_s"]["cpu"] > 0
     assert report["environment"]["cpu_isa"] == capabilities()["cpu_isa"]
 
 
@@ -63,5 +64,6 @@ def test_machine_command_with_a_model_says_what_auto_picks(capsys) -> None:
     assert cli.main(["machine", "--model", "v0", "--batch-size", "64"]) == 0
     out = capsys.readouterr().out
     assert "auto for v0" in out and "precision auto →" in out and "matmul peak cpu/bf16" in out
+    assert "memory bandwidth cpu" in out and "GB/s (copy of 256 MiB, best call)" in out
 
 

@@ -13,6 +13,7 @@ from mnist_models.models import (
     forward_flops,
     get_model,
     list_models,
+    model_flops,
     register_model,
 )
 
@@ -193,3 +194,13 @@ def test_training_flops_count_forward_and_backward():
     assert all(p.grad is None for p in model.parameters())
     v2 = get_model("v2")
     assert 2 * forward_flops(v2) < training_flops(v2) < 3 * forward_flops(v2)
+
+
+def test_activation_traffic_is_counted_layer_by_layer():
+    """Elements a forward pass moves per image: the input read once, each leaf's output written and read once,
+    the logits read once, a view (Flatten) nothing. v2 by hand: outputs of conv, ReLU, conv, ReLU at 10·28·28
+    (4 × 7,840), the pool and conv, ReLU, conv, ReLU at 10·14·14 (5 × 1,960), the pool (490), the logits (10)."""
+    outputs = 4 * 7840 + 5 * 1960 + 490 + 10
+    assert model_flops("v2")["activations"] == 784 + 2 * outputs - 10 == 84_094
+    assert model_flops("v0")["activations"] == 784 + 2 * (10 + 10) - 10
+

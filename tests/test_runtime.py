@@ -16,7 +16,13 @@ from mnist_models.host.allocator import host_allocator, tune_host_allocator
 from mnist_models.host.clock import PROBE_MAX_STEPS, PROBE_MIN_STEPS, RULE_OUT, Timer, interleaved_medians
 from mnist_models.host.device import resolve_device
 from mnist_models.measure import probes
-from mnist_models.measure.probes import matmul_peak_gflops, measured_peaks
+from mnist_models.measure.probes import (
+    bandwidth_roofline,
+    matmul_peak_gflops,
+    measured_bandwidths,
+    measured_peaks,
+    memory_bandwidth_gbs,
+)
 from mnist_models.models import get_model
 from mnist_models.train import auto
 from mnist_models.train.auto import probe_step_seconds
@@ -367,6 +373,17 @@ def test_a_far_slower_candidate_is_ruled_out_in_warm_up() -> None:
     medians = interleaved_medians({name: candidate(name) for name in calls})
     assert calls["slow"] == 2 and calls["fast"] >= 3 + PROBE_MIN_STEPS and calls["near"] == calls["fast"]
     assert medians["slow"] > RULE_OUT * medians["fast"] and medians["fast"] < medians["near"] < medians["slow"]
+
+
+def test_memory_bandwidth_is_measured_once_and_sets_the_bandwidth_share(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(probes, "BANDWIDTH_MIB", {"cpu": 32})  # small: the arithmetic, not the figure
+    monkeypatch.setattr(probes, "_BANDWIDTH_CACHE", {})
+    first = memory_bandwidth_gbs(cpu)
+    assert 0.1 < first < 10_000 and memory_bandwidth_gbs(cpu) == first and measured_bandwidths() == {"cpu": first}
+    share = bandwidth_roofline("bf16", cpu, 1000, img_per_s=first * 1e9 / 2000 / 2)  # half the bandwidth
+    assert share["bytes_per_image"] == 2000 and share["pct_of_bandwidth"] == pytest.approx(50.0)
+    assert bandwidth_roofline("fp32", cpu, 1000, 1.0)["bytes_per_image"] == 4000
 
 
 def test_matmul_peak_of_a_slow_dtype_shrinks_its_size(monkeypatch) -> None:

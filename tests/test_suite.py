@@ -86,6 +86,10 @@ def test_inference_case_row(mnist_root, shared):
     assert row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
     assert row["img_per_s"] == pytest.approx(8 / row["median_s"])
     assert 99.0 <= row["agree_with_eager_pct"] <= 100.0  # bf16 flips at most a few predictions
+    # v0 moves 784 input + 2·(10 + 10) − 10 activation elements an image, 2 bytes each in bf16
+    assert row["bytes_per_image"] == 2 * 814 and row["peak_gb_per_s"] > 0
+    assert row["gb_per_s"] == pytest.approx(row["bytes_per_image"] * row["img_per_s"] / 1e9)
+    assert row["pct_of_bandwidth"] == pytest.approx(100 * row["gb_per_s"] / row["peak_gb_per_s"])
     with torch.inference_mode():
         assert case.forward(case.x).shape == (8, 10)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..data import dataset_record
-from ..measure.probes import roofline
+from ..measure.probes import bandwidth_roofline, roofline
 from ..measure.stats import is_noisy, latency_ms, mean_ci, time_stats
 from ..measure.timing import Contention
 from ..models import model_flops, model_source
@@ -69,6 +69,7 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
     stats = time_stats(times)
     reference = case.shared.reference_predictions(case.cfg, case.weight_steps)[:case.agree_images]
     agree = (case.predictions(case.agree_images) == reference).double().mean().item()
+    counts, rate = model_flops(case.cfg.model, case.cfg.model_args), case.batch_size / stats["median_s"]
     return {
         "phase": "inference", "model": case.cfg.model, "dataset": case.cfg.dataset, **dataset_record(case.cfg.dataset),
         **model_source(case.cfg.model).fields(),
@@ -78,8 +79,8 @@ def inference_row(variant: Variant, case: InferenceCase, profile: Profile, times
         "graph_breaks": case.graph_breaks, "seed": case.cfg.seed, "agree_with_eager_pct": 100.0 * agree,
         "agree_images": case.agree_images, "weight_steps": case.weight_steps, **_resolved(case.rt, case.cut),
         "precision": case.precision,
-        **roofline(case.precision, case.rt.device, model_flops(case.cfg.model, case.cfg.model_args)["forward"],
-                   case.batch_size / stats["median_s"]),
+        **roofline(case.precision, case.rt.device, counts["forward"], rate),
+        **bandwidth_roofline(case.precision, case.rt.device, counts["activations"], rate),
     }
 
 

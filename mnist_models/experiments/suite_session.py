@@ -30,7 +30,13 @@ from ..config import RunConfig
 from ..host.capabilities import capabilities
 from ..host.clock import process_age_s
 from ..host.device import peak_precisions
-from ..measure.probes import matmul_peak_gflops, measured_peak_sizes, measured_peaks
+from ..measure.probes import (
+    matmul_peak_gflops,
+    measured_bandwidths,
+    measured_peak_sizes,
+    measured_peaks,
+    memory_bandwidth_gbs,
+)
 from ..models import ModelError, UnknownModelError, check_model, list_models
 from ..results.provenance import bench_run_id
 from ..results.store import ResultsError, check_writable
@@ -247,11 +253,12 @@ class SuiteSession:
         return f"mnist-bench: {cases} cases share the {self.budget.seconds or 0:g} s budget"
 
     def warm_up(self) -> None:
-        """Before the first case: measure the roofline's ceilings (every precision, recorded in machine.json)
-        and start inductor once, so neither lands in a case's time."""
+        """Before the first case: measure the rooflines' ceilings (every precision's matmul peak, the memory
+        bandwidth; recorded in machine.json) and start inductor once, so none lands in a case's time."""
         for device in self.devices:
             for precision in peak_precisions(torch.device(device)):
                 matmul_peak_gflops(torch.device(device), precision)
+            memory_bandwidth_gbs(torch.device(device))
         if any(v.compiles for v in self.variants):
             # The session's first torch.compile starts inductor (imports, worker pool): seconds that
             # would otherwise land in whichever compiled case runs first. Paid here, reported apart.
@@ -279,6 +286,7 @@ class SuiteSession:
         return {**env, "capabilities": capabilities(), "profile": self.profile.name, "devices": self.devices,
                 "models": self.models, "dataset": self.dataset, "variants": [v.name for v in self.variants],
                 "matmul_peak_gflop_per_s": measured_peaks(), "matmul_peak_size": measured_peak_sizes(),
+                "memory_bandwidth_gb_per_s": measured_bandwidths(),
                 **budget, "skips": [{"case": case, "reason": reason} for case, reason in self.skips],
                 "left_out": [{"what": what, "reason": reason} for what, reason in self.left_out]}
 

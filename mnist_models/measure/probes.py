@@ -1,5 +1,6 @@
-"""Measurement probes: the matmul peak per precision (the roofline's ceiling), peak memory in a
-pass of its own, and interleaved step timing of candidates (behind ``--precision auto``).
+"""Measurement probes: the matmul peak per precision (the roofline's ceiling), the memory bandwidth (the
+bandwidth roofline's), peak memory in a pass of its own, and interleaved step timing of candidates (behind
+``--precision auto``).
 
 A new probe goes here: a function that measures one thing on this machine, caches it per process
 where it is costly, and says in its docstring how it was taken.
@@ -71,6 +72,57 @@ def measured_peaks() -> dict[str, float]:
 def measured_peak_sizes() -> dict[str, int]:
     """The matmul size behind each peak in ``measured_peaks`` (smaller where the dtype is emulated)."""
     return {f"{device}/{precision}": n for (device, precision), (_, n) in sorted(_PEAK_CACHE.items())}
+
+
+_BANDWIDTH_CACHE: dict[str, float] = {}
+BANDWIDTH_MIB = {"cpu": 256, "cuda": 2048}  # copied per call: far beyond the last-level cache
+
+
+def memory_bandwidth_gbs(device: torch.device) -> float:
+    """Measured memory bandwidth of ``device`` (GB/s, 10⁹ bytes): the bandwidth roofline's ceiling.
+
+    One float32 buffer (256 MiB on the CPU, 2 GiB on CUDA) is copied into another, 2 untimed and up to
+    10 timed calls, device synchronised, the best time kept; a copy reads and writes every byte, so
+    twice the buffer moves per call. What this device's copy kernel reaches in practice, not its
+    datasheet figure. Probed once per process per device; ``measured_bandwidths`` lists the results.
+    """
+    key = str(device)
+    if key not in _BANDWIDTH_CACHE:
+        sync = synchronizer(device)
+        n = BANDWIDTH_MIB[device.type] * 2**20 // 4
+        src, dst = torch.ones(n, device=device), torch.empty(n, device=device)
+        best, spent = float("inf"), 0.0
+        for i in range(12):
+            sync()
+            start = time.perf_counter()
+            dst.copy_(src)
+            sync()
+            elapsed = time.perf_counter() - start
+            if i >= 2:
+                best, spent = min(best, elapsed), spent + elapsed
+                if i >= 4 and spent > PEAK_SECONDS:
+                    break
+        del src, dst
+        _BANDWIDTH_CACHE[key] = 2 * n * 4 / best / 1e9
+    return _BANDWIDTH_CACHE[key]
+
+
+def measured_bandwidths() -> dict[str, float]:
+    """The bandwidths probed so far in this process, as ``{"cpu": GB/s, ...}``."""
+    return dict(sorted(_BANDWIDTH_CACHE.items()))
+
+
+def bandwidth_roofline(precision: str, device: torch.device, activations_per_image: int,
+                       img_per_s: float) -> dict[str, float]:
+    """Activation traffic per image in bytes (``models.flops.activation_elements`` × the precision's element
+    size: 2 for bf16/fp16, 4 for fp32), the GB/s it implies at ``img_per_s``, and its share of the device's
+    measured bandwidth: beside ``roofline``'s share of the matmul peak, it says how far a memory-bound
+    forward pass is from its floor."""
+    per_image = activations_per_image * (4 if precision == "fp32" else 2)
+    achieved = per_image * img_per_s / 1e9
+    peak = memory_bandwidth_gbs(device)
+    return {"bytes_per_image": per_image, "gb_per_s": achieved, "peak_gb_per_s": peak,
+            "pct_of_bandwidth": 100.0 * achieved / peak}
 
 
 def roofline(precision: str, device: torch.device, flops_per_image: int, img_per_s: float) -> dict[str, float]:

@@ -102,12 +102,13 @@ TRAIN_COLUMNS = {"model": "model", "device": "device", "variant": "variant", "te
                  "memory_mib": "peak MiB¹", "noisy": "flag"}
 INFERENCE_FORMATS = {"img_per_s": "{:,.0f}", "p50_ms": "{:.3f}", "p90_ms": "{:.3f}", "p99_ms": "{:.3f}",
                      "speedup_vs_eager": "{:.2f}×", "compile_s": "{:.2f}", "memory_mib": "{:.1f}",
-                     "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}", "agree_with_eager_pct": "{:.2f}"}
+                     "gflop_per_s": "{:.1f}", "pct_of_peak": "{:.1f}", "agree_with_eager_pct": "{:.2f}",
+                     "pct_of_bandwidth": "{:.1f}"}
 INFERENCE_COLUMNS = {"model": "model", "device": "device", "variant": "variant", "batch_size": "batch", "n": "n",
                      "img_per_s": "img/s", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "p99_ms": "p99 ms",
                      "speedup_vs_eager": "speed-up vs eager", "agree_with_eager_pct": "same class as eager %",
-                     "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²", "compile_s": "compile s",
-                     "memory_mib": "peak MiB¹", "noisy": "flag"}
+                     "gflop_per_s": "GFLOP/s", "pct_of_peak": "% of peak²", "pct_of_bandwidth": "% of bandwidth³",
+                     "compile_s": "compile s", "memory_mib": "peak MiB¹", "noisy": "flag"}
 
 
 def table(frame: pd.DataFrame, env: dict[str, Any], formats: dict[str, str], columns: dict[str, str]) -> str:
@@ -163,7 +164,11 @@ def _footnotes(run: BenchRun) -> list[str]:
             "forward for inference, forward + backward for training) ÷ the device's measured matmul peak "
             "in the case's precision (" + ", ".join(f"{k} {v:,.0f}" for k, v in run.peaks.items()) + " GFLOP/s). "
             "It can pass 100% where a precision's matmul runs slower than its convolutions (bf16 emulated in "
-            "software).", ""]
+            "software).",
+            "³ Inference: activation bytes per image (the input read once, each layer's output written once and "
+            "read once: `bytes_per_image` in the CSV, 2 bytes an element in bf16/fp16, 4 in fp32) × img/s ÷ the "
+            "device's measured copy bandwidth (`memory_bandwidth_gb_per_s` in machine.json): how near a "
+            "memory-bound forward pass is to its floor.", ""]
 
 
 def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") -> str:

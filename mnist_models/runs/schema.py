@@ -107,7 +107,8 @@ SCHEMAS = {
                   ("ref_acc_pct", "ref_band_min_acc_pct", "ref_band_max_acc_pct"))),
     "inference.csv": Schema(
         required=("phase", *KEYS, "batch_size", "median_s", "img_per_s", "noisy"),
-        numeric=(*TIMES, "p50_ms", "p90_ms", "p99_ms", "agree_with_eager_pct", "agree_images", "weight_steps"),
+        numeric=(*TIMES, "p50_ms", "p90_ms", "p99_ms", "agree_with_eager_pct", "agree_images", "weight_steps",
+                 "bytes_per_image", "gb_per_s", "peak_gb_per_s", "pct_of_bandwidth"),
         filled=("phase", *KEYS, "batch_size", "median_s", "img_per_s"), phase="inference", essential=True,
         texts=ENV_TEXTS, ranges=BATCH,
         together=(("precision", "channels_last"),)),
@@ -136,7 +137,7 @@ SCHEMAS = {
 # machine.json: keys whose value must have a type the report formats (else left out, with a warning)
 MACHINE_NUMBERS = ("budget_s", "session_s", "inductor_warmup_s", "cpu_count", "torch_threads")
 MACHINE_LISTS = ("models", "devices", "variants", "skips", "left_out", "cuts")
-MACHINE_NUMBER_MAPS = ("matmul_peak_gflop_per_s", "matmul_peak_size", "cache_kib")
+MACHINE_NUMBER_MAPS = ("matmul_peak_gflop_per_s", "matmul_peak_size", "memory_bandwidth_gb_per_s", "cache_kib")
 MACHINE_TEXTS = ("dataset", "cpu", "cpu_isa", "cpu_capability", "cpu_vendor", "machine_kind", "gpu", "gpu_capability",
                  "cuda", "torch", "git_commit", "profile", "onednn_max_isa", "platform", "python", "host_allocator")
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from ...config import MEASURED_DEFAULTS, RunConfig
 from ...host.capabilities import bf16_note, capabilities
 from ...host.device import peak_precisions, resolve_device
-from ...measure.probes import matmul_peak_gflops, measured_peak_sizes
+from ...measure.probes import BANDWIDTH_MIB, matmul_peak_gflops, measured_peak_sizes, memory_bandwidth_gbs
 from ...results.provenance import environment
 from ...results.store import to_json
 from ...train.runtime import resolve
@@ -25,7 +25,8 @@ def measure(probe: RunConfig, args: argparse.Namespace) -> dict[str, Any]:
     devices = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
     peaks = {f"{d.type}/{p}": matmul_peak_gflops(d, p) for d in devices for p in peak_precisions(d)}
     report: dict[str, Any] = {**capabilities(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                              "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes()}
+                              "matmul_peak_gflop_per_s": peaks, "matmul_peak_size": measured_peak_sizes(),
+                              "memory_bandwidth_gb_per_s": {d.type: memory_bandwidth_gbs(d) for d in devices}}
     if args.model is not None:  # what a train run of it with the fast loader would get (the default policy)
         run = resolve(probe.with_(loader="fast", **MEASURED_DEFAULTS))
         report["auto"] = {"model": args.model, "device": run.cfg.device, "batch_size": run.cfg.batch_size,
@@ -51,6 +52,8 @@ def table(report: dict[str, Any]) -> Table:
     for key, value in report["matmul_peak_gflop_per_s"].items():
         out.add_row(f"matmul peak {key}",
                     f"{value:,.1f} GFLOP/s (square {report['matmul_peak_size'][key]}, best call)")
+    for key, value in report["memory_bandwidth_gb_per_s"].items():
+        out.add_row(f"memory bandwidth {key}", f"{value:,.1f} GB/s (copy of {BANDWIDTH_MIB[key]} MiB, best call)")
     if "auto" in report:
         auto = report["auto"]
         out.add_row(f"auto for {auto['model']} (batch {auto['batch_size']})",
