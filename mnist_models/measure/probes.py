@@ -24,6 +24,23 @@ PEAK_CALL_SECONDS = 0.25  # the matmul is shrunk until one call takes about this
 PEAK_SECONDS = 2.0  # timed calls stop after this long (at least 3 are timed)
 
 
+def _best_seconds(call: Callable[[], Any], sync: Callable[[], None], warmup: int, timed: int) -> float:
+    """The fastest of up to ``timed`` calls after ``warmup`` untimed ones, device synchronised around each;
+    the timed calls stop once at least 3 have run and ``PEAK_SECONDS`` have passed."""
+    best, spent = float("inf"), 0.0
+    for i in range(warmup + timed):
+        sync()
+        start = time.perf_counter()
+        call()
+        sync()
+        elapsed = time.perf_counter() - start
+        if i >= warmup:
+            best, spent = min(best, elapsed), spent + elapsed
+            if i >= warmup + 2 and spent > PEAK_SECONDS:
+                break
+    return best
+
+
 def matmul_peak_gflops(device: torch.device, precision: str) -> float:
     """Measured matmul throughput of ``device`` in ``precision`` (GFLOP/s): the roofline's ceiling.
 
@@ -42,18 +59,7 @@ def matmul_peak_gflops(device: torch.device, precision: str) -> float:
         def call_seconds(n: int, warmup: int, timed: int) -> float:
             a = torch.randn(n, n, device=device).to(dtype)
             b = torch.randn(n, n, device=device).to(dtype)
-            best, spent = float("inf"), 0.0
-            for i in range(warmup + timed):
-                sync()
-                start = time.perf_counter()
-                a @ b
-                sync()
-                elapsed = time.perf_counter() - start
-                if i >= warmup:
-                    best, spent = min(best, elapsed), spent + elapsed
-                    if i >= warmup + 2 and spent > PEAK_SECONDS:
-                        break
-            return best
+            return _best_seconds(lambda: a @ b, sync, warmup, timed)
 
         n = 8192 if device.type == "cuda" else 1024
         small = 256
@@ -91,19 +97,7 @@ def memory_bandwidth_gbs(device: torch.device) -> float:
         sync = synchronizer(device)
         n = BANDWIDTH_MIB[device.type] * 2**20 // 4
         src, dst = torch.ones(n, device=device), torch.empty(n, device=device)
-        best, spent = float("inf"), 0.0
-        for i in range(12):
-            sync()
-            start = time.perf_counter()
-            dst.copy_(src)
-            sync()
-            elapsed = time.perf_counter() - start
-            if i >= 2:
-                best, spent = min(best, elapsed), spent + elapsed
-                if i >= 4 and spent > PEAK_SECONDS:
-                    break
-        del src, dst
-        _BANDWIDTH_CACHE[key] = 2 * n * 4 / best / 1e9
+        _BANDWIDTH_CACHE[key] = 2 * n * 4 / _best_seconds(lambda: dst.copy_(src), sync, 2, 10) / 1e9
     return _BANDWIDTH_CACHE[key]
 
 

@@ -63,10 +63,12 @@ def activation_elements(model: nn.Module) -> int:
 
     leaves = [m for m in model.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
+    training = model.training
     try:
         with torch.no_grad():
             model.eval()(torch.zeros(1, *IMAGE_SHAPE, device=device))
     finally:
+        model.train(training)
         for hook in hooks:
             hook.remove()
     return IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2] + 2 * sum(outputs) - outputs[-1]

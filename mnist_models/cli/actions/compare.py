@@ -4,6 +4,7 @@ against the run-to-run noise, write ``compare.md`` and ``compare.html`` into NEW
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -11,17 +12,18 @@ from ...report.compare.compare_page import as_json, render_html, render_markdown
 from ...report.compare.verdicts import Thresholds, compare
 from ...report.publish import write_files
 from ...results.store import to_json
-from ...runs.folder import RUN_FIX, RunFolder, machine_kinds, read_run, runs_in
+from ...runs.folder import RunFolder, machine_kinds, read_run
 from ...runs.noise_table import find_noise
 from ..flags import UsageError
 
 EXIT_REGRESSED = 1
 
 
-def side(folder: str, role: str) -> list[RunFolder]:
-    """A side's runs, oldest first: one run folder, or every run in a results folder (several runs of one
-    code version on one machine kind, judged together against the run-to-run noise)."""
-    runs = [read_run(path, role) for path in runs_in([folder], RUN_FIX, role)]
+def side(paths: list[Path], folder: str, role: str) -> list[RunFolder]:
+    """A side's runs, oldest first (``paths``: the run folders ``folder`` stands for, as the command line
+    found them): one run folder, or every run in a results folder (several runs of one code version on one
+    machine kind, judged together against the run-to-run noise)."""
+    runs = [read_run(path, role) for path in paths]
     kinds = machine_kinds(runs)
     if len(kinds) > 1:
         raise UsageError(f"{role} {folder} holds runs of {len(kinds)} machine kinds ({', '.join(kinds)}); fix: "
@@ -29,9 +31,11 @@ def side(folder: str, role: str) -> list[RunFolder]:
     return runs
 
 
-def run(th: Thresholds, args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Compare ``args.base`` with ``args.new`` under the thresholds the command line checked."""
-    base, new = side(args.base, "BASE"), side(args.new, "NEW")  # RunFolderError: exit 2
+def run(th: Thresholds, base_paths: list[Path], new_paths: list[Path], args: argparse.Namespace, out: Console,
+        err: Console) -> int:
+    """Compare the runs of ``args.base`` with those of ``args.new`` (the folders and thresholds the command line
+    checked)."""
+    base, new = side(base_paths, args.base, "BASE"), side(new_paths, args.new, "NEW")  # RunFolderError: exit 2
     datasets = {role: sorted({run.dataset for run in runs}) for role, runs in (("BASE", base), ("NEW", new))}
     if len(set(datasets["BASE"] + datasets["NEW"])) > 1:
         raise UsageError(f"BASE ran on {', '.join(datasets['BASE'])} and NEW on {', '.join(datasets['NEW'])}: times "

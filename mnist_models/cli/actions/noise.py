@@ -11,9 +11,8 @@ from rich.console import Console
 from ...report.compare.gate_study import study
 from ...report.compare.noise_page import render
 from ...results.store import ResultsError, check_writable, write_files
-from ...runs.folder import machine_kinds, read_run, runs_in
+from ...runs.folder import machine_kinds, read_run
 from ...runs.noise_table import noise_frame
-from ..commands.noise import FIX
 from ..flags import UsageError
 
 MIN_RUNS = 4  # each pair is judged with the noise of the others: at least two others
@@ -29,11 +28,11 @@ def writable(folder: str) -> Path:
         raise ResultsError(str(exc).replace("--results DIR", "--out DIR")) from None
 
 
-def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Study the runs given, as the command line checked them."""
+def run(paths: list[Path], args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Study the runs in ``paths`` (the run folders the command line found in ``RUNS``)."""
     target = writable(args.out) if args.out else None  # before any work
     runs = []
-    for run in (read_run(p) for p in runs_in(args.runs, FIX)):
+    for run in (read_run(p) for p in paths):
         if run.incomplete:  # still running, or stopped before its end: not every case is in it
             err.print(f"mnist-bench: warning: {run.path}: an incomplete run (no machine.json); left out",
                       highlight=False, markup=False, soft_wrap=True)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from rich.console import Console
 
 from ...report.run.run_page import build_report, write_report
-from ...runs.folder import check_folder
 
 
-def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    folder = check_folder(args.run_dir)
+def run(folder: Path, args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Build and write the report of ``folder`` (the run folder the command line checked)."""
     start = time.perf_counter()
     report = build_report(folder, args.data_root)
     for line in report.warnings:  # what was skipped or left out, file and line; an incomplete run

@@ -66,5 +66,5 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     th = thresholds(args)  # bad flags and folders refused before the action imports pandas
-    runs_in([args.base], RUN_FIX, "BASE"), runs_in([args.new], RUN_FIX, "NEW")
-    return action(__name__).run(th, args, out, err)
+    base, new = runs_in([args.base], RUN_FIX, "BASE"), runs_in([args.new], RUN_FIX, "NEW")
+    return action(__name__).run(th, base, new, args, out, err)

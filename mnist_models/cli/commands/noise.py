@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -36,14 +37,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                               "holding the newest run)")
 
 
-def check(args: argparse.Namespace) -> None:
-    """``--detect`` within its range, else ``UsageError``; the folders hold runs, else ``RunFolderError``."""
+def check(args: argparse.Namespace) -> list[Path]:
+    """``--detect`` within its range, else ``UsageError``; the run folders ``RUNS`` stand for, else
+    ``RunFolderError``."""
     if not 0 < args.detect < 1000:
         raise UsageError(f"--detect {args.detect:g}: the slowdown to catch must be above 0% (and below 1000%); "
                          "fix: e.g. --detect 30")
-    runs_in(args.runs, FIX)
+    return runs_in(args.runs, FIX)
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    check(args)  # before torch or pandas is imported
-    return action(__name__).run(args, out, err)
+    paths = check(args)  # before torch or pandas is imported
+    return action(__name__).run(paths, args, out, err)

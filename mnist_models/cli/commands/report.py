@@ -28,5 +28,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    check_folder(args.run_dir)  # a missing or wrong folder refused before the action imports pandas
-    return action(__name__).run(args, out, err)
+    folder = check_folder(args.run_dir)  # a missing or wrong folder refused before the action imports pandas
+    return action(__name__).run(folder, args, out, err)
