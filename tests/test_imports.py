@@ -41,13 +41,19 @@ REFUSED = (["train", "--model", "nope"], ["train", "--model", "missing.py:Net"],
            ["reproduce", "--models", "v9"], ["models", "nope"], ["machine", "--model", "nope"],
            ["compare", "a", "b", "--metric", "zzz"], ["noise", "x", "--detect", "0"], ["train", "--lr", "-1"],
            ["profile", "--diff", "a", "b", "--min-change", "-1"], ["tta", "--readme", "nope.md"], ["train", "--bogus"],
-           ["compare", "missing-base", "missing-new"], ["report", "missing-run"], ["noise", "missing-runs"])
+           ["compare", "missing-base", "missing-new"], ["report", "missing-run"], ["noise", "missing-runs"],
+           ["predict", "--checkpoint", "model.pt", "missing.png"],
+           ["predict", "--checkpoint", "missing.pt", "seven.png"],
+           ["data", "--dataset", "nope"], ["train", "--dataset", "missing/"], ["tta", "--dataset", "seven.png"],
+           ["train", "--save", "."])
 
 
 def test_the_command_line_starts_without_torch(tmp_path: Path) -> None:
     """In a fresh interpreter, ``mnist-bench --help``, every command's ``--help`` and the refusal of bad flags,
-    model names and run folders (exit 2) import none of ``CLI_HEAVY``: the command modules check the input,
-    their actions import torch."""
+    model names, run folders, images, checkpoints and data sets (exit 2) import none of ``CLI_HEAVY``: the
+    command modules check the input, their actions import torch."""
+    (tmp_path / "seven.png").write_bytes(b"")  # present: the refusal is about the other file
+    (tmp_path / "model.pt").write_bytes(b"")
     script = f"""
 import contextlib, io, json, sys
 from mnist_models.cli import main as cli

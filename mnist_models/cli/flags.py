@@ -15,6 +15,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from ..config import RunConfig, protocol_notes
+from ..data.inputs import check_dataset
 from ..errors import UserError
 from ..report.markers import has_markers
 
@@ -95,6 +96,14 @@ def add_config_flags(parser: argparse.ArgumentParser, names: Iterable[str], defa
             choices = spec.metadata["choices"]
             metavar = "|".join(choices) if choices else ("DIR" if name == "data_root" else name.upper())
             parser.add_argument(flag, dest=name, default=None, metavar=metavar, help=help_text)
+
+
+def check_given_files(args: argparse.Namespace) -> None:
+    """The files a shared flag names, checked before the command runs (and before torch is imported):
+    ``--dataset`` a built-in name or an existing folder or .npz. A command's own files (``predict``'s
+    image and checkpoint, ``train --save``) are checked by its command module."""
+    if getattr(args, "dataset", None) is not None:
+        check_dataset(args.dataset)
 
 
 def config_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from ..errors import MachineLimit, UserError
 from ..results.store import DISK_FULL_ERRNOS, write_error
 from ..train.oom import oom_guard
 from . import commands
-from .flags import Parser
+from .flags import Parser, check_given_files
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -89,6 +89,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         warnings.showwarning = _warning_line  # restored by catch_warnings below
         args = build_parser().parse_args(argv)
+        check_given_files(args)
         with oom_guard(getattr(args, "batch_size", None)):  # commands that know their real batch guard inside
             return COMMANDS[args.command].run(args, out, err)
     except MachineLimit as exc:  # out of memory, a full disk: the machine's limit, not a usage error; exit 1

@@ -28,19 +28,13 @@ import numpy as np
 import torch
 
 from ..results.store import DiskFullError, atomic_write_bytes
-from .datasets import DATASETS, SPLITS, DataError, resolve_root
+from .datasets import SPLITS, DataError, resolve_root
+from .inputs import NPZ_FIX, check_dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PREP_VERSION = 1  # bump when the conversion changes, so that caches made the old way are not reused
 LABELS = tuple(str(n) for n in range(10))
 FOLDER_FIX = "fix: lay it out as train/<0-9>/*.png and test/<0-9>/*.png (see docs/data.md)"
-NPZ_FIX = "fix: save x_train, y_train, x_test, y_test with np.savez (images (N, 28, 28) uint8, labels 0-9)"
-
-
-def is_custom(dataset: str) -> bool:
-    """Whether ``dataset`` names a data set of your own (a path) rather than a built-in one."""
-    return dataset not in DATASETS and ("/" in dataset or os.sep in dataset or dataset.endswith(".npz")
-                                        or Path(dataset).expanduser().exists())
 
 
 def _folder_files(path: Path) -> dict[str, dict[int, list[Path]]]:
@@ -137,12 +131,7 @@ def cache_file(data_root: str | os.PathLike[str] | None, sha: str) -> Path:
 def prepare_custom(dataset: str, data_root: str | os.PathLike[str] | None = None) -> tuple[Path, str, str]:
     """(cache file, content SHA-256, where it came from: "present" or "converted from PATH"), converting the
     data set the first time its content is seen."""
-    path = Path(dataset).expanduser()
-    if not path.exists():
-        raise DataError(f"data set {dataset}: no such folder or .npz file; fix: pass --dataset mnist, "
-                        "fashion-mnist, or the path of a folder or .npz of your own")
-    if path.is_file() and path.suffix != ".npz":
-        raise DataError(f"data set {dataset}: a file but not an .npz; {NPZ_FIX}")
+    path = check_dataset(dataset) or Path(dataset)  # the callers pass paths only (``is_custom``)
     files = _folder_files(path) if path.is_dir() else {}  # the layout is checked before anything is hashed
     sha = content_sha256(path)
     _HASHED[dataset] = sha

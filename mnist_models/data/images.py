@@ -33,7 +33,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..config import INVERT_CHOICES
-from ..errors import UserError
+from .inputs import ImageError, check_image
 
 MNIST_SIZE = 28  # the frame
 DIGIT_BOX = 20  # the digit is scaled to fit this square, as MNIST's were
@@ -43,10 +43,6 @@ NOISE = 0.1  # after stretching (paper 0, ink 1), an edge pixel under this is ze
 FRINGE = 2  # pixels: how far from the ink (Otsu's class) its antialiased edge is kept
 BLANK = 0.15  # the ink must stand this far above the paper, else the image is blank
 MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
-
-
-class ImageError(UserError, ValueError):
-    """An image cannot be used (missing, unreadable, truncated, too large). One line with the fix."""
 
 
 def _describe(source: str | os.PathLike[str] | Image.Image) -> str:
@@ -59,10 +55,7 @@ def open_image(source: str | os.PathLike[str] | Image.Image) -> Image.Image:
     name = _describe(source)
     if isinstance(source, Image.Image):
         return _decoded(source, name)
-    path = Path(source)
-    if not path.is_file():
-        raise ImageError(f"image {name}: {'is a folder' if path.is_dir() else 'no such file'}; fix: pass the path "
-                         "of a PNG, JPEG, BMP or GIF file")
+    path = check_image(source)
     try:  # reads the header only; PIL's own bomb guard is made an error here rather than a warning
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

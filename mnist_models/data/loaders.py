@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .augment import DeviceAugment, device_augment, notebook_transforms
-from .custom import is_custom
 from .datasets import dataset_spec, raw_dir, resolve_root
+from .inputs import is_custom
 from .verify import DataError, load_split
 
 

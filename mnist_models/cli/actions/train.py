@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import statistics
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -15,7 +16,7 @@ from ...config import RunConfig
 from ...measure.stats import mean_ci
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
-from ...train.checkpoint import check_save_path, save_checkpoint
+from ...train.checkpoint import save_checkpoint
 from ...train.runtime import Resolved, resolve
 from ..common import prepare_run, run_fit
 
@@ -36,7 +37,7 @@ def summary(run_id: str, run: Resolved, result: Any) -> dict[str, Any]:
 def run(seeds: list[int] | None, cfg: RunConfig, args: argparse.Namespace, out: Console, err: Console) -> int:
     """Train ``cfg`` (once per seed with ``seeds``), as the command line checked it."""
     results_dir = prepare_run(cfg, args.results)
-    save = check_save_path(args.save) if args.save else None  # fail before training, not after
+    save = Path(args.save) if args.save else None  # checked by the command module, before training
     run = resolve(cfg)  # the run's automatic choices, made once, before the progress bar; every stage reads them
     if run.reason:
         err.print(run.reason, highlight=False, soft_wrap=True)

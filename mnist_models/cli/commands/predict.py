@@ -23,6 +23,8 @@ import argparse
 from rich.console import Console
 
 from ...config import INVERT_CHOICES
+from ...data.inputs import check_image
+from ...train.checkpoint_path import check_checkpoint
 from ..actions import action
 from ..flags import add_config_flags, add_json
 
@@ -45,4 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    for image in args.images:  # a missing file is refused before torch is imported; its content later
+        check_image(image)
+    check_checkpoint(args.checkpoint)
     return action(__name__).run(args, out, err)

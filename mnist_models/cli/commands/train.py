@@ -12,6 +12,7 @@ import argparse
 from rich.console import Console
 
 from ...config import MEASURED_DEFAULTS, RunConfig
+from ...train.checkpoint_path import check_save_path
 from ..actions import action
 from ..flags import UsageError, add_config_flags, add_json, add_results, config_values, parse_seeds
 
@@ -55,4 +56,6 @@ def seed_list(args: argparse.Namespace) -> list[int] | None:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     seeds, cfg = seed_list(args), config(args)  # bad input refused before the action imports torch
+    if args.save:
+        check_save_path(args.save)
     return action(__name__).run(seeds, cfg, args, out, err)
