@@ -8,12 +8,13 @@ STAMP := $(VENV)/.mnist-bench-installed
 # Debian's dataset-fashion-mnist holds the official Fashion-MNIST files (checked by SHA-256 when prepared).
 FASHION := /usr/share/datasets/fashion-mnist
 APT_FASHION := DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist
+APT_POSTGRES := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
 # Seeds for `make reproduce` (a count or a comma list); extra options for `make bench`.
 SEEDS ?= 42,0,1
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup bench reproduce lint test test-fast
+.PHONY: setup bench reproduce lint test test-fast postgres
 
 # The environment takes about 6 GiB (torch's CUDA build): a full disk is named before venv fails obscurely.
 NEED_MIB := 6144
@@ -48,9 +49,16 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
-# All tests: the linter, fast unit tests and the slower real-MNIST training tests.
-test: lint
+# All tests: the linter, fast unit tests and the slower real-MNIST training tests. The tests that need a real
+# PostgreSQL server start a throwaway one from Debian's postgresql (installed here where apt works; they skip,
+# saying why, where it is missing).
+test: lint postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { $(APT_POSTGRES) >/dev/null || { apt-get update -q >/dev/null && $(APT_POSTGRES) >/dev/null; }; }; } || \
+	  echo "note: PostgreSQL is not installed (apt-get install postgresql); the tests that need a server skip"
 
 # Fast unit tests only, for iterating.
 test-fast: setup

@@ -14,11 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 import torch
+from pg_server import postgres_server
 
 from mnist_models import data
 from mnist_models.cli import main as cli
@@ -41,6 +43,13 @@ def ctrl_c_interrupts() -> None:
     """SIGINT raises KeyboardInterrupt in this process and in the processes it starts, as in a terminal."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (``tests/postgres.py``), or a skip naming why not."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -51,10 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad-inputs.md"
 WORKERS = min(4, os.cpu_count() or 2)  # processes started at once (each imports torch: ~4 s of CPU)
 
-UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA = (
+UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA, DATABASE = (
     "unknown name", "out of range", "wrong type", "wrong file", "no device", "incompatible", "environment",
-    "unusable model", "bad data set")
-CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA)
+    "unusable model", "bad data set", "database")
+CATEGORIES = (UNKNOWN, RANGE, TYPE, FILE, DEVICE, COMBINATION, ENV, MODEL, DATA, DATABASE)
 
 # Models of one's own that cannot be used (the sandbox's inputs/nets.py), each refused before training.
 NETS = """
@@ -468,6 +468,61 @@ CASES: list[Case] = [
     case("train-data-npz-lengths", DATA, "train", ("--dataset", "{own}/lengths.npz"),
          "x_train holds 4 images but y_train 3 labels", "fix: give every image one label"),
     case("train-data-not-npz", DATA, "train", ("--dataset", "{file}"), "a file but not an .npz", NPZ_FIX),
+    # A sweep's space and study (the database itself: tests/test_sweep.py starts real ones)
+    case("sweep-objective", UNKNOWN, "sweep", ("--objective", "speed"), "invalid choice: 'speed'",
+         "see `mnist-bench sweep --help`"),
+    case("sweep-optimizer-choice", UNKNOWN, "sweep", ("--optimizer", "sgd,rmsprop"),
+         ("--optimizer rmsprop", "unknown optimizer 'rmsprop'"), "choose one of: sgd, adam"),
+    case("sweep-model-choice", UNKNOWN, "sweep", ("--model", "v2,v9"), "unknown model 'v9'", MODELS),
+    case("sweep-storage-scheme", UNKNOWN, "sweep", ("--storage", "mysql://db"), "not a database URL",
+         "fix: sqlite:///path/to/file.db or postgresql://user@host:port/dbname"),
+    case("sweep-trials-zero", RANGE, "sweep", ("--trials", "0"), "a study needs at least 1 trial",
+         "fix: pass --trials 1 or more"),
+    case("sweep-range-reversed", RANGE, "sweep", ("--lr", "0.1:0.01"), "LOW must be below HIGH",
+         "fix: e.g. --lr 0.01:0.1"),
+    case("sweep-log-range-zero", RANGE, "sweep", ("--lr", "0:0.1:log"), "a log range needs LOW > 0",
+         "fix: drop :log or raise LOW"),
+    case("sweep-range-text", TYPE, "sweep", ("--lr", "1e-3:x"), "not a number",
+         "fix: a range is LOW:HIGH or LOW:HIGH:log"),
+    case("sweep-batch-size-fraction", TYPE, "sweep", ("--batch-size", "32:64.5"), "not a whole number",
+         "fix: give whole numbers"),
+    case("sweep-study-name", TYPE, "sweep", ("--study", "my study"), "letters, digits",
+         "fix: e.g. --study lr-search"),
+    case("sweep-database-down", DATABASE, "sweep", ("--storage", "postgresql://postgres@127.0.0.1:1/postgres",
+                                                    "--data-root", "{data}", "--results", "{results}"),
+         ("cannot use the study database postgresql://postgres@127.0.0.1:1/postgres", "connection"),
+         "fix: check the server is running"),
+    # The history index
+    case("history-results-is-a-file", FILE, "history", ("{file}",), "is a file, not a results folder",
+         "fix: pass the folder that holds the run folders and runs.jsonl"),
+    case("history-results-missing", FILE, "history", ("nowhere",), "nowhere: no such folder",
+         "fix: pass a results folder (e.g. results), or --db"),
+    case("history-db-scheme", UNKNOWN, "history", ("--db", "mysql://db"), "not a database URL",
+         "fix: sqlite:///path/to/file.db or postgresql://user@host:port/dbname"),
+    case("history-filter-empty", TYPE, "history", ("{results}", "--filter", ""), "--filter is empty",
+         "fix: a shell-style pattern"),
+    case("history-database-down", DATABASE, "history", ("{results}", "--db",
+                                                        "postgresql://postgres@127.0.0.1:1/history"),
+         ("cannot use the history database postgresql://postgres@127.0.0.1:1/history", "connection"),
+         "fix: check the server is running"),
+    case("push-run-missing", FILE, "push", ("nowhere", "--db", "sqlite:///{results}/h.db"), "nowhere: no such folder",
+         RUN_DIR),
+    case("push-db-missing", UNKNOWN, "push", ("{results}",), "the following arguments are required: --db",
+         "see `mnist-bench push --help`"),
+    case("export-uri-scheme", UNKNOWN, "export", ("{results}", "--mlflow", "ftp://host"),
+         "not an MLflow tracking URI", "fix: http://host:5000 (a tracking server) or sqlite:///path/to/mlflow.db"),
+    case("export-mlflow-missing", UNKNOWN, "export", ("{results}",), "the following arguments are required: --mlflow",
+         "see `mnist-bench export --help`"),
+    case("export-run-missing", FILE, "export", ("nowhere", "--mlflow", "sqlite:///{results}/m.db"),
+         "nowhere: no such folder", RUN_DIR),
+    case("export-experiment-empty", TYPE, "export", ("{results}", "--mlflow", "sqlite:///{results}/m.db",
+                                                    "--experiment", " "), "--experiment is empty",
+         "fix: name an experiment"),
+    case("export-mlflow-down", DATABASE, "export", ("{results}", "--mlflow", "http://127.0.0.1:1"),
+         ("MLflow at http://127.0.0.1:1 refused the export", "Connection refused"), "fix: check --mlflow"),
+    case("push-database-down", DATABASE, "push", ("{results}", "--db", "postgresql://postgres@127.0.0.1:1/history"),
+         ("cannot use the history database postgresql://postgres@127.0.0.1:1/history", "connection"),
+         "fix: check the server is running"),
 ]
 
 

@@ -23,8 +23,9 @@ import torch
 
 from mnist_models import data
 from mnist_models.cli import main as cli
+from mnist_models.host.kinds import machine_tag
 from mnist_models.models import list_models
-from mnist_models.results.provenance import environment, machine_tag
+from mnist_models.results.provenance import environment
 
 from conftest import CLI_TRAIN
 
@@ -232,7 +233,7 @@ def test_reproduce_v0_one_seed(mnist_root: Path, in_tmp: Path, capsys: pytest.Ca
     assert spliced.startswith(f"{head}<!-- seed-table:start -->old")  # other machines' text is kept
     assert spliced.endswith(f"<!-- seed-table@{kind}:end -->\n<!-- seed-table:end -->{tail}")
     block = spliced.split(f"<!-- seed-table@{kind}:start -->\n", 1)[1]
-    assert block.startswith(f"**{machine_tag()}** · kind `{kind}` · measured ")  # which machine, when
+    assert block.startswith(f"**{machine_tag(environment())}** · kind `{kind}` · measured ")  # which machine, when
     assert "#" + markdown.strip().splitlines()[0] in block and markdown.strip().splitlines()[2] in block
     assert markdown.strip() in out
 

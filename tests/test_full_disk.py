@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy
 
 from mnist_models import data
 from mnist_models.cli import main as cli
@@ -399,3 +400,29 @@ def test_profile_on_a_real_full_disk(small_disk: Path, mnist_root: Path, capsys:
     code = cli.main(fast_profile(mnist_root, results))
     disk_full_line(capsys.readouterr().err, str(results / "profiles"), ".pt.trace.json")
     assert code == 1 and snapshot(results) == before and temp_files(small_disk) == []
+
+
+def test_a_history_index_on_a_real_full_disk(small_disk: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The index's disk fills while new runs are added: one line, exit 1, and every point already in the
+    index is still there (each source is written in one transaction)."""
+    results = tmp_path / "results"
+    runs = sorted(p for p in (ROOT / "results").iterdir() if p.is_dir() and not p.is_symlink())
+    for run in runs[:3]:
+        shutil.copytree(run, results / run.name, ignore=shutil.ignore_patterns("plots", "*.html", "rounds.csv"))
+    db = f"sqlite:///{small_disk / 'history.db'}"
+    assert cli.main(["history", str(results), "--db", db]) == 0
+    capsys.readouterr()
+    engine = sqlalchemy.create_engine(db)
+    with engine.connect() as connection:
+        before = connection.execute(sqlalchemy.text("SELECT count(*) FROM history_points")).scalar()
+    for run in runs[3:]:
+        shutil.copytree(run, results / run.name, ignore=shutil.ignore_patterns("plots", "*.html", "rounds.csv"))
+    fill(small_disk)
+    code = cli.main(["history", str(results), "--db", db])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "the history database" in err[0] and "is full" in err[0], err
+    (small_disk / "filler").unlink()
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT count(*) FROM history_points")).scalar() == before
+    engine.dispose()

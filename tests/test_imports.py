@@ -35,7 +35,7 @@ def test_the_package_and_its_config_import_no_torch() -> None:
 
 
 # torch alone takes 1.2–4 s to import here: --help and a refused flag or model name answer without it.
-CLI_HEAVY = ("torch", "pandas", "matplotlib", "torchvision", "PIL")
+CLI_HEAVY = ("torch", "pandas", "matplotlib", "torchvision", "PIL", "optuna", "sqlalchemy")
 REFUSED = (["train", "--model", "nope"], ["train", "--model", "missing.py:Net"], ["train", "--batch-size", "0"],
            ["train", "--seed", "1", "--seeds", "3"], ["tta", "--seeds", "x"], ["speedup", "--precision", "fp32,fp32"],
            ["reproduce", "--models", "v9"], ["models", "nope"], ["machine", "--model", "nope"],
@@ -45,7 +45,8 @@ REFUSED = (["train", "--model", "nope"], ["train", "--model", "missing.py:Net"],
            ["predict", "--checkpoint", "model.pt", "missing.png"],
            ["predict", "--checkpoint", "missing.pt", "seven.png"],
            ["data", "--dataset", "nope"], ["train", "--dataset", "missing/"], ["tta", "--dataset", "seven.png"],
-           ["train", "--save", "."])
+           ["train", "--save", "."], ["sweep", "--lr", "0.1:0.01"], ["sweep", "--optimizer", "sgd,rmsprop"],
+           ["sweep", "--storage", "mysql://x"], ["sweep", "--model", "v2,nope"], ["sweep", "--trials", "0"])
 
 
 def test_the_command_line_starts_without_torch(tmp_path: Path) -> None:

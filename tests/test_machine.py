@@ -7,14 +7,8 @@ import json
 import torch
 
 from mnist_models.cli import main as cli
-from mnist_models.host.capabilities import (
-    bf16_note,
-    cache_sizes_kib,
-    capabilities,
-    cpu_flags,
-    machine_kind,
-    machine_label,
-)
+from mnist_models.host.capabilities import bf16_note, cache_sizes_kib, capabilities, cpu_flags
+from mnist_models.host.kinds import machine_kind, machine_label
 
 
 def test_capabilities_describe_this_cpu() -> None:

@@ -23,11 +23,12 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mnist_models.cli import main as cli
+from mnist_models.host.kinds import machine_tag
 from mnist_models.measure.trace import CATEGORIES, PYTHON_FRAME, Span, diff_ops, is_python, step_totals
 from mnist_models.models import get_model
 from mnist_models.report.run.other_sections import profile_section
 from mnist_models.results import store
-from mnist_models.results.provenance import environment, machine_tag
+from mnist_models.results.provenance import environment
 from mnist_models.train.engine import Training
 
 ACTIVE = 3

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from mnist_models.config import RunConfig
+from mnist_models.host.kinds import machine_tag
 from mnist_models.report.markdown import markdown_table
 from mnist_models.report.readme import splice_machine_block, splice_marked
 from mnist_models.results import provenance, store
@@ -229,16 +230,16 @@ def test_environment_describes_this_process() -> None:
     assert isinstance(env["torch_threads"], int) and env["torch_threads"] >= 1
     if torch.cuda.is_available():
         assert env["gpu"] == torch.cuda.get_device_name(0)
-        assert provenance.machine_tag(env) == env["gpu"]
+        assert machine_tag(env) == env["gpu"]
     else:
         assert env["gpu"] is None and env["cuda"] is None
-        tag = provenance.machine_tag(env)
+        tag = machine_tag(env)
         assert tag.startswith(f"{env['cpu']} ({env['cpu_count']} cores; ")
         assert ("bf16 native" if env["bf16_native"] else "bf16 emulated") in tag
         assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         assert env["machine_kind"].startswith("cpu-")
     # Rows written before capabilities were recorded still get a tag.
-    assert provenance.machine_tag({"gpu": None, "cpu": "Old CPU", "cpu_count": 2}) == "Old CPU (2 cores)"
+    assert machine_tag({"gpu": None, "cpu": "Old CPU", "cpu_count": 2}) == "Old CPU (2 cores)"
     json.loads(store.to_json(env))  # serialisable as it is
 
 
@@ -352,6 +353,6 @@ def test_machine_block_is_titled_with_the_machine_and_date(tmp_path: Path) -> No
     env = environment()
     assert splice_machine_block(readme, "t", "### Table\n\n| a |\n|---|", env) is True
     text = readme.read_text(encoding="utf-8")
-    assert f"<!-- t@{env['machine_kind']}:start -->\n**{provenance.machine_tag(env)}** · kind `{env['machine_kind']}`" \
+    assert f"<!-- t@{env['machine_kind']}:start -->\n**{machine_tag(env)}** · kind `{env['machine_kind']}`" \
            f" · measured 20" in text
     assert "\n#### Table\n" in text  # headings go one level down, under the title line

@@ -10,6 +10,7 @@ defaults apply underneath (``RunConfig.from_protocol`` ignores None).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable
 from dataclasses import MISSING, fields
 from typing import Any
@@ -104,6 +105,16 @@ def check_given_files(args: argparse.Namespace) -> None:
     image and checkpoint, ``train --save``) are checked by its command module."""
     if getattr(args, "dataset", None) is not None:
         check_dataset(args.dataset)
+
+
+DATABASE_URL = re.compile(r"^(sqlite:///.+|postgresql(\+[a-z0-9]+)?://.+)$")  # SQLite files, PostgreSQL servers
+
+
+def check_database_url(flag: str, url: str | None) -> None:
+    """A database URL this harness can use (``sqlite:///…`` or ``postgresql://…``), else one line."""
+    if url is not None and not DATABASE_URL.match(url):
+        raise UsageError(f"{flag} {url!r}: not a database URL mnist-bench can use; fix: sqlite:///path/to/file.db "
+                         "or postgresql://user@host:port/dbname")
 
 
 def config_values(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:

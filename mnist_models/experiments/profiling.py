@@ -46,9 +46,10 @@ from ..config import ConfigError, RunConfig
 from ..data import prepare
 from ..host.clock import Timer
 from ..host.device import resolve_device
+from ..host.kinds import machine_tag
 from ..measure import trace
 from ..measure.timing import Contention
-from ..results.provenance import environment, machine_tag
+from ..results.provenance import environment
 from ..results.store import atomic_write_bytes, check_writable, write_error
 from ..runs.profiles import PROFILE_FORMAT, ProfileData
 from ..train.engine import Training, build_training

@@ -6,8 +6,9 @@ carries the capability it was measured on, and results-page blocks (docs/results
 
 - ``capabilities()``: the static facts, read once per process (``/proc/cpuinfo``, sysfs caches,
   torch's dispatch level and oneDNN's bf16 support). Nothing here is timed.
-- ``machine_kind(caps)``: a slug such as ``cpu-amd-avx512-bf16`` or ``gpu-nvidia-h100-80gb-hbm3``;
-  the name of the results-page blocks (docs/results/<kind>.md) and part of a bench run's id.
+- ``machine_kind(caps)`` (``kinds.py``, no torch): a slug such as ``cpu-amd-avx512-bf16`` or
+  ``gpu-nvidia-h100-80gb-hbm3``; the name of the results-page blocks (docs/results/<kind>.md) and part of a
+  bench run's id.
 - ``bf16_note(caps)``: why bf16 is slow where it is emulated, for flags and reasons.
 
 The measured side (matmul peak per dtype) lives in ``measure.probes.matmul_peak_gflops``;
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .kinds import machine_kind
 
 # ISA extensions that decide how fast the precisions run (x86 /proc/cpuinfo flag names).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
@@ -120,51 +123,6 @@ def capabilities() -> dict[str, Any]:
     }
     caps["machine_kind"] = machine_kind(caps)
     return caps
-
-
-def _slug(text: str) -> str:
-    return "-".join("".join(c.lower() if c.isalnum() else " " for c in text).split())
-
-
-def machine_kind(caps: dict[str, Any]) -> str:
-    """A short, stable name for the kind of machine a figure belongs to.
-
-    GPU machines: ``gpu-<device name>``. CPUs: ``cpu-<vendor>-<top ISA level>``, where the level is
-    ``amx`` (AMX bf16 tiles), ``avx512-bf16`` (AVX-512 with bf16 dot products), ``avx512``, ``avx2``
-    or the architecture; an ``ONEDNN_MAX_CPU_ISA`` limit is appended (``-isa-avx2``) because it
-    changes what the CPU runs. The vendor comes from ``vendor_id`` (the model name alone does not
-    tell an AVX2 EPYC from an AVX-512 one).
-    """
-    if caps.get("gpu"):
-        return f"gpu-{_slug(caps['gpu'])}"
-    isa = set((caps.get("cpu_isa") or "").split(","))
-    if "amx_bf16" in isa:
-        level = "amx"
-    elif "avx512_bf16" in isa:
-        level = "avx512-bf16"
-    elif "avx512f" in isa:
-        level = "avx512"
-    elif "avx2" in isa:
-        level = "avx2"
-    else:
-        level = _slug(caps.get("arch") or "cpu")
-    vendor = {"genuineintel": "intel", "authenticamd": "amd"}.get(str(caps.get("cpu_vendor", "")).lower(),
-                                                                    _slug(str(caps.get("cpu_vendor", ""))))
-    limit = f"-isa-{_slug(caps['onednn_max_isa'])}" if caps.get("onednn_max_isa") else ""
-    return "-".join(part for part in ("cpu", vendor, level) if part) + limit
-
-
-def machine_label(caps: dict[str, Any] | None = None) -> str:
-    """One line for people: ``AMD EPYC (2 cores; AVX512, avx512_bf16, bf16 native)`` or the GPU name."""
-    caps = caps or capabilities()
-    if caps.get("gpu"):
-        return f"{caps['gpu']} (CUDA capability {caps['gpu_capability']})"
-    isa = caps.get("cpu_isa") or ""
-    extras = [flag for flag in ("avx512_bf16", "amx_bf16") if flag in isa.split(",")]
-    bf16 = "bf16 native" if caps.get("bf16_native") else "bf16 emulated"
-    limit = f", oneDNN limited to {caps['onednn_max_isa']}" if caps.get("onednn_max_isa") else ""
-    parts = [caps.get("cpu_capability") or caps.get("arch"), *extras, bf16]
-    return f"{caps['cpu']} ({caps['cpu_count']} cores; {', '.join(str(p) for p in parts if p)}{limit})"
 
 
 def bf16_note(device_type: str, caps: dict[str, Any] | None = None) -> str:

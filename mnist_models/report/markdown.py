@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..results.provenance import machine_tag
+from ..host.kinds import machine_tag
 from ..runs.frames import is_missing
 
 

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..results.provenance import environment, machine_tag
+from ..host.kinds import machine_tag
+from ..results.provenance import environment
 from ..results.store import write_text
 from .markers import markers
 
@@ -17,7 +18,7 @@ from .markers import markers
 def splice_marked(path: str | os.PathLike[str], name: str, body: str, kind: str | None = None) -> bool:
     """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file.
 
-    With ``kind`` (a machine kind, see ``host.capabilities.machine_kind``), only the sub-block
+    With ``kind`` (a machine kind, see ``host.kinds.machine_kind``), only the sub-block
     ``<!-- name@kind:start -->`` … ``<!-- name@kind:end -->`` inside that block is replaced, or
     added at its end when this kind has none yet: figures from other machines stay as they are.
     Returns False (and changes nothing) when the outer markers are absent. Written atomically.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..results.provenance import machine_tag
+from ..host.kinds import machine_tag
 from ..runs.keys import case_name
 from . import tta_table as tta_report
 from .markdown import fmt_columns, markdown_table, pick_columns

@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 import torch
 
-from ..host.capabilities import capabilities, machine_kind, machine_label
+from ..host.capabilities import capabilities
+from ..host.kinds import machine_kind
 from ..host.allocator import host_allocator
 from ..models import model_source
 from .store import RUN_ID_TIME
@@ -84,19 +85,6 @@ def _static_environment() -> dict[str, Any]:
         "git_commit": _git_commit(),
         **{key: caps[key] for key in CAPABILITY_KEYS},
     }
-
-
-def machine_tag(env: dict[str, Any] | None = None) -> str:
-    """Short name of the compute device: the GPU name, else the CPU model, core count and what it
-    can do (``AMD EPYC (2 cores; AVX512, avx512_bf16, bf16 native)``). Rows written before the
-    capabilities were recorded give the model and core count only."""
-    env = env or environment()
-    if env.get("gpu"):
-        return env["gpu"]
-    if "cpu_isa" not in env:
-        return f"{env['cpu']} ({env['cpu_count']} cores)"
-    return machine_label(env)
-
 
 
 def epoch_records(run_id: str, kind: str, config: Any, rows: Iterable[dict[str, Any]],

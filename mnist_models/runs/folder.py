@@ -236,3 +236,20 @@ def read_run(folder: str | os.PathLike[str], role: str | None = None) -> RunFold
         skips=_recorded(machine, "skips", "case"), left_out=_recorded(machine, "left_out", "what") or (),
         problems=files.problems, unreadable=_unreadable(files.problems), incomplete=files.incomplete,
         files=tuple(n for n in FILES if (path / n).is_file() and (n != CASES_FILE or files.incomplete)))
+
+
+def read_tables(folder: str | os.PathLike[str]) -> RunFolder:
+    """A run folder's machine.json and its train, inference and tta tables only (what a history of many runs
+    needs), read as ``read_run`` reads them; the per-round samples, confusion matrices and predictions are
+    left out (None or empty). The same errors as ``read_run``."""
+    path = check_folder(folder)
+    files = RunFiles(path)
+    try:
+        machine = files.machine()
+        raw = {name: _or_empty(files.table(name)) for name in ("train.csv", "inference.csv", "tta.csv")}
+    except RunFileError as exc:
+        raise RunFolderError(exc.say(path)) from None
+    tables = [raw["train.csv"], raw["inference.csv"]]
+    train, inference = _recomputed(*tables)
+    return RunFolder(path=path, machine=machine, env=_environment(machine, tables), train=train, inference=inference,
+                     rows={}, tta=raw["tta.csv"], problems=files.problems, incomplete=files.incomplete)

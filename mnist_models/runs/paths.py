@@ -47,6 +47,12 @@ def _not_a_folder(path: Path, role: str | None) -> str:
     return f"{path} is not a benchmark run folder (no train.csv, inference.csv or {CASES_FILE} in it); {RUN_FIX}"
 
 
+def is_results(path: Path) -> bool:
+    """Whether ``path`` is a results folder (run folders in it, or a ``runs.jsonl``) rather than one run."""
+    return path.is_dir() and not has_rows(path) and ((path / "runs.jsonl").is_file() or any(
+        p.is_dir() and not p.is_symlink() and has_rows(p) for p in path.iterdir()))
+
+
 def check_folder(folder: str | os.PathLike[str], role: str | None = None) -> Path:
     """The run folder, or ``RunFolderError`` saying why it is not one (``role``: BASE or NEW, for compare)."""
     path = Path(folder)

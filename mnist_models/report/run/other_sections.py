@@ -2,7 +2,8 @@
 grid of test images, the 3×3 prediction grids), time to accuracy (``report.tta_table.render``), what the
 budget cut, the skipped cases with their reasons, and, where their files exist, a comparison
 (``compare.md`` in the run folder, from ``mnist-bench compare``) and the latest profile beside the run
-(``<results>/profiles/<id>/``, from ``mnist-bench profile``). A section whose data the run did not
+(``<results>/profiles/<id>/``, from ``mnist-bench profile``), and links to the sweeps' pages
+(``<results>/sweeps/<study>/``, from ``mnist-bench sweep``). A section whose data the run did not
 record says so; the comparison and the profile are simply absent without their files.
 """
 
@@ -175,3 +176,20 @@ def profile_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
     if (found / "breakdown.csv").is_file():
         lines += ["Step-time breakdown (mean over the recorded steps):", "", *_breakdown(profile)]
     return lines
+
+
+def sweeps_section(run: RunFolder) -> list[str]:
+    """A link to each sweep's page under the same results folder (``mnist-bench sweep``), with its trial
+    count and best trial from its ``trials.csv``."""
+    pages = sorted(run.path.resolve().parent.glob("sweeps/*/report.html"))
+    if not pages:
+        return []
+    lines = ["## Sweeps", "", "The sweeps beside this run (`mnist-bench sweep`; each page is drawn from its study):",
+             ""]
+    for page in pages:
+        link = Path(os.path.relpath(page, run.path)).as_posix()
+        trials = pd.read_csv(page.parent / "trials.csv") if (page.parent / "trials.csv").is_file() else pd.DataFrame()
+        done = trials[trials["state"] == "complete"] if "state" in trials else trials
+        best = f", best trial {done.iloc[0]['trial']}: {done.iloc[0]['value']:.4g}" if len(done) else ""
+        lines.append(f"- [`{page.parent.name}`]({link}): {len(trials)} trials{best}")
+    return [*lines, ""]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...results.provenance import machine_tag
+from ...host.kinds import machine_tag
 from ...runs.files import CASES_FILE
 from ...runs.folder import RunFolder
 from ...runs.frames import is_missing
