@@ -166,7 +166,7 @@ def test_a_sweep_stopped_mid_trial_resumes_and_retries_that_trial(mnist_root: Pa
     """SIGTERM during trial 1 (of 4 epochs): the trial is failed and queued again with its values; the same
     command finishes the study, trial 0 is not run again, and no row is lost."""
     results = tmp_path / "results"
-    argv = ("--trials", "3", "--epochs", "4", "--batch-size", "512", "--no-prune")
+    argv = ("--trials", "3", "--epochs", "4", "--batch-size", "256,512", "--no-prune")  # a whole-number choice
     proc = worker(results, mnist_root, *argv)
     wait_for_trial_lines(proc, 1)
     time.sleep(0.3)  # into trial 1, long before its 4 epochs end
@@ -178,6 +178,8 @@ def test_a_sweep_stopped_mid_trial_resumes_and_retries_that_trial(mnist_root: Pa
     stopped = optuna.load_study(study_name="sweep", storage=storage).trials
     assert [t.state.name for t in stopped] == ["COMPLETE", "FAIL", "WAITING"]
     assert stopped[2].params == {} and stopped[2].user_attrs == {"retry_of": 1}
+    trials_csv = (results / "sweeps" / "sweep" / "trials.csv").read_text(encoding="utf-8")  # the page, as stopped
+    assert ",fail," in trials_csv and ",waiting," in trials_csv
     resumed = worker(results, mnist_root, *argv)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err

@@ -106,6 +106,12 @@ def _importance_figure(study: optuna.Study) -> tuple[bytes | None, dict[str, flo
     return png(fig), importance
 
 
+def _choice(value: Any) -> str:
+    """A categorical value as its choice reads (a whole-number column read back as floats, because another
+    trial has no value there, gives 128.0 for 128)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _slice_figure(frame: pd.DataFrame, study: optuna.Study, label: str) -> bytes | None:
     done = frame[frame["state"] == "complete"]
     done = done[done["value"].astype(float).map(math.isfinite)]
@@ -116,7 +122,7 @@ def _slice_figure(frame: pd.DataFrame, study: optuna.Study, label: str) -> bytes
     for ax, (name, space) in zip(axes[0], spaces.items(), strict=True):
         if isinstance(space, optuna.distributions.CategoricalDistribution):  # each choice a place on the axis
             choices = [str(c) for c in space.choices]
-            ax.scatter(done[name].astype(str).map(choices.index), done["value"], s=16, c=done["trial"],
+            ax.scatter(done[name].map(_choice).map(choices.index), done["value"], s=16, c=done["trial"],
                        cmap="viridis")
             ax.set_xticks(range(len(choices)), choices)
             ax.set_xlim(-0.5, len(choices) - 0.5)
