@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 import sqlalchemy
@@ -407,7 +408,7 @@ def test_a_history_index_on_a_real_full_disk(small_disk: Path, tmp_path: Path,
     """The index's disk fills while new runs are added: one line, exit 1, and every point already in the
     index is still there (each source is written in one transaction)."""
     results = tmp_path / "results"
-    runs = sorted(p for p in (ROOT / "results").iterdir() if p.is_dir() and not p.is_symlink())
+    runs = sorted(p for p in (ROOT / "results").iterdir() if (p / "machine.json").is_file() and not p.is_symlink())
     for run in runs[:3]:
         shutil.copytree(run, results / run.name, ignore=shutil.ignore_patterns("plots", "*.html", "rounds.csv"))
     db = f"sqlite:///{small_disk / 'history.db'}"
@@ -426,3 +427,23 @@ def test_a_history_index_on_a_real_full_disk(small_disk: Path, tmp_path: Path,
     with engine.connect() as connection:
         assert connection.execute(sqlalchemy.text("SELECT count(*) FROM history_points")).scalar() == before
     engine.dispose()
+
+
+def test_a_sweep_whose_study_disk_fills_stops_with_one_line(small_disk: Path, mnist_root: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The study's SQLite file on a disk that fills before the next trial: exit 1, one line, the finished
+    trial kept."""
+    storage = f"sqlite:///{small_disk / 'sweeps.db'}"
+    argv = ["sweep", "--model", "v0", "--epochs", "1", "--precision", "fp32", "--no-channels-last", "--device",
+            "cpu", "--batch-size", "512", "--optimizer", "sgd", "--storage", storage, "--data-root", str(mnist_root),
+            "--results", str(tmp_path / "results")]
+    assert cli.main([*argv, "--trials", "1"]) == 0
+    capsys.readouterr()
+    fill(small_disk)
+    code = cli.main([*argv, "--trials", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "the study database" in err[-1] and "is full" in err[-1], err
+    assert not any("Traceback" in line for line in err)
+    (small_disk / "filler").unlink()
+    study = optuna.load_study(study_name="sweep", storage=storage)
+    assert [t.state.name for t in study.trials][:1] == ["COMPLETE"]

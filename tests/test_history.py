@@ -183,6 +183,27 @@ def test_a_newer_schema_or_a_database_that_is_down_is_one_line_and_loses_nothing
 
 
 @pytest.mark.slow
+def test_a_read_only_history_database_is_one_line_and_loses_nothing(aa_runs: Path, tmp_path: Path,
+                                                                   postgres_url: str) -> None:
+    url = new_database(postgres_url, "read_only_history")
+    runs = copy_runs(aa_runs, tmp_path / "results")
+    shutil.rmtree(runs[-1])  # indexed after the database became read-only
+    code, report, err = history(str(tmp_path / "results"), "--db", url)
+    assert code == 0, err
+    engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("ALTER DATABASE read_only_history SET default_transaction_read_only = on"))
+        count = "SELECT count(*) FROM history_points"
+        before = connection.execute(sqlalchemy.text(count)).scalar()
+    shutil.copytree(aa_runs / runs[-1].name, runs[-1])
+    code, _, err = history(str(tmp_path / "results"), "--db", url)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "is read-only" in err, err
+    with engine.connect() as connection:
+        assert connection.execute(sqlalchemy.text(count)).scalar() == before
+    engine.dispose()
+
+
+@pytest.mark.slow
 def test_a_thousand_runs_index_once_and_the_page_stays_small(aa_runs: Path, tmp_path: Path) -> None:
     """1,000 run folders (the A/A runs copied under new ids, a planted step at the 600th): all indexed, a
     second call reads none again, the step is found, and the page is one file under 5 MB. How long each
