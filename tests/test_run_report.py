@@ -214,10 +214,11 @@ def write_profile(results: Path, name: str) -> Path:
     return folder
 
 
-def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_path):
+def test_a_comparison_the_latest_profile_and_the_sweeps_are_included_where_they_exist(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     folder = copy_run(FULL_RUNS[-1], results)
+    shutil.copytree(ROOT / "results" / "sweeps" / "sweep", results / "sweeps" / "sweep")  # the README's sweep
     (folder / "compare.md").write_text("# Comparison `a` → `b`\n\n## Training\n\n| case | change |\n|---|---|\n"
                                        "| v2 cpu eager | 1.05× slower |\n")
     write_profile(results, "20261126T010000Z-v2-eager")
@@ -231,6 +232,8 @@ def test_a_comparison_and_the_latest_profile_are_included_where_they_exist(tmp_p
     assert (folder / "plots" / "profile_breakdown.png").read_bytes() == (newest / "breakdown.png").read_bytes()
     page = (folder / "report.html").read_text()
     assert f'href="../profiles/{newest.name}/summary.md"' in page
+    assert "## Sweeps" in markdown and "- [`sweep`](../sweeps/sweep/report.html): 21 trials, best trial 16: 98.89" \
+        in markdown and 'href="../sweeps/sweep/report.html"' in page
 
 
 def test_with_the_real_compare_and_profile_commands(tmp_path, mnist_root, capsys):
