@@ -146,11 +146,6 @@ def check_space(space: tuple[Param, ...], base: RunConfig) -> None:
                 raise SpaceError(f"{param.flag} {value}: {exc}") from None
 
 
-def trial_config(base: RunConfig, params: dict[str, Any]) -> RunConfig:
-    """The config of a trial: the base with the values the sampler drew."""
-    return base.with_(**params)
-
-
 def direction(objective: str) -> str:
     """"maximize" or "minimize" for an objective name (a SpaceError naming the known ones otherwise)."""
     if objective not in OBJECTIVES:

@@ -171,9 +171,11 @@ def write(engine: Engine, batch: list[Source]) -> None:
         renew_generation(connection)
 
 
-def read_folder(folder: Path) -> Source:
-    """A run folder as a Source: its points, or the one line saying why it cannot be read."""
-    source, mark = f"folder:{folder.name}", fingerprint(folder)
+def read_folder(folder_and_mark: tuple[Path, str]) -> Source:
+    """A run folder (with its fingerprint) as a Source: its points, or the one line saying why it cannot be
+    read."""
+    folder, mark = folder_and_mark
+    source = f"folder:{folder.name}"
     try:
         return Source(source, "folder", mark, folder_points(folder))
     except (RunFolderError, OSError, ValueError, KeyError) as exc:  # a damaged run: its line, then go on
@@ -184,7 +186,8 @@ def read_folder(folder: Path) -> Source:
 def index_folders(engine: Engine, folders: list[Path], known: dict[str, tuple[str, int]], done: Indexed) -> None:
     """Index the run folders that are new or changed: read by one process per core when there are many
     (``PARALLEL_FROM``), written ``BATCH`` to a transaction."""
-    todo = [f for f in folders if known.get(f"folder:{f.name}", ("", 0))[0] != fingerprint(f)]
+    marked = [(f, fingerprint(f)) for f in folders]  # each folder's files stat'ed once
+    todo = [(f, mark) for f, mark in marked if known.get(f"folder:{f.name}", ("", 0))[0] != mark]
     done.unchanged += len(folders) - len(todo)
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(todo) < PARALLEL_FROM or workers < 2:
@@ -238,9 +241,10 @@ def known_sources(engine: Engine) -> dict[str, tuple[str, int]]:
                 for r in connection.execute(select(sources.c.source, sources.c.fingerprint, sources.c.offset))}
 
 
-def index_results(engine: Engine, url: str, results: Path, host: str) -> Indexed:
-    """Index every run folder in ``results`` and its ``runs.jsonl`` (sweep trials' rows among them)."""
-    done = Indexed()
+def index_results(engine: Engine, url: str, results: Path, host: str, done: Indexed | None = None) -> Indexed:
+    """Index every run folder in ``results`` and its ``runs.jsonl`` (sweep trials' rows among them), adding to
+    ``done`` (a new tally without one)."""
+    done = done or Indexed()
     with database_errors(WHAT, url, RESUME):
         known = known_sources(engine)
         folders = [p for p in sorted(results.iterdir()) if p.is_dir() and not p.is_symlink() and has_rows(p)] \
@@ -251,9 +255,9 @@ def index_results(engine: Engine, url: str, results: Path, host: str) -> Indexed
     return done
 
 
-def push(engine: Engine, url: str, folders: list[Path]) -> Indexed:
-    """Index the run folders given (``mnist-bench push``)."""
-    done = Indexed()
+def push(engine: Engine, url: str, folders: list[Path], done: Indexed | None = None) -> Indexed:
+    """Index the run folders given (``mnist-bench push``), adding to ``done`` (a new tally without one)."""
+    done = done or Indexed()
     with database_errors(WHAT, url, RESUME):
         index_folders(engine, folders, known_sources(engine), done)
     return done

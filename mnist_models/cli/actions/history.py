@@ -15,13 +15,11 @@ from typing import Any
 from rich.console import Console
 
 from ...history.index import index_results
-from ...history.tables import generation, open_index
+from ...history.tables import RESUME, WHAT, generation, open_index
 from ...history.trends import load, per_run, steps
 from ...report.history_page import ANSWER, PAGE, PAGE_FORMAT, write_history_page
 from ...results.database import database_errors, redacted
 from ...results.store import to_json
-
-WHAT, RESUME = "the history database", "run the same command again"
 
 
 def default_db(results: Path) -> str:

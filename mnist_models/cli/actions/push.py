@@ -20,12 +20,10 @@ def run(folders: list[Path], args: argparse.Namespace, out: Console, err: Consol
     engine = open_index(args.db)
     total = Indexed()
     for folder in folders:
-        done = index_results(engine, args.db, folder, socket.gethostname()) if is_results(folder) else \
-            push(engine, args.db, [folder])
-        total.folders += done.folders
-        total.unchanged += done.unchanged
-        total.rows += done.rows
-        total.skipped += done.skipped
+        if is_results(folder):
+            index_results(engine, args.db, folder, socket.gethostname(), total)
+        else:
+            push(engine, args.db, [folder], total)
     engine.dispose()
     for line in total.skipped:
         err.print(f"skipped: {line}", highlight=False, soft_wrap=True)
