@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")  # the first three are host.device.PRECISIONS' rows
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 LOADERS = ("notebook", "fast")
+BACKENDS = ("auto", "gloo", "nccl")  # torch.distributed's, for data-parallel runs (auto: NCCL on CUDA, else gloo)
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "onecycle")
 AUGMENTATIONS = ("none", "affine", "elastic")  # their ranges: data/augment.py
@@ -212,6 +213,17 @@ class RunConfig:
     def with_(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+
+def check_distributed_config(cfg: RunConfig) -> None:
+    """What data-parallel training (``--nproc``, ``--ddp``) cannot run: the notebook loader (not sharded)
+    and CUDA graphs (a graph cannot hold DDP's gradient hooks)."""
+    if cfg.loader == "notebook":
+        raise ConfigError("data-parallel training shards the fast loader; fix: drop --loader notebook "
+                          "(and --protocol notebook, which sets it), or drop --nproc/--ddp")
+    if cfg.cuda_graph:
+        raise ConfigError("--cuda-graph cannot capture DDP's gradient all-reduce; fix: drop --cuda-graph with "
+                          "--nproc/--ddp")
 
 
 # The seed notebook's settings: batch 32, plain SGD, 3 epochs, torch.manual_seed(42), the

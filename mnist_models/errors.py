@@ -4,9 +4,16 @@ them derive from, so ``cli/main.py`` catches them without importing those module
 - ``UserError``: bad input the user fixes (a flag, a file, a model, a data set): one line naming the problem
   and the fix, exit 2.
 - ``MachineLimit``: the machine ran out (memory, disk): one line with what to try, exit 1.
+- ``JobFailed``: a rank of a data-parallel job failed (``train/launch.py``): one line naming it, its exit code.
+- ``Terminated``: SIGTERM arrived; stop like Ctrl-C, keeping what was written.
+
+``LAUNCHED`` is the environment variable ``mnist-bench train --nproc`` sets for its ranks: a rank's own
+failure then goes to torchelastic's error file for the launcher to print once, not to the terminal.
 """
 
 from __future__ import annotations
+
+LAUNCHED = "MNIST_BENCH_LAUNCHED"
 
 
 class UserError(Exception):
@@ -15,3 +22,15 @@ class UserError(Exception):
 
 class MachineLimit(Exception):
     """The machine's limit (out of memory, a full disk), not a usage error: one line; the CLI exits 1."""
+
+
+class JobFailed(Exception):
+    """A data-parallel job ended because a rank failed: one line naming the rank; the CLI exits ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: stop like Ctrl-C, keeping what was written."""

@@ -523,6 +523,21 @@ CASES: list[Case] = [
     case("push-database-down", DATABASE, "push", ("{results}", "--db", "postgresql://postgres@127.0.0.1:1/history"),
          ("cannot use the history database postgresql://postgres@127.0.0.1:1/history", "connection"),
          "fix: check the server is running"),
+    case("train-nproc-zero", RANGE, "train", ("--nproc", "0"), "--nproc 0: a number of processes from 1 to 256",
+         "fix: --nproc 2"),
+    case("train-nproc-and-ddp", COMBINATION, "train", ("--nproc", "2", "--ddp"),
+         "--nproc launches the ranks and --ddp is one of them", "fix: pass --nproc N alone"),
+    case("train-backend-alone", COMBINATION, "train", ("--backend", "gloo"),
+         "--backend and --dist-timeout apply to data-parallel runs", "fix: add --nproc N, or drop them"),
+    case("train-nproc-and-seeds", COMBINATION, "train", ("--nproc", "2", "--seeds", "2"),
+         "--seeds trains one run after another", "fix: drop one"),
+    case("train-nproc-notebook-loader", COMBINATION, "train", ("--nproc", "2", "--loader", "notebook"),
+         "data-parallel training shards the fast loader", "fix: drop --loader notebook"),
+    case("train-nproc-nccl-on-cpu", DEVICE, "train", ("--nproc", "2", "--backend", "nccl", "--device", "cpu"),
+         "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),
+    case("train-ddp-outside-torchrun", ENV, "train", ("--ddp",), "--ddp runs as one rank of a torchrun job, but "
+         "RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set",
+         "fix: `mnist-bench train --nproc N …`"),
 ]
 
 

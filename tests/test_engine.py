@@ -271,7 +271,7 @@ def small_loaders(monkeypatch: pytest.MonkeyPatch):
     requested: list[tuple[str, str, int]] = []
 
     def fake_make_loader(loader, split, batch_size, device, data_root=None, drop_last=False, dataset="mnist",
-                         augment="none", seed=0):  # these tests train without augmentation
+                         augment="none", seed=0, shard=(0, 1)):  # these tests train without augmentation
         requested.append((loader, split, batch_size))
         images, labels = data.load_split(split, data_root, dataset)
         n = sizes[split]

@@ -18,6 +18,7 @@ from ..experiments.reproduction import Case, case_row
 from ..report.publish import Report, publish
 from ..results.provenance import environment, epoch_records, new_run_id
 from ..results.store import append_rows, check_writable
+from ..train.dist import Dist
 from ..train.engine import FitResult, NonFiniteLoss, fit
 from ..train.oom import oom_guard
 from ..train.runtime import Resolved, Runtime, resolve_all
@@ -32,21 +33,27 @@ def prepare_run(cfg: RunConfig, results_dir: str) -> Path:
     return check_writable(results_dir)
 
 
-def run_fit(run: Resolved, label: str, err: Console, results_dir: Path, run_id: str, kind: str) -> FitResult:
+def run_fit(run: Resolved, label: str, err: Console, results_dir: Path, run_id: str, kind: str,
+            dist: Dist | None = None) -> FitResult:
     """``fit(run)`` with a progress bar (terminal) or a line per epoch (logs) on ``err``; each epoch's
     row (with what the run's automatic choices were, and why) is appended to ``results_dir/runs.jsonl``
-    as soon as the epoch ends, so a run stopped in epoch 10 keeps its nine finished epochs."""
+    as soon as the epoch ends, so a run stopped in epoch 10 keeps its nine finished epochs. ``dist``: one
+    rank of a data-parallel run, which shows progress and appends rows on rank 0 only."""
     cfg, runtime = run.cfg, run.describe()
+    writes = dist is None or dist.is_main
 
     def on_epoch(row: dict[str, float]) -> None:
-        progress.on_epoch(row)
-        append_rows(results_dir, epoch_records(run_id, kind, cfg, [row], runtime))
+        if writes:
+            progress.on_epoch(row)
+            append_rows(results_dir, epoch_records(run_id, kind, cfg, [row], runtime))
 
-    with EpochProgress(err, label, cfg.epochs) as progress, oom_guard(cfg.batch_size):
+    with EpochProgress(err if writes else Console(quiet=True), label, cfg.epochs) as progress, \
+            oom_guard(cfg.batch_size):
         try:
-            return fit(run, on_batch=progress.on_batch_callback, on_epoch=on_epoch)
+            return fit(run, on_batch=progress.on_batch_callback, on_epoch=on_epoch, dist=dist)
         except NonFiniteLoss as exc:  # the failed epoch's row (status "failed") after the finished ones
-            append_rows(results_dir, epoch_records(run_id, kind, cfg, [exc.row()], runtime))
+            if writes:
+                append_rows(results_dir, epoch_records(run_id, kind, cfg, [exc.row()], runtime))
             raise
 
 

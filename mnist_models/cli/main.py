@@ -18,6 +18,7 @@ Progress goes to stderr (a rich bar on a terminal, one line per epoch otherwise)
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -28,7 +29,7 @@ from types import ModuleType
 
 from rich.console import Console
 
-from ..errors import MachineLimit, UserError
+from ..errors import LAUNCHED, JobFailed, MachineLimit, Terminated, UserError
 from ..results.store import DISK_FULL_ERRNOS, write_error
 from ..train.oom import oom_guard
 from . import commands
@@ -60,10 +61,6 @@ def build_parser() -> Parser:
     return parser
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: stop like Ctrl-C, keeping what was written."""
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
@@ -89,9 +86,13 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         warnings.showwarning = _warning_line  # restored by catch_warnings below
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed (`train --nproc` relaunches it)
         check_given_files(args)
         with oom_guard(getattr(args, "batch_size", None)):  # commands that know their real batch guard inside
             return COMMANDS[args.command].run(args, out, err)
+    except JobFailed as exc:  # a rank of a data-parallel job failed: its one line, its exit code
+        print(f"mnist-bench: error: {exc}", file=sys.stderr)
+        return exc.code
     except MachineLimit as exc:  # out of memory, a full disk: the machine's limit, not a usage error; exit 1
         print(f"mnist-bench: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -104,10 +105,14 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"mnist-bench: error: {write_error(None, exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except (KeyboardInterrupt, Terminated) as exc:
+        code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        if os.environ.get(LAUNCHED):  # a rank of `train --nproc`: its launcher says it once; gloo's threads
+            sys.stderr.flush()  # would abort an interpreter shutdown (train.dist.leave)
+            os._exit(code)
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         results = getattr(args, "results", None)
         kept = f"; every finished epoch is in {results}/runs.jsonl" if results else ""
         if getattr(args, "command", None) == "profile":  # a profile writes no rows: its unfinished folder goes
             kept = "; the unfinished profile was removed"
         print(f"mnist-bench: {stopped}{kept}", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return code

@@ -90,10 +90,17 @@ class FastLoader:
     differs in the last bit for some pixel values. The batches are bit-identical on every device.
     No per-sample Python work and no host-device copies after construction. ``augment`` (training
     only) transforms each batch on the device after the conversion.
+
+    ``shard=(rank, world)`` (data-parallel training, ``train/dist.py``): every rank draws the same
+    global order (the same seed), a global batch is ``world × batch_size`` consecutive indices of it,
+    and rank ``r`` takes its ``r``-th slice; the last partial global batch is dropped so that every
+    rank takes the same number of steps. World size 1 with batch ``world × b`` sees the same global
+    batches, so data-parallel and one-process runs can be compared step for step.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 device: torch.device, drop_last: bool = False, augment: DeviceAugment | None = None) -> None:
+                 device: torch.device, drop_last: bool = False, augment: DeviceAugment | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         self.images = images.to(device).unsqueeze(1)  # (N, 1, 28, 28) uint8
         self.divisor = torch.tensor(255.0, device=device)  # a device tensor: true division everywhere
         self.labels = labels.to(device)
@@ -102,17 +109,19 @@ class FastLoader:
         self.device = device
         self.drop_last = drop_last  # skip a last partial batch (fixed shapes for CUDA graphs)
         self.augment = augment
+        self.rank, self.world = shard
 
     def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, size = len(self.labels), self.batch_size * self.world  # the global batch
+        return n // size if self.drop_last or self.world > 1 else -(-n // size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
         order = draw_like_dataloader(n, self.shuffle)
         if order is not None:
             order = order.to(self.device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        size = self.batch_size * self.world
+        for start in range(self.rank * self.batch_size, len(self) * size, size):
             if order is None:
                 x, y = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
             else:
@@ -124,14 +133,26 @@ class FastLoader:
 
 def make_loader(loader: str, split: str, batch_size: int, device: torch.device,
                 data_root: str | os.PathLike[str] | None = None, drop_last: bool = False,
-                dataset: str = "mnist", augment: str = "none", seed: int = 0):  # noqa: ANN201
+                dataset: str = "mnist", augment: str = "none", seed: int = 0,
+                shard: tuple[int, int] = (0, 1)):  # noqa: ANN201
     """The named loader (``notebook`` or ``fast``) for a dataset's split; train is shuffled, test is not.
-    ``augment`` applies to the training split only; the fast loader's draws are seeded with ``seed``."""
+    ``augment`` applies to the training split only; the fast loader's draws are seeded with ``seed``.
+
+    ``shard=(rank, world)`` (fast loader only): the training split as ``FastLoader`` shards it; the test
+    split cut into ``world`` contiguous parts, rank ``r`` holding part ``r``, so that every test image is
+    counted once when the ranks' sums are added."""
     augment = augment if split == "train" else "none"
+    rank, world = shard
     if loader == "notebook":
+        if world > 1:
+            raise ValueError("the notebook loader is not sharded; data-parallel runs use the fast loader")
         return notebook_loader(split, batch_size, data_root, drop_last, dataset, augment)
     if loader == "fast":
         images, labels = load_split(split, data_root, dataset)
+        if split != "train" and world > 1:
+            lo, hi = rank * len(labels) // world, (rank + 1) * len(labels) // world
+            images, labels, shard = images[lo:hi], labels[lo:hi], (0, 1)
+        # each rank augments its own images with its own stream
         return FastLoader(images, labels, batch_size, shuffle=split == "train", device=device, drop_last=drop_last,
-                          augment=device_augment(augment, seed, device))
+                          augment=device_augment(augment, seed + rank, device), shard=shard)
     raise ValueError(f"unknown loader {loader!r}; known: seed, fast")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,6 +38,9 @@ from ..models import get_model, parse_model_args
 from .optim import SGD, Adam
 from .runtime import Resolved, Runtime, ensure_resolved, seed_everything
 from .step import TrainStep, make_train_step
+
+if TYPE_CHECKING:  # data-parallel runs only: one process never imports torch.distributed's process groups
+    from .dist import Dist
 
 # Called as on_batch(phase, done, total) after each batch; phase is "train" or "eval".
 BatchCallback = Callable[[str, int, int], None]
@@ -111,15 +114,33 @@ def make_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     return Adam(model.parameters(), lr=cfg.lr, fused=True)
 
 
+# Sums a tensor over the ranks of a data-parallel run (``Dist.sum``); one process: nothing to add.
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _alone(values: torch.Tensor) -> torch.Tensor:
+    return values
+
+
+def _summed(reduce: Reduce, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int) -> tuple[float, float, int]:
+    """Loss sum, correct count and images seen, added over the ranks in one collective (float64: exact
+    counts)."""
+    total = reduce(torch.stack([loss_sum.double(), correct.double(), torch.tensor(seen, dtype=torch.float64,
+                                                                                   device=loss_sum.device)]))
+    loss, hits, images = total.tolist()
+    return loss, hits, int(images)
+
+
 def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module,
-             on_batch: BatchCallback | None = None) -> dict[str, float]:
+             on_batch: BatchCallback | None = None, reduce: Reduce = _alone) -> dict[str, float]:
     """Sample-weighted test loss, test accuracy (percent) and eval_s.
 
     Correct predictions and the loss (batch mean × batch size) are summed on the device and read
     once at the end, as in training. Plain counting rather than torchmetrics keeps its import
     (about a second, torchvision included) out of time-to-accuracy's start-up; the tests check
     the result against torchmetrics' ``MulticlassAccuracy`` on the real test set. The model is left
-    in the mode it was in.
+    in the mode it was in. ``reduce``: the ranks' sums added (data-parallel evaluation, each rank its
+    part of the test set).
     """
     was_training = model.training
     model.eval()
@@ -134,17 +155,19 @@ def evaluate(model: nn.Module, loader: Iterable, rt: Runtime, loss_fn: nn.Module
             correct += (logits.argmax(dim=1) == y).sum()
             loss_sum += loss_fn(logits.float(), y) * y.shape[0]
             seen += y.shape[0]
-        result = {"test_loss": loss_sum.item() / seen, "test_acc_pct": 100.0 * correct.item() / seen}
+        loss, hits, seen = _summed(reduce, loss_sum, correct, seen)
+        result = {"test_loss": loss / seen, "test_acc_pct": 100.0 * hits / seen}
     model.train(was_training)
     return {**result, "eval_s": timer.seconds}
 
 
-def make_loaders(cfg: RunConfig, rt: Runtime) -> tuple[Iterable, Iterable]:
-    """Train and test loaders for the config (a CUDA-graph step needs equal batches: drop_last)."""
+def make_loaders(cfg: RunConfig, rt: Runtime, shard: tuple[int, int] = (0, 1)) -> tuple[Iterable, Iterable]:
+    """Train and test loaders for the config (a CUDA-graph step needs equal batches: drop_last); ``shard``
+    (rank, world): this rank's part of both splits (``data.make_loader``)."""
     train = make_loader(cfg.loader, "train", cfg.batch_size, rt.device, cfg.data_root, drop_last=cfg.cuda_graph,
-                        dataset=cfg.dataset, augment=cfg.augment, seed=cfg.seed)
+                        dataset=cfg.dataset, augment=cfg.augment, seed=cfg.seed, shard=shard)
     test = make_loader(cfg.loader, "test", cfg.eval_batch_size or cfg.batch_size, rt.device, cfg.data_root,
-                       dataset=cfg.dataset)
+                       dataset=cfg.dataset, shard=shard)
     return train, test
 
 
@@ -167,6 +190,7 @@ class Training:
     loss_fn: nn.Module
     step: TrainStep
     schedule: Any = None  # a learning-rate scheduler stepped after every step (lr_schedule onecycle)
+    dist: Dist | None = None  # this process's rank in a data-parallel run (None: one process)
     steps: int = 0  # training steps taken so far
     passes: int = 0  # training passes (epochs, or rounds of max_steps) begun so far
     stopped: bool = False  # an on_step hook asked the run to stop
@@ -208,30 +232,45 @@ class Training:
                 if on_step is not None and on_step(self.steps):
                     self.stopped = True
                     break
-        row = {"train_loss": loss_sum.item() / seen, "train_acc_pct": 100.0 * correct.item() / seen,
+        loss, hits, seen = _summed(self.reduce, loss_sum, correct, seen)  # every rank's images
+        row = {"train_loss": loss / seen, "train_acc_pct": 100.0 * hits / seen,
                "train_s": timer.seconds, "train_images": seen, "train_img_per_s": seen / timer.seconds}
+        if self.dist is not None:
+            row |= self.dist.columns(row["train_img_per_s"], self.cfg.batch_size)
         if not math.isfinite(row["train_loss"]):
             step, loss = first_non_finite(weighted)
             unit = "epoch" if max_steps is None else "round"
             raise NonFiniteLoss(loss, unit, self.passes, step, started + step, self.cfg, self.rt.precision)
         return row
 
+    @property
+    def reduce(self) -> Reduce:
+        """Adds a tensor over the ranks (one process: returns it)."""
+        return _alone if self.dist is None else self.dist.sum
+
+    @property
+    def module(self) -> nn.Module:
+        """The model itself, out of its DistributedDataParallel wrapper (what a checkpoint saves)."""
+        return self.model.module if self.dist is not None else self.model
+
     def evaluate(self, on_batch: BatchCallback | None = None) -> dict[str, float]:
         # The test loss is plain cross-entropy whatever the training loss smooths.
-        return evaluate(self.model, self.test_loader, self.rt, nn.CrossEntropyLoss(), on_batch)
+        return evaluate(self.model, self.test_loader, self.rt, nn.CrossEntropyLoss(), on_batch, self.reduce)
 
 
-def build_training(run: RunConfig | Resolved, workload: str = "train") -> Training:
+def build_training(run: RunConfig | Resolved, workload: str = "train", dist: Dist | None = None) -> Training:
     """Loaders, model (seeded with ``cfg.seed``, on the device, compiled if asked), optimiser, step, for
-    the resolved run (``ensure_resolved``: a RunConfig is resolved here, for ``workload``).
+    the resolved run (``ensure_resolved``: a RunConfig is resolved here, for ``workload``). ``dist``: one
+    rank of a data-parallel run: its shard of the data, the model in DistributedDataParallel.
 
     CUDA-graph capture is left to ``Training.capture()`` so that callers can time it.
     """
     run = ensure_resolved(run, workload)
     cfg, rt = run.cfg, Runtime.from_config(run)
-    train_loader, test_loader = make_loaders(cfg, rt)
+    train_loader, test_loader = make_loaders(cfg, rt, (0, 1) if dist is None else dist.shard)
     seed_everything(cfg.seed)
-    model = rt.prepare_model(get_model(cfg.model, **parse_model_args(cfg.model_args)))
+    model = rt.prepare_model(get_model(cfg.model, **parse_model_args(cfg.model_args)),
+                             wrap=None if dist is None else dist.wrap)
     optimizer = make_optimizer(cfg, model)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     step = make_train_step(model, optimizer, rt.amp, loss_fn)
@@ -239,7 +278,7 @@ def build_training(run: RunConfig | Resolved, workload: str = "train") -> Traini
     if cfg.lr_schedule == "onecycle":  # peak lr cfg.lr over the whole budget of steps
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr,
                                                        total_steps=cfg.epochs * len(train_loader))
-    return Training(cfg, rt, train_loader, test_loader, model, optimizer, loss_fn, step, schedule)
+    return Training(cfg, rt, train_loader, test_loader, model, optimizer, loss_fn, step, schedule, dist=dist)
 
 
 @dataclass
@@ -253,18 +292,19 @@ class FitResult:
 
 
 def fit(run: RunConfig | Resolved, on_batch: BatchCallback | None = None,
-        on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict[str, float]], None] | None = None, dist: Dist | None = None) -> FitResult:
     """Train the run's model as its config says and evaluate after every epoch (``run``: resolved, or a
     RunConfig, resolved here once: ``ensure_resolved``).
 
     The torch RNG is seeded with ``cfg.seed`` before the model is built and again before the
     first epoch (as the seed notebook does), so the shuffle order does not depend on the model.
-    Set-up (data loading, model build, compilation) stays outside the per-epoch clocks.
+    Set-up (data loading, model build, compilation) stays outside the per-epoch clocks. ``dist``: this
+    process is one rank of a data-parallel run (``train/dist.py``); every rank gets the same rows.
     """
-    training = build_training(run)
+    training = build_training(run, dist=dist)
     training.capture()
     cfg = training.cfg
-    result = FitResult(cfg, model=training.model, runtime=training.rt.describe())
+    result = FitResult(cfg, model=training.module, runtime=training.rt.describe())
     seed_everything(cfg.seed)
     for epoch in range(1, cfg.epochs + 1):
         row: dict[str, float] = {"epoch": epoch}

@@ -229,9 +229,13 @@ class Runtime:
         """A GradScaler, enabled only where the precision needs one (fp16): ``Amp.grad_scaler``."""
         return self.amp.grad_scaler()
 
-    def prepare_model(self, model: nn.Module) -> nn.Module:
-        """Move the model to the device and memory format; compile it if asked."""
+    def prepare_model(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module] | None = None) -> nn.Module:
+        """Move the model to the device and memory format, ``wrap`` it (DistributedDataParallel for a rank of
+        a data-parallel run: before compiling, so that the compiled graph is split at its all-reduces);
+        compile it if asked."""
         model = model.to(self.device, memory_format=self.memory_format)
+        if wrap is not None:
+            model = wrap(model)
         if self.compile_mode != "none":
             model = torch.compile(model, mode=self.compile_mode)
         return model

@@ -1,11 +1,14 @@
 """What ``mnist-bench train`` does (``cli/commands/train.py``): resolve the run's automatic choices once,
 train (once, or once per ``--seeds`` seed) with every epoch's row appended as it ends, save the checkpoint,
-print or ``--json`` the figures."""
+print or ``--json`` the figures. ``--nproc N`` launches the same command as N ranks (``train/launch.py``);
+``--ddp`` runs one rank (``run_rank``): rank 0 alone prints, appends rows and saves."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -13,11 +16,15 @@ from typing import Any
 from rich.console import Console
 
 from ...config import RunConfig
+from ...errors import LAUNCHED, MachineLimit, UserError
 from ...measure.stats import mean_ci
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
 from ...train.checkpoint import save_checkpoint
-from ...train.runtime import Resolved, resolve
+from ...train.dist import DEFAULT_TIMEOUT_S, Dist, collective_failure, leave, pick_backend, record_failure
+from ...train.engine import FitResult
+from ...train.launch import launch
+from ...train.runtime import Resolved, Runtime, resolve
 from ..common import prepare_run, run_fit
 
 STATS = ("test_acc_pct", "test_loss", "seconds_per_epoch", "images_per_s")  # what --seeds summarises
@@ -35,9 +42,15 @@ def summary(run_id: str, run: Resolved, result: Any) -> dict[str, Any]:
 
 
 def run(seeds: list[int] | None, cfg: RunConfig, args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Train ``cfg`` (once per seed with ``seeds``), as the command line checked it."""
+    """Train ``cfg`` (once per seed with ``seeds``; on ``--nproc`` ranks; as one ``--ddp`` rank), as the command
+    line checked it."""
     results_dir = prepare_run(cfg, args.results)
-    save = Path(args.save) if args.save else None  # checked by the command module, before training
+    if args.nproc is not None:
+        pick_backend(args.backend or "auto", Runtime.check(cfg))  # NCCL without CUDA refused before launching
+        launch(args.argv, args.nproc)  # every rank checks its input again; rank 0 prints what follows
+        return 0
+    if args.ddp:
+        return run_rank(cfg, args, out, err)
     run = resolve(cfg)  # the run's automatic choices, made once, before the progress bar; every stage reads them
     if run.reason:
         err.print(run.reason, highlight=False, soft_wrap=True)
@@ -45,6 +58,45 @@ def run(seeds: list[int] | None, cfg: RunConfig, args: argparse.Namespace, out: 
     if seeds is not None:
         return run_seeds(run, seeds, run_id, results_dir, args, out, err)
     result = run_fit(run, cfg.model, err, results_dir, run_id, "train")  # appends each epoch's row as it ends
+    return report(run_id, run, result, results_dir, args, out)
+
+
+def run_rank(cfg: RunConfig, args: argparse.Namespace, out: Console, err: Console) -> int:
+    """One rank of a data-parallel run: join the job, take rank 0's automatic choices, refuse a rank launched
+    differently, train this rank's shard in DistributedDataParallel; rank 0 alone reports, appends rows and
+    saves. A failure is written to torchelastic's error file as ``rank R: …`` (``dist.record_failure``) and,
+    unless ``train --nproc`` launched the rank (it prints the first failure once), printed here."""
+    dist = None
+    try:
+        dist = Dist.start(cfg, args.backend or "auto", args.dist_timeout or DEFAULT_TIMEOUT_S)
+        dist.check_same_world(cfg)
+        run = dist.resolve(cfg)
+        if run.reason and dist.is_main:
+            err.print(run.reason, highlight=False, soft_wrap=True)
+        run_id = new_run_id()
+        label = f"{cfg.model} ×{dist.world} ranks"
+        result = run_fit(run, label, err, Path(args.results), run_id, "train", dist=dist)
+        code = report(run_id, run, result, Path(args.results), args, out) if dist.is_main else 0
+        dist.stop()
+        return code
+    except (UserError, MachineLimit, RuntimeError) as exc:
+        lost = collective_failure(exc)
+        if lost is None and not isinstance(exc, (UserError, MachineLimit)):
+            raise  # a bug: its traceback
+        code = 2 if isinstance(exc, UserError) else 1
+        line = record_failure(lost or str(exc))
+        if not os.environ.get(LAUNCHED):
+            print(f"mnist-bench: error: {line}", file=sys.stderr)
+        if dist is None:  # no process group: an ordinary exit
+            return code
+        leave(code)
+
+
+def report(run_id: str, run: Resolved, result: FitResult, results_dir: Path, args: argparse.Namespace,
+           out: Console) -> int:
+    """Save the checkpoint (``--save``) and print the figures (or ``--json``)."""
+    cfg = run.requested
+    save = Path(args.save) if args.save else None  # checked by the command module, before training
     figures = summary(run_id, run, result)
     if save is not None:
         figures["checkpoint"] = str(save_checkpoint(save, result.model, run.cfg, result.rows[-1]))
@@ -53,6 +105,10 @@ def run(seeds: list[int] | None, cfg: RunConfig, args: argparse.Namespace, out: 
         out.file.flush()
         return 0
     ran = f"{run.cfg.precision}, {'NHWC' if run.cfg.channels_last else 'NCHW'}"
+    last = result.rows[-1]
+    if "world_size" in last:
+        ran += (f", {last['world_size']} ranks over {last['backend']}, global batch {last['global_batch']}, "
+                f"{last['threads_per_rank']} threads each")
     on = "" if cfg.dataset == "mnist" else f" on {cfg.dataset}"
     out.print(f"{cfg.model}{on} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
               f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "

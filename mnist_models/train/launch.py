@@ -1,0 +1,100 @@
+"""``mnist-bench train --nproc N``: the same command as N ranks on this machine, launched by PyTorch's own
+launcher, ``torch.distributed.run`` (what ``torchrun`` runs), standalone:
+
+    torchrun --standalone --nproc-per-node N --max-restarts 0 -m mnist_models train --ddp …
+
+run in this process, so that its result comes back as Python objects rather than text: a rank that exits
+non-zero or is killed makes torchrun stop the others (within its monitor interval, 0.1 s: SIGTERM, then
+SIGKILL 5 s later) and raise ``ChildFailedError``, whose failures name each rank, its exit code or signal, and
+the one line it wrote to torchelastic's error file (``dist.record_failure``). ``launch`` turns that into
+one ``JobFailed`` line naming the rank that failed first, its cause, and the exit code (2 when that rank
+refused its input, else 1). Ctrl-C or SIGTERM reaches torchrun's handler, which stops every rank; it is
+re-raised here as KeyboardInterrupt or ``Terminated``.
+
+Each rank gets ``cores // N`` threads (``OMP_NUM_THREADS`` and ``THREADS``), so that the ranks do not
+oversubscribe the CPU; ``LAUNCHED`` tells the ranks to leave their failure line to this launcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.run import parse_args, run
+
+from ..errors import LAUNCHED, JobFailed, Terminated
+from .dist import LOST, THREADS, cores
+
+MONITOR_S = 0.1  # how often torchrun checks its ranks
+SHUTDOWN_S = 5  # how long torchrun waits for a rank to take SIGTERM before it sends SIGKILL (its default: 30)
+QUIET_LOGGERS = ("torch.distributed.elastic", "torch.distributed.run", "torch.distributed.launcher")
+
+
+def rank_argv(argv: Sequence[str], option: str = "--nproc") -> list[str]:
+    """The command line as typed, without ``option`` and its value (also as ``--opt=N`` or an abbreviation
+    argparse accepted), with ``--ddp`` added: what every rank runs."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        name = token.split("=", 1)[0]
+        if len(name) > 2 and option.startswith(name):
+            skip = "=" not in token
+            continue
+        out.append(token)
+    return [*out, "--ddp"]
+
+
+def describe(failures: dict[int, Any]) -> tuple[str, int]:
+    """One line for the failure that ended the job, and the job's exit code (2 when a rank refused its input,
+    else 1). The cause is the earliest failure that is not a rank losing its peers nor one torchrun
+    stopped with SIGTERM: a rank killed, or one that failed on its own (its error-file line)."""
+    ordered = sorted(failures.items(), key=lambda item: (item[1].timestamp, item[0]))
+    lost = [failure for _, failure in ordered if LOST in str(failure.message)]
+    own = [(rank, f) for rank, f in ordered if LOST not in str(f.message) and f.signal_name() != "SIGTERM"]
+    rank, failure = (own or ordered)[0]
+    if failure.exitcode < 0:
+        if lost and lost[0].timestamp < failure.timestamp:  # it hung: the others timed out, then torchrun killed it
+            return (f"rank {rank} (pid {failure.pid}) stopped answering ({lost[0].message}); torchrun then ended it "
+                    f"with {failure.signal_name()}", 1)
+        return (f"rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}; torchrun stopped the other "
+                "ranks; rows of the epochs finished before it are kept", 1)
+    if isinstance(failure.message, str) and failure.message.startswith("rank "):  # its own line (record_failure)
+        return failure.message, 2 if failure.exitcode == 2 else 1
+    return (f"rank {rank} (pid {failure.pid}) exited with code {failure.exitcode}; its traceback is above; "
+            "torchrun stopped the other ranks", 1)
+
+
+def launch(argv: Sequence[str], nproc: int, threads: int | None = None, module: str | None = None) -> None:
+    """Run ``argv`` (a command line as typed, with ``--nproc N``) as ``nproc`` ranks on this machine through
+    ``torch.distributed.run``, each ``mnist_models`` with ``--nproc N`` replaced by ``--ddp`` (``module``:
+    ``python -m module *argv`` instead, unchanged); each rank gets ``threads`` intra-op threads (default
+    ``cores // nproc``). Returns when every rank finished, else raises ``JobFailed`` (one line) or
+    KeyboardInterrupt / ``Terminated``."""
+    for name in logging.Logger.manager.loggerDict:  # its report is the one line below; rank 0's is the output
+        if name.startswith(QUIET_LOGGERS):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0",
+                       f"--monitor-interval={MONITOR_S}", "--module", *([module, *argv] if module else
+                                                                        ["mnist_models", *rank_argv(argv)])])
+    threads = threads or max(1, cores() // nproc)
+    os.environ["OMP_NUM_THREADS"] = os.environ[THREADS] = str(threads)
+    os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(SHUTDOWN_S))
+    os.environ[LAUNCHED] = "1"  # for the ranks, which inherit this environment
+    try:
+        run(args)
+    except ChildFailedError as exc:
+        message, code = describe(exc.failures)
+        raise JobFailed(message, code) from None
+    except SignalException as exc:
+        if exc.sigval == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise Terminated from None
+    finally:
+        del os.environ[LAUNCHED], os.environ[THREADS]  # this process is the launcher, not a rank
