@@ -13,13 +13,14 @@ alone. Nothing here decides what a table says: the renderers in this package do 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..results.store import write_files
+from ..results.store import Content, write_files
 from .readme import machine_block
 
 __all__ = ["Report", "publish", "readme_text", "write_files"]
@@ -45,9 +46,9 @@ class Report:
 
 
 def publish(report: Report, results_dir: str | os.PathLike[str], readme: str | os.PathLike[str] | None = None,
-            env: dict[str, Any] | None = None) -> list[Path]:
-    """Write ``<stem>.csv`` and ``<stem>.md`` into ``results_dir`` and splice the Markdown into ``readme``'s
-    block as this machine kind's sub-block, all three or none. The tables' paths."""
+            env: dict[str, Any] | None = None, extra: Mapping[str, Content | None] | None = None) -> list[Path]:
+    """Write ``<stem>.csv`` and ``<stem>.md`` (and ``extra``'s files: a figure) into ``results_dir`` and splice
+    the Markdown into ``readme``'s block as this machine kind's sub-block, all or none. The tables' paths."""
     also = readme_text(readme, (report.marker, report.markdown), env)
-    return write_files(results_dir, {f"{report.stem}.csv": report.rows, f"{report.stem}.md": report.markdown + "\n"},
-                       also)[:2]
+    files = {f"{report.stem}.csv": report.rows, f"{report.stem}.md": report.markdown + "\n", **(extra or {})}
+    return write_files(results_dir, files, also)[:2]

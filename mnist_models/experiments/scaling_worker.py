@@ -1,0 +1,102 @@
+"""One rank of a scaling measurement: ``python -m mnist_models.experiments.scaling_worker SPEC.json OUT.json``,
+started by ``scaling.measure_layout`` through torchrun (``train.launch.launch``).
+
+Every rank joins the job, checks that every rank runs the same config, builds the data-parallel training
+(``engine.build_training`` with ``dist``) and then, all ranks in step:
+
+1. ``warmup`` global steps, not timed (first-call costs: allocator, one-off kernel choices, gloo's pairs);
+2. ``rounds`` timed rounds of ``steps`` global steps each (``Training.train_epoch(max_steps=…)``: the device
+   synchronised at both ends, the loss and accuracy sums added over the ranks at the end of each round);
+3. an evaluation on the whole test set (sharded, summed), for the accuracy reached at this global batch
+   after the same number of global steps as every other layout;
+4. ``profile_steps`` more steps under ``torch.profiler``: the time inside the collectives' own events
+   (``gloo:all_reduce`` on gloo's threads, NCCL's all-reduce kernels on the GPU) over the wall time of those
+   steps is the all-reduce share of a step. DDP starts the all-reduce when a bucket of gradients is ready, so
+   part of it can overlap the rest of the backward pass; for these models, whose gradients fill one bucket,
+   it runs after the backward pass.
+
+Rank 0 writes its figures as one JSON object to OUT.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch.profiler import ProfilerActivity, profile
+
+from ..config import RunConfig
+from ..errors import MachineLimit, UserError
+from ..results.store import atomic_write_bytes, to_json
+from ..train.dist import DEFAULT_TIMEOUT_S, Dist, rank_failed
+from ..train.engine import Training, build_training
+from ..train.runtime import Resolved, seed_everything
+
+COLLECTIVES = ("gloo:all_reduce", "nccl:all_reduce")  # the collectives' own events (gloo threads, NCCL)
+
+
+def collective_ms(prof: profile) -> float:
+    """Milliseconds inside all-reduce events over the profiled steps: gloo's and NCCL's ranges, and on CUDA
+    NCCL's all-reduce kernels (the GPU's time)."""
+    total_us = 0.0
+    for event in prof.events():
+        name = event.name
+        if name in COLLECTIVES or (event.device_type.name == "CUDA" and "AllReduce" in name):
+            total_us += event.time_range.elapsed_us()
+    return total_us / 1e3
+
+
+def allreduce_share(training: Training, steps: int) -> dict[str, float]:
+    """``steps`` global steps under the profiler: their wall time, the all-reduce time, and its share."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if training.rt.device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        row = training.train_epoch(max_steps=steps)
+    reduce_ms, wall_ms = collective_ms(prof), row["train_s"] * 1e3
+    return {"profiled_steps": steps, "profiled_step_ms": wall_ms / steps, "allreduce_ms_per_step": reduce_ms / steps,
+            "allreduce_pct": 100.0 * reduce_ms / wall_ms}
+
+
+def measure(training: Training, spec: dict[str, Any], dist: Dist) -> dict[str, Any]:
+    """Warm-up, timed rounds, evaluation and the profiled steps (the module's docstring), as one row."""
+    seed_everything(training.cfg.seed)
+    training.train_epoch(max_steps=spec["warmup"])
+    rounds = [training.train_epoch(max_steps=spec["steps"]) for _ in range(spec["rounds"])]
+    images = rounds[0]["train_images"]  # every round: steps × the global batch
+    rates = [r["train_img_per_s"] for r in rounds]
+    test = training.evaluate()
+    return {
+        "nproc": dist.world, "threads_per_rank": dist.threads, "backend": dist.backend,
+        "global_batch": training.cfg.batch_size * dist.world, "warmup_steps": spec["warmup"],
+        "steps": spec["steps"], "rounds": spec["rounds"],
+        "global_steps": spec["warmup"] + spec["rounds"] * spec["steps"],
+        "round_s": [r["train_s"] for r in rounds], "images_per_round": images,
+        "img_per_s": statistics.median(rates), "img_per_s_min": min(rates), "img_per_s_max": max(rates),
+        "rank_img_per_s": statistics.median(rates) / dist.world,
+        "step_ms": 1e3 * statistics.median(r["train_s"] for r in rounds) / spec["steps"],
+        "test_acc_pct": test["test_acc_pct"], "test_loss": test["test_loss"], "train_loss": rounds[-1]["train_loss"],
+        **allreduce_share(training, spec["profile_steps"]),
+    }
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    cfg = RunConfig(**spec["config"])
+    dist = None
+    try:
+        dist = Dist.start(cfg, spec["backend"], spec.get("timeout_s", DEFAULT_TIMEOUT_S))
+        dist.check_same_world(cfg)
+        training = build_training(Resolved.of(cfg), dist=dist)
+        row = measure(training, spec, dist)
+        if dist.is_main:
+            atomic_write_bytes(argv[1], to_json(row).encode())
+        dist.stop()
+        return 0
+    except (UserError, MachineLimit, RuntimeError) as exc:
+        return rank_failed(exc, dist)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
