@@ -16,7 +16,8 @@ hangs ends the job instead of stalling it. Then:
 - ``wrap``: the model in ``DistributedDataParallel`` (gradients averaged over ranks after every
   backward; rank 0's initial weights broadcast);
 - ``sum``: a tensor summed over ranks (the engine's evaluation and epoch figures);
-- ``record_failure``: a rank's one-line failure written to torchelastic's error file (``TORCHELASTIC_ERROR_FILE``),
+- ``rank_failed``: how a rank ends on an error; ``record_failure``: its one-line failure written to
+  torchelastic's error file (``TORCHELASTIC_ERROR_FILE``),
   where the launcher reads which rank failed and why.
 
 Only rank 0 writes rows, checkpoints and progress (``is_main``).
@@ -37,7 +38,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..config import BACKENDS, ConfigError, RunConfig, check_distributed_config
-from ..errors import UserError
+from ..errors import LAUNCHED, MachineLimit, UserError
 from ..results.provenance import model_source
 from .runtime import Resolved, resolve
 
@@ -162,6 +163,24 @@ def collective_failure(exc: BaseException) -> str | None:
         return None
     detail = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
     return f"{LOST}: {detail.rsplit('] ', 1)[-1].strip()}"
+
+
+def rank_failed(exc: BaseException, dist: Dist | None) -> int:
+    """How a rank ends on ``exc``: bad input (``UserError``, exit 2), the machine's limit (``MachineLimit``, 1)
+    or a failed collective (1) is written to torchelastic's error file as one line (``record_failure``),
+    printed too unless ``train --nproc`` launched the rank (it prints the first failure, once), and the rank
+    leaves at once once it joined a process group (``leave``; before that, the code is returned). Any other
+    exception is a bug: re-raised, with its traceback."""
+    lost = collective_failure(exc)
+    if lost is None and not isinstance(exc, (UserError, MachineLimit)):
+        raise exc
+    code = 2 if isinstance(exc, UserError) else 1
+    line = record_failure(lost or str(exc))
+    if not os.environ.get(LAUNCHED):
+        print(f"mnist-bench: error: {line}", file=sys.stderr)
+    if dist is None:
+        return code
+    leave(code)
 
 
 def leave(code: int) -> NoReturn:

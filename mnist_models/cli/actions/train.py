@@ -6,9 +6,7 @@ print or ``--json`` the figures. ``--nproc N`` launches the same command as N ra
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,12 @@ from typing import Any
 from rich.console import Console
 
 from ...config import RunConfig
-from ...errors import LAUNCHED, MachineLimit, UserError
+from ...errors import MachineLimit, UserError
 from ...measure.stats import mean_ci
 from ...results.provenance import environment, new_run_id
 from ...results.store import to_json
 from ...train.checkpoint import save_checkpoint
-from ...train.dist import DEFAULT_TIMEOUT_S, Dist, collective_failure, leave, pick_backend, record_failure
+from ...train.dist import DEFAULT_TIMEOUT_S, Dist, pick_backend, rank_failed
 from ...train.engine import FitResult
 from ...train.launch import launch
 from ...train.runtime import Resolved, Runtime, resolve
@@ -64,8 +62,7 @@ def run(seeds: list[int] | None, cfg: RunConfig, args: argparse.Namespace, out: 
 def run_rank(cfg: RunConfig, args: argparse.Namespace, out: Console, err: Console) -> int:
     """One rank of a data-parallel run: join the job, take rank 0's automatic choices, refuse a rank launched
     differently, train this rank's shard in DistributedDataParallel; rank 0 alone reports, appends rows and
-    saves. A failure is written to torchelastic's error file as ``rank R: …`` (``dist.record_failure``) and,
-    unless ``train --nproc`` launched the rank (it prints the first failure once), printed here."""
+    saves. A failure ends the rank as ``dist.rank_failed`` says."""
     dist = None
     try:
         dist = Dist.start(cfg, args.backend or "auto", args.dist_timeout or DEFAULT_TIMEOUT_S)
@@ -80,16 +77,7 @@ def run_rank(cfg: RunConfig, args: argparse.Namespace, out: Console, err: Consol
         dist.stop()
         return code
     except (UserError, MachineLimit, RuntimeError) as exc:
-        lost = collective_failure(exc)
-        if lost is None and not isinstance(exc, (UserError, MachineLimit)):
-            raise  # a bug: its traceback
-        code = 2 if isinstance(exc, UserError) else 1
-        line = record_failure(lost or str(exc))
-        if not os.environ.get(LAUNCHED):
-            print(f"mnist-bench: error: {line}", file=sys.stderr)
-        if dist is None:  # no process group: an ordinary exit
-            return code
-        leave(code)
+        return rank_failed(exc, dist)
 
 
 def report(run_id: str, run: Resolved, result: FitResult, results_dir: Path, args: argparse.Namespace,
