@@ -46,7 +46,9 @@ REFUSED = (["train", "--model", "nope"], ["train", "--model", "missing.py:Net"],
            ["predict", "--checkpoint", "missing.pt", "seven.png"],
            ["data", "--dataset", "nope"], ["train", "--dataset", "missing/"], ["tta", "--dataset", "seven.png"],
            ["train", "--save", "."], ["sweep", "--lr", "0.1:0.01"], ["sweep", "--optimizer", "sgd,rmsprop"],
-           ["sweep", "--storage", "mysql://x"], ["sweep", "--model", "v2,nope"], ["sweep", "--trials", "0"])
+           ["sweep", "--storage", "mysql://x"], ["sweep", "--model", "v2,nope"], ["sweep", "--trials", "0"],
+           ["train", "--nproc", "2", "--ddp"], ["train", "--ddp"], ["train", "--nproc", "2", "--loader", "notebook"],
+           ["scaling", "--nproc", "0"], ["scaling", "--steps", "0"])
 
 
 def test_the_command_line_starts_without_torch(tmp_path: Path) -> None:
