@@ -226,3 +226,18 @@ def test_ranks_launched_with_different_flags_are_refused_before_training(mnist_r
         assert "rank 1 was launched with a different run: lr 0.05 (rank 0: 0.1)" in mine[0]
         assert "fix: launch every rank with the same flags" in mine[0]
     assert rows(results) == []  # nothing trained, nothing written
+
+
+def test_the_launcher_leaves_this_process_as_it_found_it() -> None:
+    """torchrun's agent installs its own signal handlers and the ranks need their environment; neither may
+    outlive the job in the launching process (the suite launches jobs between its other cases)."""
+    from mnist_models.errors import JobFailed
+    from mnist_models.train.launch import HANDLED, launch
+
+    handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
+    env = dict(os.environ)
+    launch(["--help"], 2, module="json.tool")  # two ranks that print json.tool's help and exit 0
+    with pytest.raises(JobFailed, match=r"^rank [01] \(pid \d+\) exited with code [12]"):
+        launch(["/no/such/file.json"], 2, module="json.tool")  # ranks that fail without their own line
+    assert dict(os.environ) == env
+    assert {sig: signal.getsignal(sig) for sig in HANDLED} == handlers

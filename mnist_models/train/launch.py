@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -32,6 +33,7 @@ from .dist import LOST, THREADS, cores
 
 MONITOR_S = 0.1  # how often torchrun checks its ranks
 SHUTDOWN_S = 5  # how long torchrun waits for a rank to take SIGTERM before it sends SIGKILL (its default: 30)
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)  # what torchrun's handler takes over
 QUIET_LOGGERS = ("torch.distributed.elastic", "torch.distributed.run", "torch.distributed.launcher")
 
 
@@ -80,21 +82,37 @@ def launch(argv: Sequence[str], nproc: int, threads: int | None = None, module: 
     for name in logging.Logger.manager.loggerDict:  # its report is the one line below; rank 0's is the output
         if name.startswith(QUIET_LOGGERS):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0",
-                       f"--monitor-interval={MONITOR_S}", "--module", *([module, *argv] if module else
-                                                                        ["mnist_models", *rank_argv(argv)])])
     threads = threads or max(1, cores() // nproc)
-    os.environ["OMP_NUM_THREADS"] = os.environ[THREADS] = str(threads)
-    os.environ.setdefault("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(SHUTDOWN_S))
-    os.environ[LAUNCHED] = "1"  # for the ranks, which inherit this environment
+    env = {"OMP_NUM_THREADS": str(threads), THREADS: str(threads), LAUNCHED: "1",  # the ranks inherit these
+           "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", str(SHUTDOWN_S))}
+    with borrowed(env):
+        try:
+            run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0",
+                            f"--monitor-interval={MONITOR_S}", "--module",
+                            *([module, *argv] if module else ["mnist_models", *rank_argv(argv)])]))
+        except ChildFailedError as exc:
+            message, code = describe(exc.failures)
+            raise JobFailed(message, code) from None
+        except SignalException as exc:
+            if exc.sigval == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise Terminated from None
+
+
+@contextmanager
+def borrowed(env: dict[str, str]) -> Iterator[None]:
+    """``env`` set for the ranks while the job runs; afterwards this process's environment and signal handlers
+    as they were (torchrun installs its own for SIGTERM, SIGINT, SIGHUP and SIGQUIT; later work in this
+    process, or the next job's subprocesses, must not inherit either)."""
+    saved_env = dict(os.environ)  # torchrun sets some of its own too (TORCHELASTIC_SIGNALS_TO_HANDLE)
+    saved_handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
+    os.environ.update(env)
     try:
-        run(args)
-    except ChildFailedError as exc:
-        message, code = describe(exc.failures)
-        raise JobFailed(message, code) from None
-    except SignalException as exc:
-        if exc.sigval == signal.SIGINT:
-            raise KeyboardInterrupt from None
-        raise Terminated from None
+        yield
     finally:
-        del os.environ[LAUNCHED], os.environ[THREADS]  # this process is the launcher, not a rank
+        for name in set(os.environ) - set(saved_env):
+            del os.environ[name]
+        os.environ.update(saved_env)
+        for sig, handler in saved_handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
