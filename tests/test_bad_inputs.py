@@ -538,6 +538,17 @@ CASES: list[Case] = [
     case("train-ddp-outside-torchrun", ENV, "train", ("--ddp",), "--ddp runs as one rank of a torchrun job, but "
          "RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set",
          "fix: `mnist-bench train --nproc N …`"),
+    case("profile-nproc-and-diff", COMBINATION, "profile", ("--diff", "missing", "missing", "--nproc", "2"),
+         "--diff compares two profile folders and --nproc/--ddp profile a data-parallel run",
+         "fix: drop one (profile, then --diff the folders)"),
+    case("profile-ddp-outside-torchrun", ENV, "profile", ("--ddp",), "--ddp runs as one rank of a torchrun job, but "
+         "RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT are not set",
+         "fix: `mnist-bench profile --nproc N …`, or `torchrun --nproc-per-node N -m mnist_models profile --ddp …`"),
+    case("profile-nproc-notebook-variant", COMBINATION, "profile", ("--variant", "notebook-loader", "--nproc", "2"),
+         "--variant notebook-loader trains from the notebook's DataLoader, which data-parallel runs do not shard",
+         "fix: another --variant, or drop --nproc/--ddp"),
+    case("profile-nproc-nccl-on-cpu", DEVICE, "profile", ("--nproc", "2", "--backend", "nccl", "--device", "cpu"),
+         "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),
 ]
 
 

@@ -1,6 +1,7 @@
 """Command-line flags: generated from RunConfig's field metadata (help, choices, unit), plus the
-shared ones (``--results``, ``--readme``, ``--json``, ``--seeds``) and the parsing that turns bad
-input into one line (``UsageError``, exit 2).
+shared ones (``--results``, ``--readme``, ``--json``, ``--seeds``, the data-parallel ``--nproc``/``--ddp``/
+``--backend``/``--dist-timeout`` of ``train`` and ``profile``) and the parsing that turns bad input into
+one line (``UsageError``, exit 2).
 
 A RunConfig field becomes ``--<field-name>`` (or its metadata's ``flag``) with its help, its
 choices and its default in the help text; the value is None unless given, so that a protocol's
@@ -10,12 +11,13 @@ defaults apply underneath (``RunConfig.from_protocol`` ignores None).
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import MISSING, fields
 from typing import Any
 
-from ..config import RunConfig, protocol_notes
+from ..config import BACKENDS, RunConfig, protocol_notes
 from ..data.inputs import check_dataset
 from ..errors import UserError
 from ..report.markers import has_markers
@@ -141,3 +143,48 @@ def check_readme(readme: str | None, marker: str) -> None:
     if readme and not has_markers(readme, marker):
         raise UsageError(f"--readme {readme}: no such file, or no <!-- {marker}:start --> / "
                          f"<!-- {marker}:end --> markers in it; fix: add both markers to the file, or drop --readme")
+
+
+MAX_NPROC = 256  # processes on one machine
+TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # a rank's
+
+
+def add_dist_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """The data-parallel flags (torch.distributed, DistributedDataParallel) of a command that trains:
+    ``--nproc N``, ``--ddp``, ``--backend``, ``--dist-timeout``; ``check_dist`` checks them."""
+    group = parser.add_argument_group("data-parallel (torch.distributed, DistributedDataParallel; "
+                                      "docs/distributed.md)")
+    group.add_argument("--nproc", type=int_arg, metavar="N", help="run on N processes of this machine, launched "
+                       "by torch.distributed.run (torchrun) standalone; --batch-size is per process, the global "
+                       "batch N times it; each process gets cores/N threads and a shard of the fast loader")
+    group.add_argument("--ddp", action="store_true", help="run as one rank of a job torchrun started: `torchrun "
+                       f"--nproc-per-node N [--nnodes …] -m mnist_models {command} --ddp …`; rank 0 alone writes")
+    group.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="torch.distributed backend; default auto: nccl on CUDA, gloo on the CPU")
+    group.add_argument("--dist-timeout", type=float_arg, metavar="S", help="seconds a collective waits for "
+                       "the other ranks before the job ends (a hung rank); default 120")
+
+
+def distributed(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for a data-parallel run (``--nproc N`` or ``--ddp``)."""
+    return args.nproc is not None or args.ddp
+
+
+def check_dist(args: argparse.Namespace) -> None:
+    """The data-parallel flags (``add_dist_flags``), refused before anything runs when they cannot go
+    together, or ``--ddp`` outside a torchrun job."""
+    if args.nproc is not None and not 1 <= args.nproc <= MAX_NPROC:
+        raise UsageError(f"--nproc {args.nproc}: a number of processes from 1 to {MAX_NPROC}; fix: --nproc 2")
+    if args.nproc is not None and args.ddp:
+        raise UsageError("--nproc launches the ranks and --ddp is one of them; fix: pass --nproc N alone (or run "
+                         "--ddp under torchrun)")
+    if not distributed(args) and (args.backend is not None or args.dist_timeout is not None):
+        raise UsageError("--backend and --dist-timeout apply to data-parallel runs; fix: add --nproc N, or drop them")
+    missing = [name for name in TORCHRUN_ENV if name not in os.environ]
+    if args.ddp and missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise UsageError(f"--ddp runs as one rank of a torchrun job, but {', '.join(missing)} {verb} not set; fix: "
+                         f"`mnist-bench {args.command} --nproc N …`, or `torchrun --nproc-per-node N -m mnist_models "
+                         f"{args.command} --ddp …`")
+    if args.dist_timeout is not None and not 0 < args.dist_timeout < float("inf"):
+        raise UsageError(f"--dist-timeout {args.dist_timeout:g}: seconds > 0; fix: --dist-timeout 120")

@@ -15,6 +15,10 @@ itself (a few µs per step, milliseconds where it starts or saves the trace) run
 clocks and is reported on its own. What the trace says (breakdown, operators, stacks, overhead):
 ``measure.trace``.
 
+Under DDP (``prepare_profile(..., dist=dist)``) every rank runs the same passes, in step (each step's
+all-reduce waits for every rank), and writes its trace as ``<id>-rank<R>.<ns>.pt.trace.json``; torch.profiler
+puts ``distributedInfo`` (backend, rank, world size) in each. ``analyse`` is rank 0's.
+
     cfg, variant = profile_config("eager", {"model": "v2", "device": "cpu"})
     training = prepare_profile(cfg, Schedule(), "results")
     data = run_profile(training, variant, Schedule(), folder, run_id)
@@ -22,12 +26,13 @@ clocks and is reported on its own. What the trace says (breakdown, operators, st
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,8 +57,9 @@ from ..measure.timing import Contention
 from ..results.provenance import environment
 from ..results.store import atomic_write_bytes, check_writable, write_error
 from ..runs.profiles import PROFILE_FORMAT, ProfileData
+from ..train.dist import Dist
 from ..train.engine import Training, build_training
-from ..train.runtime import Runtime
+from ..train.runtime import Resolved, Runtime
 from ..variants import Variant, get_variant
 from .suite import base_config
 
@@ -238,16 +244,24 @@ def profile_config(variant_name: str, settings: dict[str, Any]) -> tuple[RunConf
     return cfg, variant
 
 
-def prepare_profile(cfg: RunConfig, sched: Schedule, results: str | os.PathLike[str]) -> Training:
-    """Everything that can fail before profiling, in order (``profile_config`` checked the device): the
-    schedule, the data, the results folder (writable), then ``build_training(cfg)``, captured where the
-    config asks, its loader labelled; ConfigError when one pass over the training set has fewer batches
-    than the schedule's steps."""
+def check_profile(cfg: RunConfig, sched: Schedule, results: str | os.PathLike[str]) -> None:
+    """What can be checked before the training is built: the schedule, the data, the results folder
+    (writable); ConfigError or the data's and store's own one-line errors."""
     if sched.problem():
         raise ConfigError(sched.problem())
     prepare(cfg.data_root, dataset=cfg.dataset)
     check_writable(results)
-    training = build_training(cfg)
+
+
+def prepare_profile(run: RunConfig | Resolved, sched: Schedule, results: str | os.PathLike[str],
+                    dist: Dist | None = None) -> Training:
+    """Everything that can fail before profiling, in order (``profile_config`` checked the device):
+    ``check_profile``, then ``build_training(run, dist=dist)`` (``dist``: this rank's shard, the model in
+    DDP), captured where the config asks, its loader labelled; ConfigError when one pass over the training
+    set (this rank's shard) has fewer batches than the schedule's steps."""
+    cfg = run.cfg if isinstance(run, Resolved) else run
+    check_profile(cfg, sched, results)
+    training = build_training(run, dist=dist)
     batches = len(training.train_loader)  # type: ignore[arg-type]
     if batches < sched.steps:
         raise ConfigError(f"the profiler schedule needs {sched.steps} steps in one pass, but batch size "
@@ -258,17 +272,29 @@ def prepare_profile(cfg: RunConfig, sched: Schedule, results: str | os.PathLike[
     return training
 
 
+@contextlib.contextmanager
+def _no_trace_on_failure(prof: profile) -> Generator[None, None, None]:
+    """A profiled pass that fails (Ctrl-C, a rank gone) exports no trace as the profiler stops: its folder is
+    being removed (under DDP by another rank, maybe while this one would write into it)."""
+    try:
+        yield
+    except BaseException:
+        prof.on_trace_ready = None
+        raise
+
+
 def profile_training(training: Training, sched: Schedule, trace_dir: Path, worker: str) -> ProfileRun:
     """Time ``active`` steps without the profiler, profile ``sched.steps`` steps (the TensorBoard trace
     lands in ``trace_dir``), then time ``active`` more steps without it, all on one ``Training``."""
     sync = training.rt.synchronize
     with Contention() as plain:
         before = _timed_pass(training, StepClock(sync), sched.steps).seconds[sched.warm:]
-    with _profiler(training.rt.device, sched, trace_dir, worker) as prof, Contention() as traced:
+    with _profiler(training.rt.device, sched, trace_dir, worker) as prof, _no_trace_on_failure(prof), \
+            Contention() as traced:
         profiled = _timed_pass(training, StepClock(sync, prof.step), sched.steps)
     with Contention() as plain_after:
         after = _timed_pass(training, StepClock(sync), 1 + sched.active).seconds[1:]
-    traces = sorted(trace_dir.glob(f"*{TRACE_SUFFIX}"))
+    traces = sorted(trace_dir.glob(f"{worker}.*{TRACE_SUFFIX}"))  # this rank's: ranks share trace_dir
     if not traces:
         raise RuntimeError(f"torch.profiler wrote no *{TRACE_SUFFIX} into {trace_dir}")
     others = max(plain.other_cores, traced.other_cores, plain_after.other_cores)
@@ -278,19 +304,35 @@ def profile_training(training: Training, sched: Schedule, trace_dir: Path, worke
                       contention)
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 thread``, ``2 threads``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def ran_line(cfg: RunConfig, variant: Variant, runtime: dict[str, Any], env: dict[str, Any]) -> str:
     """profile.json's ``ran``: one sentence saying what ran, on what."""
     layout = "NHWC" if runtime["channels_last"] else "NCHW"
     return (f"Ran: model {cfg.model}, variant `{variant.name}` ({variant.description}), on {runtime['device']}: "
             f"{runtime['precision']}, {layout}, compile {cfg.compile}, {cfg.loader} loader, batch {cfg.batch_size}, "
             f"{cfg.optimizer} lr {cfg.lr:g}, seed {cfg.seed}. Machine: {machine_tag(env)}, torch {env['torch']}, "
-            f"{env['torch_threads']} threads.")
+            f"{plural(env['torch_threads'], 'thread')}.")
+
+
+def worker_name(run_id: str, dist: Dist | None) -> str:
+    """The TensorBoard trace's worker name: the profile's id, with ``-rank<R>`` under DDP."""
+    return run_id if dist is None else f"{run_id}-rank{dist.rank}"
 
 
 def run_profile(training: Training, variant: Variant, sched: Schedule, folder: Path, run_id: str) -> ProfileData:
     """Profile ``training`` (the trace into ``folder/tensorboard/``) and analyse the trace: the profile's
     data, ``profile.json`` (``runs.profiles.PROFILE_FIELDS``) included."""
-    run = profile_training(training, sched, folder / "tensorboard", run_id)
+    run = profile_training(training, sched, folder / "tensorboard", worker_name(run_id, training.dist))
+    return analyse(run, variant, folder, run_id)
+
+
+def analyse(run: ProfileRun, variant: Variant, folder: Path, run_id: str) -> ProfileData:
+    """What the profiled run's events say: breakdown, operators, stacks, overhead, and ``profile.json``."""
+    sched = run.schedule
     events = list(run.prof.events())
     bd, ops, stacks = trace.breakdown(events), trace.op_rows(run.prof, sched.active), trace.folded_stacks(events)
     env = environment()
@@ -302,7 +344,8 @@ def run_profile(training: Training, variant: Variant, sched: Schedule, folder: P
         "activities": ["CPU"] + (["CUDA"] if run.runtime["device"].startswith("cuda") else []),
         "device_time": bool(ops["self_device_us"].sum() > 0),
         "breakdown": {"rows": bd.rows.to_dict("records"), "step_ms": bd.step_ms, "step_ms_mean": bd.step_ms_mean,
-                      "categories_sum_ms": float(bd.rows["ms_per_step"].sum()), "device_busy_ms": bd.device_busy_ms},
+                      "categories_sum_ms": float(bd.rows["ms_per_step"].sum()), "device_busy_ms": bd.device_busy_ms,
+                      "device_comm_ms": bd.device_comm_ms},
         "overhead": run.overhead(), "stacks_lines": stacks.count("\n"),
         "tensorboard_file": run.trace_file.name, "top_ops": ops.head(TOP_OPS_JSON).to_dict("records"),
     }

@@ -6,7 +6,11 @@ data; no rendering here (``report/profile/``) and no file I/O (``runs/profiles.p
   on another thread where one runs (the step's thread is waiting for it: CUDA's autograd thread), else
   to the innermost event on the step's thread, else to ``untraced``. So the categories add up to the
   step's wall time by construction. An event's category comes from its name and its ancestors
-  (``CATEGORY_HOW``).
+  (``CATEGORY_HOW``). Under DDP the collectives are ``communication`` (``reducer_waits``): DDP's reducer
+  issues each bucket's all-reduce from the backward pass (``c10d::allreduce_`` on the step's thread), gloo
+  runs it on its own threads (``gloo:all_reduce``: beside the step's thread, so never instead of it), and
+  the step's thread waits for it at the end of the backward pass inside the autograd engine, where no
+  event of its own marks the wait: that wait is communication.
 - ``op_rows``: the operator table (key averages grouped by input shape); ``folded_stacks``: the events'
   Python stacks as flame-graph input.
 - ``overhead``: the profiler's own cost, from the step clocks of the passes with and without it.
@@ -36,6 +40,10 @@ OPTIMIZER_RANGES = ("Optimizer.step#", "Optimizer.zero_grad#")  # torch.optim's 
 TO_DEVICE = re.compile(r"train/runtime\.py\(\d+\): (images_)?to_device$")  # the batch's copy / memory format
 ENGINE_CALL = "<built-in method run_backward of"  # Python's call into the autograd engine
 SYNC_CALLS = {"cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize"}
+# torch.distributed's events: the c10d ops on the step's thread (c10d::allreduce_ …), the backends' own ranges
+# (gloo:all_reduce on gloo's threads, nccl:all_reduce), record_param_comms, and NCCL's kernels on the GPU
+GLOO = "gloo:"  # gloo's own ranges (gloo:all_reduce …), on its worker threads
+COMMUNICATION = re.compile(r"^(c10d::|(gloo|nccl|mpi|ucc):|record_param_comms$|nccl(Dev)?Kernel)")
 # A Python frame recorded by with_stack, by its name: "file.py(line): function" (any file: "<string>(1): …",
 # "pytest(8): <module>"), "<built-in …>", "nn.Module: …"
 PYTHON_FRAME = re.compile(r"\(\d+\): |^<built-in |^nn\.Module: ")
@@ -63,6 +71,11 @@ CATEGORY_HOW = {
                  "(ops and Python)",
     "data": f"everything inside the '{DATA_RANGE}' range around each batch fetch (index, uint8 → float32, "
             "the DataLoader's work) and inside Runtime.to_device (the copy to the device, the memory format)",
+    "communication": "data-parallel runs: torch.distributed's collectives on the step's thread (c10d::allreduce_ "
+                     "and the ops inside it; nccl:all_reduce) and its wait for them at the end of the backward "
+                     "pass (from the first all-reduce DDP issued to the pass's end, outside the backward nodes): "
+                     "the all-reduce and the wait for the slowest rank; gloo:all_reduce itself runs on gloo's "
+                     "threads, beside the step's thread",
     "Python": "Python frames' own time (module __call__, the loop, the step function; under torch.compile also "
               "the compiled kernels, which run as calls from Python, not as aten ops): with_stack traces every "
               "Python call, so this row also carries part of the profiler's own cost",
@@ -89,6 +102,8 @@ def classify(event: FunctionEvent) -> str:
             return "data"
         if name.startswith(OPTIMIZER_RANGES):
             return "optimizer"
+        if COMMUNICATION.search(name):
+            return "communication"
         if found is None and name.startswith("aten::"):
             found = op_category(name[len("aten::"):])
         node = node.cpu_parent
@@ -142,6 +157,24 @@ def step_totals(window: tuple[float, float], spans: list[Span], main_thread: int
     return totals
 
 
+def reducer_waits(host: list[FunctionEvent]) -> list[Span]:
+    """DDP's wait for its all-reduce, as ``communication`` spans: in each backward pass (``run_backward``) that
+    issued a collective on its own thread, from the first one to the pass's end. The reducer waits for the
+    all-reduce at the pass's end (gloo runs it on its own threads) inside the autograd engine, with no event
+    of its own; the backward nodes that run after the first collective (DDP overlaps the all-reduce of one
+    bucket with the backward of the next) start later, so they stay the innermost events of their time.
+    None in a one-process run, nor on CUDA, where the backward runs on the autograd thread."""
+    issued = [e for e in host if e.name.startswith("c10d::")]
+    waits = []
+    for call in (e for e in host if e.name.startswith(ENGINE_CALL)):
+        start, end = call.time_range.start, call.time_range.end
+        first = min((c.time_range.start for c in issued if c.thread == call.thread and start <= c.time_range.start
+                     < end), default=None)
+        if first is not None:
+            waits.append(Span(first, end, call.thread, "communication", False))
+    return waits
+
+
 def _union_us(intervals: list[tuple[float, float]]) -> float:
     covered, reach = 0.0, float("-inf")
     for start, end in sorted(intervals):
@@ -151,11 +184,18 @@ def _union_us(intervals: list[tuple[float, float]]) -> float:
     return covered
 
 
+def _window_ms(intervals: list[tuple[float, float]], window: tuple[float, float]) -> float:
+    """Milliseconds of ``window`` (µs) covered by the union of ``intervals`` (µs)."""
+    return _union_us([(max(s, window[0]), min(e, window[1])) for s, e in intervals
+                      if s < window[1] and e > window[0]]) / 1e3
+
+
 @dataclass(frozen=True)
 class Breakdown:
     rows: pd.DataFrame  # category, ms_per_step, share_pct, how
     step_ms: list[float]  # each recorded step's window (profiler clock)
     device_busy_ms: list[float]  # per step: time the GPU ran kernels or copies (empty on the CPU)
+    device_comm_ms: list[float]  # per step: of that, time in NCCL's kernels (empty on the CPU)
 
     @property
     def step_ms_mean(self) -> float:
@@ -169,22 +209,26 @@ def breakdown(events: list[FunctionEvent]) -> Breakdown:
         raise ValueError("the profiler recorded no ProfilerStep windows")
     host = [e for e in events if e.device_type == DeviceType.CPU and not e.is_async and e.name != "[memory]"
             and not e.name.startswith("ProfilerStep") and e.time_range.end > e.time_range.start]
-    spans = [Span(e.time_range.start, e.time_range.end, e.thread, classify(e), not is_python(e))
-             for e in host]
-    device = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CUDA]
+    # gloo's threads run its collectives beside the step's thread, not instead of it (unlike CUDA's autograd
+    # thread): the step's time is its own work, or its wait for them (reducer_waits)
+    spans = [Span(e.time_range.start, e.time_range.end, e.thread, classify(e),
+                  not is_python(e) and not e.name.startswith(GLOO)) for e in host] + reducer_waits(host)
+    gpu = [e for e in events if e.device_type == DeviceType.CUDA]
+    device = [(e.time_range.start, e.time_range.end) for e in gpu]
+    comm = [(e.time_range.start, e.time_range.end) for e in gpu if COMMUNICATION.search(e.name)]
     totals: Counter[str] = Counter()
-    busy = []
+    busy, comm_busy = [], []
     for step in steps:
         window = (step.time_range.start, step.time_range.end)
         totals.update(step_totals(window, spans, step.thread))
         if device:
-            busy.append(_union_us([(max(s, window[0]), min(e, window[1])) for s, e in device
-                                   if s < window[1] and e > window[0]]) / 1e3)
+            busy.append(_window_ms(device, window))
+            comm_busy.append(_window_ms(comm, window))
     step_ms = [(s.time_range.end - s.time_range.start) / 1e3 for s in steps]
     rows = pd.DataFrame({"category": CATEGORIES, "ms_per_step": [totals[c] / 1e3 / len(steps) for c in CATEGORIES],
                          "how": [CATEGORY_HOW[c] for c in CATEGORIES]})
     rows.insert(2, "share_pct", 100 * rows["ms_per_step"] / (sum(step_ms) / len(steps)))
-    return Breakdown(rows, step_ms, busy)
+    return Breakdown(rows, step_ms, busy, comm_busy)
 
 
 def op_rows(prof: profile, active_steps: int) -> pd.DataFrame:

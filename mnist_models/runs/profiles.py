@@ -11,6 +11,11 @@ Data files (what every page of a profile is made from; ``report/profile/`` rende
 - ``stacks.txt``: folded stacks (flame-graph input);
 - ``trace.json.gz`` and ``tensorboard/<worker>.<ns>.pt.trace.json``: the profiler's Chrome trace.
 
+A data-parallel profile (``profile --nproc N`` / ``--ddp``) is one folder too, its id chosen by rank 0: the
+data files and pages are rank 0's, and each rank R writes its own trace as ``rank-R/trace.json.gz``
+(``trace_name``; no top-level ``trace.json.gz``) and ``tensorboard/<id>-rankR.<ns>.pt.trace.json``, so
+``tensorboard/`` holds every rank's trace and nothing else; ``profile.json``'s ``distributed`` lists them.
+
 A profile's files, data and pages, are written all or none (``write_profile``), and ``removed_on_failure``
 removes the new folder when the profile fails or is interrupted: a folder with ``profile.json`` is a
 whole profile.
@@ -47,15 +52,18 @@ PROFILE_FIELDS = {
     "variant": "the variant's name", "config": "the RunConfig as a dict", "runtime": "what the runtime resolved",
     "machine": "machine tag", "environment": "results.provenance.environment()",
     "schedule": "wait, warmup, active", "activities": "CPU[, CUDA]", "device_time": "ops.csv has device time",
-    "breakdown": "rows, step_ms, step_ms_mean, categories_sum_ms, device_busy_ms",
+    "breakdown": "rows, step_ms, step_ms_mean, categories_sum_ms, device_busy_ms, device_comm_ms",
     "overhead": "measure.trace.overhead", "stacks_lines": "lines in stacks.txt",
     "tensorboard_file": "its name under tensorboard/", "top_ops": "the first 10 rows of ops.csv",
+    "distributed": "data-parallel profiles only: world_size, backend, threads_per_rank, global_batch, traces and "
+                   "tensorboard_files (one per rank, by rank), analysed_rank (0: the breakdown and operators)",
 }
 OPS_NEEDS = {"operator", "input_shapes", "self_cpu_us", "self_cpu_us_per_step", "self_device_us",
              "self_device_us_per_step"}
 BREAKDOWN_NUMBERS = ("ms_per_step", "share_pct")
 PROFILE_FIX = "fix: pass two folders written by `mnist-bench profile` (results/profiles/<id>)"
 MAX_SUFFIX = 100  # profiles started in the same second: <id>, <id>-2, … <id>-99
+TRACE = "trace.json.gz"
 
 
 class ProfileFolderError(RunFolderError):
@@ -73,15 +81,36 @@ class ProfileData:
     trace_file: Path  # the TensorBoard trace the profiler wrote (trace.json.gz is it, gzipped)
 
 
+def trace_name(rank: int | None = None) -> str:
+    """Where a profile folder keeps a trace: ``trace.json.gz``, or rank R's of a data-parallel profile."""
+    return TRACE if rank is None else f"rank-{rank}/{TRACE}"
+
+
+def gzipped_trace(trace_file: Path) -> bytes:
+    """The profiler's trace file, gzipped. mtime=0: the gzip's bytes depend on the trace alone; the trace is
+    read back whole (once the handler saved it, export_chrome_trace raises "Trace is already saved")."""
+    return gzip.compress(trace_file.read_bytes(), mtime=0)
+
+
 def write_profile(folder: Path, data: ProfileData, pages: Mapping[str, str | bytes]) -> list[Path]:
     """The profile's data files and its rendered ``pages`` (name → text or bytes) into ``folder``, all or none
-    (``results.store.write_files``: a full disk is one line naming the file, and no file is left half)."""
-    # mtime=0: the gzip's bytes depend on the trace alone; the trace is read back whole (once the handler
-    # saved it, export_chrome_trace raises "Trace is already saved")
-    trace_gz = gzip.compress(data.trace_file.read_bytes(), mtime=0)
+    (``results.store.write_files``: a full disk is one line naming the file, and no file is left half). The
+    trace goes to ``trace.json.gz``; a data-parallel profile's ranks wrote theirs (``write_rank_trace``)."""
     files = {"profile.json": data.meta, "ops.csv": data.ops, "breakdown.csv": data.breakdown, "stacks.txt": data.stacks,
-             "trace.json.gz": trace_gz}
+             TRACE: None if "distributed" in data.meta else gzipped_trace(data.trace_file)}
     return write_files(folder, {**files, **pages})
+
+
+def write_rank_trace(folder: Path, trace_file: Path, rank: int) -> str:
+    """Rank ``rank``'s trace of a data-parallel profile into ``folder`` (``trace_name``), whole or not at all;
+    its name in the folder."""
+    write_files(folder, {trace_name(rank): gzipped_trace(trace_file)})
+    return trace_name(rank)
+
+
+def profile_folder(results: str | os.PathLike[str], run_id: str) -> Path:
+    """The folder of profile ``run_id`` in ``results`` (made by ``new_profile_folder``)."""
+    return Path(results) / PROFILES / run_id
 
 
 def new_profile_folder(results: str | os.PathLike[str], model: str, variant: str) -> tuple[str, Path]:
@@ -90,7 +119,7 @@ def new_profile_folder(results: str | os.PathLike[str], model: str, variant: str
     stem = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + f"-{slug(model)}-{variant}".replace("+", "-")
     for n in range(1, MAX_SUFFIX):
         run_id = stem if n == 1 else f"{stem}-{n}"
-        folder = Path(results) / PROFILES / run_id
+        folder = profile_folder(results, run_id)
         try:
             folder.mkdir(parents=True)
             return run_id, folder

@@ -1,5 +1,6 @@
 """Data-parallel training on torch.distributed: one process per rank, started by ``torchrun`` (or by
-``mnist-bench train --nproc N``, which runs ``torch.distributed.run`` itself: ``launch.py``).
+``mnist-bench train --nproc N`` or ``profile --nproc N``, which run ``torch.distributed.run`` themselves:
+``launch.py``).
 
     torchrun --standalone --nproc-per-node 2 -m mnist_models train --ddp --model v2
 
@@ -16,6 +17,8 @@ hangs ends the job instead of stalling it. Then:
 - ``wrap``: the model in ``DistributedDataParallel`` (gradients averaged over ranks after every
   backward; rank 0's initial weights broadcast);
 - ``sum``: a tensor summed over ranks (the engine's evaluation and epoch figures);
+- ``share``: a Python object of rank 0's sent to every rank (``resolve``'s choices, a profile's folder id);
+  ``gather``: one Python object from each rank, on every rank;
 - ``rank_failed``: how a rank ends on an error; ``record_failure``: its one-line failure written to
   torchelastic's error file (``TORCHELASTIC_ERROR_FILE``),
   where the launcher reads which rank failed and why.
@@ -119,16 +122,25 @@ class Dist:
 
     def resolve(self, cfg: RunConfig) -> Resolved:
         """The run's automatic choices, made once, on rank 0 (the others wait), and sent to every rank."""
-        box: list[Any] = [resolve(cfg) if self.is_main else None]
+        return self.share(resolve(cfg) if self.is_main else None)
+
+    def share(self, value: Any) -> Any:
+        """Rank 0's ``value`` (picklable), on every rank (the others' ``value`` is ignored)."""
+        box: list[Any] = [value if self.is_main else None]
         dist.broadcast_object_list(box, src=0, device=self.device)
         return box[0]
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (picklable), by rank, on every rank."""
+        seen: list[Any] = [None] * self.world
+        dist.all_gather_object(seen, value)
+        return seen
 
     def check_same_world(self, cfg: RunConfig) -> None:
         """Refuse, before training, a job whose ranks would train different things: the config, the model's
         source (your own file's SHA-256) or the data set differ from rank 0's."""
         mine = {**asdict(cfg), "model_source": asdict(model_source(cfg.model)), "data_root": None}
-        seen: list[Any] = [None] * self.world
-        dist.all_gather_object(seen, mine)
+        seen = self.gather(mine)
         for rank, theirs in enumerate(seen):
             diff = [f"{key} {theirs[key]!r} (rank 0: {seen[0][key]!r})" for key in seen[0]
                     if theirs[key] != seen[0][key]]

@@ -1,5 +1,5 @@
-"""``mnist-bench train --nproc N``: the same command as N ranks on this machine, launched by PyTorch's own
-launcher, ``torch.distributed.run`` (what ``torchrun`` runs), standalone:
+"""``mnist-bench train --nproc N`` (and ``profile --nproc N``): the same command as N ranks on this machine,
+launched by PyTorch's own launcher, ``torch.distributed.run`` (what ``torchrun`` runs), standalone:
 
     torchrun --standalone --nproc-per-node N --max-restarts 0 -m mnist_models train --ddp …
 
@@ -53,10 +53,14 @@ def rank_argv(argv: Sequence[str], option: str = "--nproc") -> list[str]:
     return [*out, "--ddp"]
 
 
-def describe(failures: dict[int, Any]) -> tuple[str, int]:
+KEPT = "rows of the epochs finished before it are kept"  # what a killed rank leaves (train's rows)
+
+
+def describe(failures: dict[int, Any], kept: str = KEPT) -> tuple[str, int]:
     """One line for the failure that ended the job, and the job's exit code (2 when a rank refused its input,
     else 1). The cause is the earliest failure that is not a rank losing its peers nor one torchrun
-    stopped with SIGTERM: a rank killed, or one that failed on its own (its error-file line)."""
+    stopped with SIGTERM: a rank killed, or one that failed on its own (its error-file line). ``kept``: what the
+    job's command keeps of a run a killed rank ended."""
     ordered = sorted(failures.items(), key=lambda item: (item[1].timestamp, item[0]))
     lost = [failure for _, failure in ordered if LOST in str(failure.message)]
     own = [(rank, f) for rank, f in ordered if LOST not in str(f.message) and f.signal_name() != "SIGTERM"]
@@ -66,19 +70,20 @@ def describe(failures: dict[int, Any]) -> tuple[str, int]:
             return (f"rank {rank} (pid {failure.pid}) stopped answering ({lost[0].message}); torchrun then ended it "
                     f"with {failure.signal_name()}", 1)
         return (f"rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}; torchrun stopped the other "
-                "ranks; rows of the epochs finished before it are kept", 1)
+                f"ranks; {kept}", 1)
     if isinstance(failure.message, str) and failure.message.startswith("rank "):  # its own line (record_failure)
         return failure.message, 2 if failure.exitcode == 2 else 1
     return (f"rank {rank} (pid {failure.pid}) exited with code {failure.exitcode}; its traceback is above; "
             "torchrun stopped the other ranks", 1)
 
 
-def launch(argv: Sequence[str], nproc: int, threads: int | None = None, module: str | None = None) -> None:
+def launch(argv: Sequence[str], nproc: int, threads: int | None = None, module: str | None = None,
+           kept: str = KEPT) -> None:
     """Run ``argv`` (a command line as typed, with ``--nproc N``) as ``nproc`` ranks on this machine through
     ``torch.distributed.run``, each ``mnist_models`` with ``--nproc N`` replaced by ``--ddp`` (``module``:
     ``python -m module *argv`` instead, unchanged); each rank gets ``threads`` intra-op threads (default
-    ``cores // nproc``). Returns when every rank finished, else raises ``JobFailed`` (one line) or
-    KeyboardInterrupt / ``Terminated``."""
+    ``cores // nproc``). Returns when every rank finished, else raises ``JobFailed`` (one line; ``kept``: what
+    is kept of a run a killed rank ended) or KeyboardInterrupt / ``Terminated``."""
     for name in logging.Logger.manager.loggerDict:  # its report is the one line below; rank 0's is the output
         if name.startswith(QUIET_LOGGERS):
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -91,7 +96,7 @@ def launch(argv: Sequence[str], nproc: int, threads: int | None = None, module: 
                             f"--monitor-interval={MONITOR_S}", "--module",
                             *([module, *argv] if module else ["mnist_models", *rank_argv(argv)])]))
         except ChildFailedError as exc:
-            message, code = describe(exc.failures)
+            message, code = describe(exc.failures, kept)
             raise JobFailed(message, code) from None
         except SignalException as exc:
             if exc.sigval == signal.SIGINT:

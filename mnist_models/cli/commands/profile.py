@@ -1,6 +1,8 @@
 """``mnist-bench profile [--model v2] [--variant eager] [--wait 1 --warmup 3 --active 5]``: a short
 training run under ``torch.profiler``, apart from any timed run, into ``results/profiles/<id>/``
-(``report.profile.make_profile``; the files: ``runs/profiles.py``).
+(``report.profile.make_profile``; the files: ``runs/profiles.py``). ``--nproc N`` profiles a data-parallel run
+of N ranks launched here through ``torch.distributed.run`` (as ``train --nproc``); ``--ddp`` is one rank of a
+job ``torchrun`` started: every rank writes its own trace into the one folder, rank 0 the rest.
 
 ``mnist-bench profile --diff A B``: the operator-level diff of two such folders, printed and written as
 ``B/diff.md`` (``report.profile.profile_diff``).
@@ -15,7 +17,17 @@ from rich.console import Console
 
 from ...variants import list_variants
 from ..actions import action
-from ..flags import UsageError, add_config_flags, add_json, config_values, float_arg, int_arg
+from ..flags import (
+    UsageError,
+    add_config_flags,
+    add_dist_flags,
+    add_json,
+    check_dist,
+    config_values,
+    distributed,
+    float_arg,
+    int_arg,
+)
 
 SETTINGS = ("model", "model_args", "device", "precision", "compile", "channels_last", "loader", "batch_size",
             "augment", "dataset", "data_root")
@@ -48,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="--diff: … and from this change in µs per step; default 10")
     p.add_argument("--by", choices=("shape", "op"), default="shape", help="--diff: match operators with their "
                    "input shapes (shape) or by name alone (op); default shape")
+    add_dist_flags(p, "profile")
     add_json(p)
 
 
@@ -58,6 +71,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.diff and distributed(args):
+        raise UsageError("--diff compares two profile folders and --nproc/--ddp profile a data-parallel run; fix: "
+                         "drop one (profile, then --diff the folders)")
+    check_dist(args)
     if args.diff and (args.min_change < 0 or args.min_us < 0):
         raise UsageError("--min-change and --min-us must be ≥ 0")
     given = None if args.diff else settings(args)

@@ -3,6 +3,9 @@ the step-time breakdown, the profiler's overhead, the top operators, the files),
 ``breakdown.png``, and the lines ``mnist-bench profile`` prints.
 
     pages(data, folder)  # {"summary.md": …, "ops.md": …, "breakdown.png": …}
+
+A data-parallel profile's pages are rank 0's, with the job said where it ran and every rank's trace listed
+under the files, with how to read them side by side (Holistic Trace Analysis, TensorBoard).
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ def breakdown_markdown(rows: pd.DataFrame, figures: dict[str, Any]) -> str:
              f"{', '.join(f'{ms:.2f}' for ms in step_ms)} ms."]
     if figures["device_busy_ms"]:
         busy = sum(figures["device_busy_ms"]) / len(figures["device_busy_ms"])
+        comm = sum(figures.get("device_comm_ms") or [0.0]) / len(figures["device_busy_ms"])
+        nccl = f", {comm:.3f} ms of it in NCCL's kernels" if comm else ""
         lines.append(f"GPU busy (kernels and copies, union): {busy:.3f} ms per step, "
-                     f"{100 * busy / mean:.1f}% of the step; the rest the GPU was idle.")
+                     f"{100 * busy / mean:.1f}% of the step{nccl}; the rest the GPU was idle.")
     return "\n".join(lines)
 
 
@@ -117,16 +122,30 @@ def summary_markdown(data: ProfileData, folder: Path) -> str:
         "## Profiler overhead", "", overhead_markdown(meta["overhead"]), "",
         "## Top operators by self CPU time", "", ops_markdown(data.ops, TOP_SUMMARY, meta["device_time"]), "",
         f"All operators: `ops.csv`; the top {TOP_OPS}: `ops.md`.", "",
-        "## Files", "",
-        "- `trace.json.gz`: the Chrome-trace JSON, gzipped (the TensorBoard file's bytes). Open it at "
-        "https://ui.perfetto.dev or chrome://tracing.",
-        f"- `tensorboard/{meta['tensorboard_file']}`: the same trace where the torch-tb-profiler plugin reads "
-        f"it: `pip install .[profile]`, then `tensorboard --logdir {folder / 'tensorboard'}` (the plugin is "
-        "deprecated and its page loads Google Charts from the internet: it does not render offline).",
+        "## Files", "", *trace_files(meta, folder),
         "- `ops.csv`, `ops.md`: operators by self CPU time, grouped by input shape (key_averages).",
         f"- `stacks.txt`: {_stacks_note(meta, data.stacks)}",
         "- `breakdown.csv`, `breakdown.png`: the step-time breakdown above; `profile.json`: all of this as data.",
     ]) + "\n"
+
+
+def trace_files(meta: dict[str, Any], folder: Path) -> list[str]:
+    """summary.md's lines on the trace files: one, or every rank's of a data-parallel profile."""
+    board = (f"`pip install .[profile]`, then `tensorboard --logdir {folder / 'tensorboard'}` (the plugin is "
+             "deprecated and its page loads Google Charts from the internet: it does not render offline).")
+    if "distributed" not in meta:
+        return ["- `trace.json.gz`: the Chrome-trace JSON, gzipped (the TensorBoard file's bytes). Open it at "
+                "https://ui.perfetto.dev or chrome://tracing.",
+                f"- `tensorboard/{meta['tensorboard_file']}`: the same trace where the torch-tb-profiler plugin "
+                f"reads it: {board}"]
+    info = meta["distributed"]
+    return [f"- {', '.join(f'`{t}`' for t in info['traces'])}: each rank's Chrome trace, gzipped, carrying "
+            f"`distributedInfo` (rank, world_size {info['world_size']}, backend {info['backend']}). Open one at "
+            "https://ui.perfetto.dev or chrome://tracing.",
+            f"- `tensorboard/`: every rank's trace, the same bytes unzipped "
+            f"({', '.join(f'`{t}`' for t in info['tensorboard_files'])}), and nothing else: read them side by side "
+            f"with Holistic Trace Analysis (`pip install HolisticTraceAnalysis`, then `TraceAnalysis(trace_dir="
+            f"\"{folder / 'tensorboard'}\")`), or with the torch-tb-profiler plugin: {board}"]
 
 
 def pages(data: ProfileData, folder: Path) -> dict[str, str | bytes]:
@@ -148,8 +167,13 @@ def printed_lines(data: ProfileData, folder: Path) -> list[str]:
     if oh["contention"]["noisy"]:
         lines.append(f"Noisy: other processes used up to {oh['contention']['other_cores_max']:.2f} cores beside the "
                      "passes; rerun on a quiet machine before trusting the overhead figure")
+    traces = meta["distributed"]["traces"] if "distributed" in meta else ["trace.json.gz"]
+    if len(traces) > 1:
+        lines.append(f"Holistic Trace Analysis, every rank side by side: pip install HolisticTraceAnalysis, then "
+                     f"TraceAnalysis(trace_dir=\"{folder / 'tensorboard'}\")")
     return [*lines,
-            f"Perfetto: open {folder / 'trace.json.gz'} at https://ui.perfetto.dev (or chrome://tracing)",
+            f"Perfetto: open {' or '.join(str(folder / t) for t in traces)} at https://ui.perfetto.dev (or "
+            "chrome://tracing)",
             f"TensorBoard: pip install .[profile], then tensorboard --logdir {folder / 'tensorboard'} "
             "(torch-tb-profiler is deprecated; its page loads Google Charts, so it does not render offline)",
             f"Flame graph: {folder / 'stacks.txt'} in https://www.speedscope.app or flamegraph.pl",
