@@ -103,6 +103,8 @@ PREFIX = {
     "speedup": ("speedup", "--model", "v0", "--seeds", "42,", "--data-root", "{data}", "--results", "{results}"),
     "tta": ("tta", "--seeds", "1", "--max-epochs", "1", "--data-root", "{data}", "--results", "{results}"),
     "profile": ("profile", "--model", "v0", "--data-root", "{data}", "--results", "{results}"),
+    "scaling": ("scaling", "--model", "v0", "--steps", "1", "--rounds", "1", "--warmup", "0", "--profile-steps", "1",
+                "--data-root", "{data}", "--results", "{results}"),
     "bench": ("--bench-models", "v0", "--bench-variants", "eager", "--bench-results", "{results}"),
 }
 
@@ -549,6 +551,14 @@ CASES: list[Case] = [
          "fix: another --variant, or drop --nproc/--ddp"),
     case("profile-nproc-nccl-on-cpu", DEVICE, "profile", ("--nproc", "2", "--backend", "nccl", "--device", "cpu"),
          "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),
+    case("scaling-nproc-zero", RANGE, "scaling", ("--nproc", "0"),
+         "--nproc takes a comma list of distinct process counts ≥ 1, got '0'", "fix: --nproc 1,2"),
+    case("scaling-nproc-text", TYPE, "scaling", ("--nproc", "x"),
+         "--nproc takes a comma list of distinct process counts ≥ 1, got 'x'", "fix: --nproc 1,2"),
+    case("scaling-steps-zero", RANGE, "scaling", ("--steps", "0"), "--steps 0: a number of steps ≥ 1", "fix: --steps 30"),
+    case("scaling-nccl-on-cpu", DEVICE, "scaling", ("--backend", "nccl", "--device", "cpu"),
+         "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),
+    case("scaling-cuda", DEVICE, "scaling", ("--device", "cuda"), NO_CUDA[0], NO_CUDA[1], needs="no-cuda"),
 ]
 
 
