@@ -2,12 +2,12 @@
 
     pytest bench --benchmark-only [--bench-profile quick|full|smoke] [--bench-device all|cpu|cuda]
                  [--bench-models v0,v2] [--bench-variants eager,bf16] [--bench-results DIR]
-                 [--bench-budget SECONDS] [--bench-readme FILE]
+                 [--bench-budget SECONDS] [--bench-readme FILE] [--bench-ddp 1,2]
 
-Cases are models × devices × variants (training) and × batch sizes (inference). ``--bench-device all``
-is the devices this machine has; what is left out (a device it lacks, a variant that does not apply)
-is said once, in the header and machine.json. The session's state is one ``SuiteSession`` in pytest's
-``config.stash`` (``experiments/suite_session.py``: choices, time budget, what the cases share, rows).
+Cases are models × devices × variants (training), × batch sizes (inference); ``--bench-ddp``: scaling last
+(``experiments/suite_scaling.py``). ``--bench-device all`` is the devices this machine has; what is left out
+(a device it lacks, a variant that does not apply) is said once, in the header and machine.json. The
+session's state is one ``SuiteSession`` in pytest's ``config.stash`` (``experiments/suite_session.py``).
 Each case's rows go to ``DIR/<run-id>/cases.jsonl`` as it ends (``runs/writer.py``); the end of the
 session is ``report/suite_publish.py`` (tables, summary, machine.json last, ``latest``, the report).
 """
@@ -28,7 +28,6 @@ from mnist_models.experiments.suite_session import (
     fresh_compile_cache,
     remove_compile_cache,
 )
-from mnist_models.experiments.time_to_accuracy import TTA_MODEL
 from mnist_models.report.suite_publish import check_readme, publish_session
 from mnist_models.results.provenance import environment
 from mnist_models.results.store import DiskFullError, ResultsError
@@ -36,11 +35,10 @@ from mnist_models.train.oom import OutOfMemory, oom_guard
 from mnist_models.variants import VARIANTS
 
 SUITE = pytest.StashKey[SuiteSession]()
-OPTIONS = ("profile", "device", "models", "variants", "budget", "results", "data_root", "dataset", "readme")
-# Training and time to accuracy first: their cases carry most of what a cut cannot shorten
-# (compilation, evaluations, eager's band, three seeds' processes), so they run while the budget
-# is fresh; inference, whose rounds cut finely, takes up what is left.
-PHASES = {"train_spec": "train", "tta_device": "tta", "inference_spec": "inference"}
+OPTIONS = ("profile", "device", "models", "variants", "budget", "results", "data_root", "dataset", "readme", "ddp")
+# Training and time to accuracy first: their cases carry most of what a cut cannot shorten (compilation, evaluations,
+# eager's band, three seeds' processes); inference's rounds cut finely; scaling (--bench-ddp) is set aside whole.
+PHASES = {"train_spec": "train", "tta_device": "tta", "inference_spec": "inference", "ddp_device": "scaling"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="time budget of the whole session; cases that would overrun run less work and say so "
                          f"(default: {', '.join(f'{k} {v:g} s' for k, v in DEFAULT_BUDGET_S.items() if v)}; "
                          "others none; 0 = none)")
+    group.addoption("--bench-ddp", default=None, metavar="N,N", help="also data-parallel scaling of the first model "
+                    "at these process counts (torchrun, DDP), after the other cases (default: none)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,17 +79,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return config.stash[SUITE].header() if SUITE in config.stash else []
 
 
-def _case_id(model: str, device: str, variant: Any, batch: int | None) -> str:
-    return "-".join(str(p) for p in (model, device, variant.name, batch) if p is not None)
+def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
+    # Without --bench-ddp the scaling case is not collected at all: the default suite stays as it was.
+    return True if collection_path.name == "test_ddp.py" and config.getoption("--bench-ddp") is None else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash[SUITE]
-    for name, phase in (("train_spec", "train"), ("inference_spec", "inference")):
+    for name, phase in PHASES.items():
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, [pytest.param(spec, id=_case_id(*spec)) for spec in session.cases(phase)])
-    if "tta_device" in metafunc.fixturenames:  # time to accuracy: fastnet, when selected, per device
-        metafunc.parametrize("tta_device", session.tta_devices(), ids=lambda device: f"{TTA_MODEL}-{device}")
+            metafunc.parametrize(name, [pytest.param(value, id=case) for value, case in session.params(phase)])
 
 
 def _case(item: pytest.Item) -> tuple[str, Any] | None:

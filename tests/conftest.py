@@ -1,7 +1,7 @@
 """Shared fixtures, each made once per session: real MNIST prepared; one model trained through the engine
 (and its checkpoint) for every test that needs a model that really recognises digits; one ``mnist-bench
-train`` run through the CLI for every test of what that command prints and writes; two real benchmark-suite
-sessions for the suite's and the run report's tests. And the CUDA skip marker.
+train`` run through the CLI for every test of what that command prints and writes; three real benchmark-suite
+sessions for the suite's and the run report's tests (one with ``--bench-ddp``). And the CUDA skip marker.
 
 Ctrl-C reaches the tests whatever started pytest: a shell without job control starts a background job with
 SIGINT ignored, every process it starts inherits that, and the interrupt tests (in this process and in
@@ -99,7 +99,7 @@ def cli_train(mnist_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 
 # --------------------------------------------------------------------------------------------
-# Two real benchmark-suite sessions (``--bench-profile smoke``: every code path, one round per case), each
+# Real benchmark-suite sessions (``--bench-profile smoke``: every code path, one round per case), each
 # run once per test session and read by the suite's tests (tests/test_bench_suite.py) and the run report's
 # (tests/test_run_report.py).
 
@@ -134,3 +134,11 @@ def models_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tu
     return one_run(tmp_path_factory.mktemp("models") / "results", mnist_root, "--bench-models", "v2,fastnet2",
                    "--bench-variants", "eager,bf16+channels_last,notebook-loader", "--bench-device", "cpu",
                    "-k", "v2- or time_to_accuracy")
+
+
+@pytest.fixture(scope="session")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory, mnist_root: Path) -> tuple[Path, str]:
+    """The smallest session with data-parallel scaling: v0's eager training case, then ``--bench-ddp 1,2`` on the
+    CPU (three torchrun jobs on 2 cores); its inference cases deselected."""
+    return one_run(tmp_path_factory.mktemp("ddp") / "results", mnist_root, "--bench-models", "v0", "--bench-variants",
+                   "eager", "--bench-device", "cpu", "--bench-ddp", "1,2", "-k", "train or ddp")

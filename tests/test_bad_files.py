@@ -5,7 +5,8 @@ traceback, and the folder's files are left as they were. ``runs.jsonl``'s reader
 row, naming the line.
 
 Each test copies a committed run folder (its v0 rows only, so a report is drawn in seconds) and edits
-one line by hand, as a user would.
+one line by hand, as a user would. ``tests/fixtures/scaling/scaling.csv`` (a real ``--bench-ddp 1,2`` run's)
+gives a folder the scaling table that committed runs predate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mnist_models.results.store import append_rows, numbered_rows, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "results" / "20261126T050607Z-cpu-amd-avx512-bf16-2c"
+SCALING = ROOT / "tests" / "fixtures" / "scaling" / "scaling.csv"
 INPUTS = ("train.csv", "inference.csv", "tta.csv", "rounds.csv", "confusion.csv", "predictions.csv", "machine.json",
           "summary.md", "benchmark.json", "cases.jsonl")
 
@@ -283,3 +285,28 @@ def test_a_column_emptied_by_hand_is_one_problem_not_one_per_row(tmp_path, capsy
     assert warnings_of(err) == [
         f"mnist-bench: warning: NEW: {new}/inference.csv:2: no img_per_s; row skipped (also lines 3, 4, 5, 6, 7 "
         "and 26 more)", f"mnist-bench: warning: NEW: {new}/inference.csv: no usable row left; treated as not recorded"]
+
+
+def test_scaling_csv_is_auxiliary_a_missing_column_leaves_it_out_with_a_warning(tmp_path, capsys):
+    """A run with ``scaling.csv`` has the report's scaling section; without a column its table reads, the file is
+    left out (one warning) and the rest of the report is drawn; a bad list of round times skips its row."""
+    folder = copy_run(tmp_path)
+    shutil.copy(SCALING, folder / "scaling.csv")
+    code, _, err = run(capsys, "report", folder)
+    assert code == 0 and warnings_of(err) == []
+    assert "## Data-parallel scaling" in (folder / "report.md").read_text(encoding="utf-8")
+    assert (folder / "plots" / "scaling_cpu.png").is_file()
+    set_cell(folder / "scaling.csv", 3, "round_s", "[0.1, fast]")
+    code, _, err = run(capsys, "report", folder)
+    assert code == 0 and warnings_of(err) == [f"mnist-bench: warning: {folder}/scaling.csv:3: round_s "
+                                              "'[0.1, fast]' is not a list of numbers; row skipped"]
+    drop_column(folder / "scaling.csv", "efficiency")
+    before = snapshot(folder) | {"scaling.csv": (folder / "scaling.csv").read_bytes()}
+    code, _, err = run(capsys, "report", folder)
+    assert code == 0 and warnings_of(err) == [f"mnist-bench: warning: {folder}/scaling.csv:1: the header has no "
+                                              "column 'efficiency'; the file is left out, as if not recorded"]
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert "## Data-parallel scaling" not in report and "## Training" in report
+    assert not (folder / "plots" / "scaling_cpu.png").exists()  # the earlier report's figure is gone with it
+    assert snapshot(folder) | {"scaling.csv": (folder / "scaling.csv").read_bytes()} == before
+

@@ -7,8 +7,8 @@ tables hold accuracy and loss on every trained row); ``models_run``, the variant
 its path without compiling (compiling v2's training step takes tens of seconds on 2 cores) and
 fastnet's time to accuracy, in a process of their own (eager cases timed after compiled ones in the
 same process ran several times slower on a loaded 2-core box). A third keeps a tight budget with
-``-k``. Which devices and variants a session collects is checked in-process (``SuiteSession``) for
-both kinds of machine.
+``-k``; ``ddp_run`` adds data-parallel scaling (``--bench-ddp 1,2``) to v0's eager training case. Which devices
+and variants a session collects is checked in-process (``SuiteSession``) for both kinds of machine.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import pytest
 import torch
 
 from mnist_models.experiments import suite_session
+from mnist_models.experiments.scaling import layouts
 from mnist_models.experiments.suite_session import (
     NO_CUDA,
     SuiteSession,
+    SuiteUsageError,
     choose_models,
     not_applicable,
     present_devices,
@@ -179,3 +181,42 @@ def test_all_devices_are_the_devices_here_and_what_does_not_apply_is_left_out(cu
         {("cuda", "eager"), ("cuda", "cudagraph"), ("cuda", "notebook-loader")} if cuda else set())
     inference = {(device, variant.name) for _, device, variant, _ in session.cases("inference")}
     assert ("cpu", "compile-freeze-bf16") in inference and ("cpu", "notebook-loader") not in inference
+
+
+@pytest.mark.slow
+def test_bench_ddp_measures_every_layout_after_the_other_cases(ddp_run):
+    """``--bench-ddp 1,2``: one row per layout (on 2 cores: 1 × 2 threads, 2 × 1 thread, then 1 × 1 thread, the
+    two-process layout's baseline) in scaling.csv and in cases.jsonl as table "scaling", after the training case;
+    efficiency and accuracy on every row, each timed round's seconds kept as a JSON list."""
+    run, _ = ddp_run
+    scaling = pd.read_csv(run / "scaling.csv")
+    plan, _ = layouts((1, 2), torch.device("cpu"))
+    assert list(scaling["layout"]) == [layout.label for layout in plan]
+    assert list(zip(scaling["nproc"], scaling["threads_per_rank"], strict=True)) == [(p.nproc, p.threads) for p in plan]
+    assert scaling["model"].eq("v0").all() and scaling["profile"].eq("smoke").all()
+    assert scaling["efficiency"].between(0, 10).all() and scaling.loc[scaling["nproc"] == 1, "efficiency"].eq(1).all()
+    assert scaling["test_acc_pct"].between(0, 100).all() and scaling["img_per_s"].gt(0).all()
+    assert scaling["allreduce_pct"].ge(0).all() and scaling["global_batch"].eq(32 * scaling["nproc"]).all()
+    assert [len(json.loads(cell)) for cell in scaling["round_s"]] == list(scaling["rounds"])
+    cases = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
+    assert [row["table"] for row in cases] == ["train"] + ["scaling"] * len(plan)
+    assert {row["case"] for row in cases if row["table"] == "scaling"} == {"ddp scaling v0-cpu"}
+    assert "## Data-parallel scaling" in (run / "summary.md").read_text()
+
+
+def test_bench_ddp_is_one_case_per_device_of_the_first_model_and_absent_without_the_option():
+    options = {"profile": "smoke", "device": "cpu", "models": "v2,v0", "variants": "eager", "budget": "300",
+               "results": "results", "data_root": None, "readme": None}
+    assert SuiteSession.from_options(**options).params("scaling") == []  # (and bench/test_ddp.py is not collected)
+    session = SuiteSession.from_options(**options, ddp="1,2")
+    assert session.ddp == (1, 2) and session.params("scaling") == [("cpu", "v2-cpu")]
+    spec = session.ddp_spec("cpu")
+    cfg = spec.cfg  # the suite's baseline, eager: fp32, NCHW, the notebook's batch 32 per process
+    assert (cfg.model, cfg.precision, cfg.channels_last, cfg.batch_size, spec.steps) == ("v2", "fp32", False, 32, 3)
+    session.weigh("ddp", "scaling", "cpu")  # set aside whole: nothing of it can be cut
+    weight, fixed, kind = session.budget.weights["ddp"]
+    assert kind == "scaling" and weight < 1e-3 < fixed
+    for text in ("0", "x", "1,1", "", "2,-1"):
+        with pytest.raises(SuiteUsageError, match="--bench-ddp takes a comma list of distinct process counts ≥ 1"):
+            SuiteSession.from_options(**options, ddp=text)
+

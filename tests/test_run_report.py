@@ -3,7 +3,8 @@
 A small real suite run (smoke profile, made once per module in a subprocess, which also proves the
 suite writes the report at the end of its session), every run folder committed under ``results/``
 (each copied to a temporary folder first: the repository's results are never written), a copy
-relabelled as a run with CUDA rows, and a run beside a comparison and a profile. Checked: the files
+relabelled as a run with CUDA rows, a run with data-parallel scaling (``--bench-ddp``, finished and cut
+short), and a run beside a comparison and a profile. Checked: the files
 exist, ``report.html`` is one self-contained page (every image a ``data:`` URI that decodes as PNG,
 nothing that points outside), the plots are valid PNGs, each section is there or says why not, and
 bad input exits 2 with one line.
@@ -29,6 +30,7 @@ from mnist_models.data import load_split
 from mnist_models.report import html
 from mnist_models.report.run import digit_figures as digits
 from mnist_models.report.run import run_page
+from mnist_models.runs.folder import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,6 +134,33 @@ def test_a_new_format_run_has_every_section_with_its_figures(models_run, tmp_pat
         assert f"| {left['what']} | {left['reason']} |" in markdown
     assert ("## Left out" in markdown) == bool(machine["left_out"])
     assert "## Comparison with another run" not in markdown and "## Latest profile" not in markdown
+
+
+@pytest.mark.slow
+def test_a_run_with_bench_ddp_has_the_scaling_section_and_its_figure(ddp_run, tmp_path):
+    """The suite's report of a ``--bench-ddp 1,2`` session: ``report.scaling_table``'s table (one line per layout)
+    and figure; the same from ``cases.jsonl`` alone (a session stopped before its end)."""
+    folder, stdout = ddp_run
+    assert f"mnist-bench: wrote {folder / 'report.html'}" in stdout
+    scaling = pd.read_csv(folder / "scaling.csv")
+    incomplete = tmp_path / "incomplete"
+    incomplete.mkdir()
+    shutil.copy(folder / "cases.jsonl", incomplete)
+    assert cli.main(["report", str(incomplete)]) == 0
+    for run in (folder, incomplete):
+        markdown = check_report(run)
+        assert "\n## Data-parallel scaling\n" in markdown
+        assert "### Data-parallel scaling (v0, cpu, fp32, NCHW, gloo, batch 32 per process)" in markdown
+        assert "![Data-parallel scaling on cpu](plots/scaling_cpu.png)" in markdown
+        for layout, role in zip(scaling["layout"], scaling["role"], strict=True):
+            assert f"| {layout} | {role} | " in markdown
+
+
+def test_committed_runs_from_before_bench_ddp_read_without_scaling():
+    for folder in COMMITTED_RUNS:
+        run = read_run(folder)
+        assert run.scaling is None and "scaling.csv" not in run.files
+        assert not [p for p in run.problems if p.file == "scaling.csv"]
 
 
 @pytest.mark.parametrize("run", COMMITTED_RUNS, ids=lambda p: p.name)

@@ -10,7 +10,8 @@ Devices: ``all`` means the devices this machine has; the others, and the variant
 on a present device (CUDA-only variants on the CPU, the loader variant at inference, an inference-only
 variant in training), are left out of collection, each once with its reason (``left_out``), instead of
 being collected and skipped one case at a time. ``skips`` lists what was skipped while running (a
-case out of memory).
+case out of memory). With ``--bench-ddp 1,2`` the session's first model is also measured at those process
+counts on each device, after every other case (``suite_scaling.py``); without it nothing changes.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from ..runs.writer import CaseLog
 from ..variants import VARIANTS, Variant, current_name
 from .budget import Budget
 from .plans import TTA_MIN_SEEDS, inference_weight, train_weight, tta_seed_estimate_s, weights_task, weights_weight
+from .scaling import ScalingSpec
 from .suite import PROFILES, Profile, Shared, inference_batch_sizes
+from .suite_scaling import ddp_counts, estimate_s, suite_spec
 from .time_to_accuracy import TTA_MODEL
 
 DEVICES = ("cpu", "cuda")
@@ -140,6 +143,11 @@ def present_devices(text: str) -> tuple[list[str], list[tuple[str, str]]]:
     return devices, []
 
 
+def case_id(model: str, device: str, variant: Variant, batch: int | None) -> str:
+    """A train or inference case's pytest id: ``v2-cpu-bf16``, ``v2-cpu-eager-256``."""
+    return "-".join(str(p) for p in (model, device, variant.name, batch) if p is not None)
+
+
 def case_batch(phase: str, spec: Any) -> int | None:
     """The batch size a case runs at (named when it runs out of memory): an inference case's own, the
     notebook protocol's for training; None for time to accuracy."""
@@ -183,6 +191,8 @@ class SuiteSession:
     train_rows: list[dict[str, Any]] = field(default_factory=list)
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
     tta_rows: list[dict[str, Any]] = field(default_factory=list)
+    ddp: tuple[int, ...] | None = None  # --bench-ddp: the scaling case's process counts (None: no scaling case)
+    scaling_rows: list[dict[str, Any]] = field(default_factory=list)  # one per layout (experiments.scaling)
     # (model, device) → (confusion rows, prediction-sample rows) of the inference weights, for the report
     quality: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)  # (case, why) skipped while running
@@ -194,7 +204,8 @@ class SuiteSession:
 
     @classmethod
     def from_options(cls, profile: str, device: str, models: str, variants: str, budget: str | None,
-                     results: str, data_root: str | None, readme: str | None, dataset: str = "mnist") -> SuiteSession:
+                     results: str, data_root: str | None, readme: str | None, dataset: str = "mnist",
+                     ddp: str | None = None) -> SuiteSession:
         """The session the ``--bench-*`` options ask for (``SuiteUsageError`` for one that cannot work)."""
         if profile not in PROFILES:
             raise SuiteUsageError(f"unknown --bench-profile {profile!r}; choose from: {', '.join(PROFILES)}")
@@ -202,7 +213,11 @@ class SuiteSession:
         names = choose(",".join(map(current_name, variants.split(","))), list(VARIANTS), "--bench-variants variant")
         chosen = [VARIANTS[name] for name in names]
         models_chosen, models_left_out = choose_models(models, profile)
-        return cls(devices=devices, models=models_chosen, variants=chosen,
+        try:
+            counts = ddp_counts(ddp)
+        except ValueError as exc:
+            raise SuiteUsageError(str(exc)) from None
+        return cls(devices=devices, models=models_chosen, variants=chosen, ddp=counts,
                    profile=PROFILES[profile], results=results, data_root=data_root, readme=readme, dataset=dataset,
                    run_id=bench_run_id(), startup_s=process_age_s(),
                    budget=Budget(budget_seconds(budget, profile), started=time.perf_counter() - process_age_s()),
@@ -229,6 +244,25 @@ class SuiteSession:
         """The devices time to accuracy runs on (its model, when selected, on each device)."""
         return list(self.devices) if TTA_MODEL in self.models else []
 
+    def device_cases(self, phase: str) -> tuple[str, list[str]]:
+        """The model and the devices of a case run once per device: ``tta`` (time to accuracy) or ``scaling``
+        (``--bench-ddp``: the first model, on every device; none without the option)."""
+        if phase == "tta":
+            return TTA_MODEL, self.tta_devices()
+        return self.models[0], list(self.devices) if self.ddp else []
+
+    def params(self, phase: str) -> list[tuple[Any, str]]:
+        """What a phase's cases are parametrised over, each with its pytest id: a train or inference spec
+        (``v2-cpu-bf16``, ``v2-cpu-eager-256``), or a device for time to accuracy and scaling (``fastnet2-cpu``)."""
+        if phase in PHASES:
+            return [(spec, case_id(*spec)) for spec in self.cases(phase)]
+        model, devices = self.device_cases(phase)
+        return [(device, f"{model}-{device}") for device in devices]
+
+    def ddp_spec(self, device: str) -> ScalingSpec:
+        """The scaling case on ``device`` (``suite_scaling.suite_spec``)."""
+        return suite_spec(self.models[0], device, self.profile.name, self.ddp or (1,), self.data_root, self.dataset)
+
     def weigh(self, case: str, phase: str, spec: Any) -> None:
         """Register a case that will run with the budget: its expected seconds at eager speed here."""
         if self.budget.seconds is None:
@@ -241,6 +275,8 @@ class SuiteSession:
             self.budget.add(case, *inference_weight(model, device, variant, batch, self.profile), kind="inference")
             if weights_task(model, device) not in self.budget.weights:
                 self.budget.add(weights_task(model, device), weights_weight(model, device), kind="weights")
+        elif phase == "scaling":  # set aside whole: no cut shortens it
+            self.budget.add(case, 0.0, estimate_s(self.ddp_spec(spec), self.startup_s), kind="scaling")
         else:  # time to accuracy: at least TTA_MIN_SEEDS seeds run whatever the budget
             seed_s = tta_seed_estimate_s(spec, self.startup_s)
             seeds = len(self.profile.tta_seeds)
@@ -268,7 +304,8 @@ class SuiteSession:
 
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """The rows collected so far, by the table they go into (cases.jsonl's ``table``)."""
-        return {"train": self.train_rows, "inference": self.inference_rows, "tta": self.tta_rows}
+        return {"train": self.train_rows, "inference": self.inference_rows, "tta": self.tta_rows,
+                "scaling": self.scaling_rows}
 
     def record(self, node_id: str) -> int:
         """A case ended: append the rows it added to the run folder's cases.jsonl (``ResultsError`` when
@@ -296,4 +333,8 @@ class SuiteSession:
         lines = [f"mnist-bench: profile {self.profile.name}; devices {', '.join(self.devices)}; models "
                  f"{', '.join(self.models)}; dataset {self.dataset}; {len(self.variants)} variants; budget {budget}; "
                  f"results {self.results}"]
+        if self.ddp:
+            lines.append(f"mnist-bench: data-parallel scaling (--bench-ddp) of {self.models[0]} at "
+                         f"{', '.join(map(str, self.ddp))} processes on {', '.join(self.devices)}, after the other "
+                         "cases")
         return lines + [f"mnist-bench: left out: {what}: {reason}" for what, reason in self.left_out]

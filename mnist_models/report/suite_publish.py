@@ -68,9 +68,11 @@ def stopped_line(log: CaseLog) -> str:
 def write_run(session: SuiteSession, benchmark: dict[str, Any] | None) -> Path:
     """Compute, render and write the finished session's run folder (and its results-page block); its path."""
     env = environment()
-    tables = run_tables(session.train_rows, session.inference_rows, session.tta_rows, session.quality.values())
+    tables = run_tables(session.train_rows, session.inference_rows, session.tta_rows, session.quality.values(),
+                        session.scaling_rows)
     budget = session.budget_record()
     run = suite_summary.BenchRun(tables.train, tables.inference, session.profile.name, tta=tables.tta,
+                                 scaling=tables.scaling,
                                  skips=session.skips, left_out=session.left_out, budget=budget,
                                  peaks=measured_peaks())
     run_id = session.log.run_id  # the folder cases.jsonl went into (-2… when another session took the name)

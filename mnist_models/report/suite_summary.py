@@ -68,11 +68,11 @@ def _variant_cells(frame: pd.DataFrame) -> list[str]:
 class BenchRun:
     """What one suite run's summary is made from.
 
-    ``train``/``inference``: ``bench_frames``' tables; ``tta``: the time-to-accuracy rows (one per
-    seed); ``skips``: (case, reason) of the cases skipped while running; ``left_out``: (what, reason) of
-    the devices and variants never collected here; ``budget``: ``budget_s``, ``session_s``, ``cuts``,
-    ``inductor_warmup_s``; ``peaks``: the measured matmul peaks named in the footnote;
-    ``inference_batch``: keep one batch size of the inference table and list skips and cuts as a
+    ``train``/``inference``: ``bench_frames``' tables; ``tta``: the time-to-accuracy rows (one per seed);
+    ``scaling``: the ``--bench-ddp`` layouts (one row each); ``skips``: (case, reason) of the cases skipped
+    while running; ``left_out``: (what, reason) of the devices and variants never collected here; ``budget``:
+    ``budget_s``, ``session_s``, ``cuts``, ``inductor_warmup_s``; ``peaks``: the measured matmul peaks named in
+    the footnote; ``inference_batch``: keep one batch size of the inference table and list skips and cuts as a
     count (the compact form a results page shows).
     """
 
@@ -80,6 +80,7 @@ class BenchRun:
     inference: pd.DataFrame
     profile: str
     tta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scaling: pd.DataFrame = field(default_factory=pd.DataFrame)
     skips: Sequence[tuple[str, str]] = ()
     left_out: Sequence[tuple[str, str]] = ()
     budget: dict[str, Any] = field(default_factory=dict)
@@ -173,13 +174,14 @@ def _footnotes(run: BenchRun) -> list[str]:
 
 def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") -> str:
     """The run's summary.md (or, for ``run.compact(...)``, the results page's block): training table
-    (seed-style), speed-ups with accuracy deltas, inference table, time to accuracy, what the
-    budget cut, and what was left out or skipped with the reasons."""
+    (seed-style), speed-ups with accuracy deltas, inference table, time to accuracy, where the scaling
+    layouts are, what the budget cut, and what was left out or skipped with the reasons."""
     sub = heading + "#"
     lines = [*_header(run, env, run_id, heading), *_training(run, env, sub), *_inference(run, env, sub),
              *_footnotes(run)]
     for _, rows in (run.tta.groupby("device", sort=False) if not run.tta.empty else []):
         lines += [tta_report.render(rows.reset_index(drop=True), env, run_id, sub), ""]
+    lines += _scaling(run, sub)
     full = run.inference_batch is None
     cuts = run.budget.get("cuts") or []
     if cuts and full:
@@ -187,6 +189,16 @@ def render(run: BenchRun, env: dict[str, Any], run_id: str, heading: str = "#") 
                   markdown_table(pd.DataFrame([(case_name(c), r) for c, r in cuts], columns=["case", "what was cut"])),
                   ""]
     return "\n".join(lines + _left_out_and_skipped(run, sub))
+
+
+def _scaling(run: BenchRun, sub: str) -> list[str]:
+    """Where the ``--bench-ddp`` layouts are: their table and figure (``report.scaling_table``, which draws
+    with matplotlib) belong to the run's report, drawn after the session, not to this page."""
+    if run.scaling.empty:
+        return []
+    where = "`scaling.csv`; the run's report (`report.html`) draws their table and figure"
+    return [f"{sub} Data-parallel scaling", "", f"{len(run.scaling)} layouts of {run.scaling['model'].iloc[0]} "
+            f"(`--bench-ddp`, processes × threads: {', '.join(map(str, run.scaling['layout']))}) are in {where}.", ""]
 
 
 def _left_out_and_skipped(run: BenchRun, sub: str) -> list[str]:

@@ -7,8 +7,8 @@ out (file and line as an editor shows them); the commands print each on stderr a
 them. What it cannot go on without raises ``RunFileError``: one line with the file, the line and the fix.
 
 A finished session writes ``machine.json`` last; a folder with ``cases.jsonl`` and no ``machine.json``
-is an incomplete run (killed, or stopped before its end): its train, inference, time-to-accuracy and
-per-round tables are made from ``cases.jsonl`` (see ``incomplete``).
+is an incomplete run (killed, or stopped before its end): its train, inference, time-to-accuracy, scaling
+and per-round tables are made from ``cases.jsonl`` (see ``incomplete``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from .schema import (
 )
 
 __all__ = ["CASES_FILE", "RUN_FORMAT", "Incomplete", "Problem", "RunFileError", "RunFiles", "RunFolderError"]
-CASE_TABLES = {"train": "train.csv", "inference": "inference.csv", "tta": "tta.csv"}  # cases.jsonl's "table"
+CASE_TABLES = {"train": "train.csv", "inference": "inference.csv", "tta": "tta.csv",  # cases.jsonl's "table"
+               "scaling": "scaling.csv"}
 
 
 def _records(text: str, name: str) -> list[tuple[int, list[str]]]:
@@ -151,7 +152,7 @@ class RunFiles:
 
     def table(self, name: str) -> pd.DataFrame | None:
         """A table of the run (``SCHEMAS``), its unusable rows dropped; None when not recorded. An
-        incomplete run's train, inference, time-to-accuracy and rounds tables come from ``cases.jsonl``
+        incomplete run's train, inference, time-to-accuracy, scaling and rounds tables come from ``cases.jsonl``
         where the CSV is not there."""
         if self.unfinished() and name in ("rounds.csv", *CASE_TABLES.values()) and not (self.folder / name).exists():
             if self._cases is None:

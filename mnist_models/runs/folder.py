@@ -2,12 +2,13 @@
 (``mnist-bench report``) and ``mnist-bench compare`` are made from, read once.
 
 A folder of any version is read (the oldest lack columns, ``rounds.csv``, ``confusion.csv``,
-``predictions.csv`` and most of ``machine.json``; what is missing is said, never guessed), finished or
-not (a session that stopped before its end has ``cases.jsonl`` and no ``machine.json``: its tables come
-from the rows, see ``runs.files``). Every file goes through ``runs.files`` and its ``schema``; the train
-and inference tables are recomputed with ``runs.frames.bench_frames`` so every run reads by today's
-definitions; the skipped cases come from machine.json's ``skips`` only (older folders had theirs copied
-there from their summary.md: nothing is parsed back out of rendered Markdown).
+``predictions.csv`` and most of ``machine.json``; only runs with ``--bench-ddp`` have ``scaling.csv``; what
+is missing is said, never guessed), finished or not (a session that stopped before its end has
+``cases.jsonl`` and no ``machine.json``: its tables come from the rows, see ``runs.files``). Every file goes
+through ``runs.files`` and its ``schema``; the train and inference tables are recomputed with
+``runs.frames.bench_frames`` so every run reads by today's definitions; the skipped cases come from
+machine.json's ``skips`` only (older folders had theirs copied there from their summary.md: nothing is
+parsed back out of rendered Markdown).
 
 Raw per-round samples come from ``rounds.csv`` (one line per timed round) or, for older folders, from
 ``benchmark.json`` (pytest-benchmark's own clock around the same rounds: a few hundred nanoseconds longer
@@ -37,8 +38,8 @@ from .schema import RENAMED
 __all__ = ["FILES", "RUN_FIX", "RunFolder", "RunFolderError", "check_folder", "machine_kinds", "read_run", "runs_in"]
 
 # The files a run folder may hold that a reader names (``RunFolder.files``: those present, in this order).
-FILES = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "machine.json",
-         "benchmark.json", "summary.md", "compare.md", CASES_FILE)
+FILES = ("train.csv", "inference.csv", "rounds.csv", "tta.csv", "confusion.csv", "predictions.csv", "scaling.csv",
+         "machine.json", "benchmark.json", "summary.md", "compare.md", CASES_FILE)
 DERIVED = ("speedup_vs_eager", "acc_delta_vs_eager_pct", "acc_band")  # recomputed by bench_frames
 SAMPLE_SOURCES = ("rounds.csv", "benchmark.json")  # raw per-round seconds, the first preferred
 Case = tuple[str, str, str, str]  # a skipped case: (phase, model, device, variant)
@@ -48,17 +49,17 @@ Case = tuple[str, str, str, str]  # a skipped case: (phase, model, device, varia
 class RunFolder:
     """One run folder, read once (``read_run``).
 
-    ``path``: the folder as the command was given it (messages name it so); ``machine``: machine.json
-    ({} when absent); ``env``: its environment completed from the rows; ``train``, ``inference``: the
-    tables recomputed by ``bench_frames`` (empty when not recorded); ``rows``: each train and inference row
-    as read, by its case key; ``tta``: tta.csv (empty when absent); ``rounds``, ``confusion``,
-    ``predictions``: None where the run did not write them; ``samples``: raw per-round seconds by source
-    (``SAMPLE_SOURCES``) and key, only the sources it has; ``skips``: (case, reason) of every case skipped
-    while running, None when the run recorded none; ``left_out``: (what, reason) of what the session never
-    collected (a device not here, a variant that does not apply), empty when it recorded none;
-    ``problems``: what was skipped or left out of its files (file and line); ``unreadable``: cases whose row
-    was skipped as unreadable; ``incomplete``: set for a session that stopped before its end; ``files``: the
-    ``FILES`` it has."""
+    ``path``: the folder as the command was given it (messages name it so); ``machine``: machine.json ({}
+    when absent); ``env``: its environment completed from the rows; ``train``, ``inference``: the tables
+    recomputed by ``bench_frames`` (empty when not recorded); ``rows``: each train and inference row as
+    read, by its case key; ``tta``: tta.csv (empty when absent); ``rounds``, ``confusion``, ``predictions``,
+    ``scaling`` (one row per ``--bench-ddp`` layout): None where the run did not write them; ``samples``:
+    raw per-round seconds by source (``SAMPLE_SOURCES``) and key, only the sources it has; ``skips``: (case,
+    reason) of every case skipped while running, None when the run recorded none; ``left_out``: (what,
+    reason) of what the session never collected (a device not here, a variant that does not apply), empty
+    when it recorded none; ``problems``: what was skipped or left out of its files (file and line);
+    ``unreadable``: cases whose row was skipped as unreadable; ``incomplete``: set for a session that
+    stopped before its end; ``files``: the ``FILES`` it has."""
 
     path: Path
     machine: dict[str, Any]
@@ -70,6 +71,7 @@ class RunFolder:
     rounds: pd.DataFrame | None = None
     confusion: pd.DataFrame | None = None
     predictions: pd.DataFrame | None = None
+    scaling: pd.DataFrame | None = None
     samples: dict[str, dict[Key, list[float]]] = field(default_factory=dict)
     skips: tuple[tuple[str, str], ...] | None = None
     left_out: tuple[tuple[str, str], ...] = ()
@@ -220,7 +222,7 @@ def read_run(folder: str | os.PathLike[str], role: str | None = None) -> RunFold
     try:
         machine = files.machine()
         raw = {name: _or_empty(files.table(name)) for name in ("train.csv", "inference.csv", "tta.csv")}
-        extra = {name: files.table(name) for name in ("rounds.csv", "confusion.csv", "predictions.csv")}
+        extra = {name: files.table(name) for name in ("rounds.csv", "confusion.csv", "predictions.csv", "scaling.csv")}
         bench = files.optional_json("benchmark.json")
     except RunFileError as exc:
         raise RunFolderError(f"{role}: {exc.say(path)}" if role else exc.say(path)) from None
@@ -232,6 +234,7 @@ def read_run(folder: str | os.PathLike[str], role: str | None = None) -> RunFold
         path=path, machine=machine, env=_environment(machine, tables), train=train, inference=inference,
         rows={case_key(r): r for t in tables if not t.empty for r in t.to_dict("records")}, tta=raw["tta.csv"],
         rounds=extra["rounds.csv"], confusion=extra["confusion.csv"], predictions=extra["predictions.csv"],
+        scaling=extra["scaling.csv"],
         samples={source: found for source, found in samples.items() if found},
         skips=_recorded(machine, "skips", "case"), left_out=_recorded(machine, "left_out", "what") or (),
         problems=files.problems, unreadable=_unreadable(files.problems), incomplete=files.incomplete,

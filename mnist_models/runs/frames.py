@@ -1,15 +1,17 @@
 """Frames computed from a run's rows: each variant's speed-up over ``eager`` and its accuracy
 difference and band flag (``bench_frames``), the per-round lists split out as ``rounds.csv``
-(``split_rounds``), and a finished session's tables as its folder holds them (``run_tables``). The
+(``split_rounds``), the scaling layouts with their rounds as JSON text (``scaling_frame``), and a finished
+session's tables as its folder holds them (``run_tables``). The
 writer uses them on a session's rows, the reader on a folder's files, so every run reads by today's
 definitions.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -119,11 +121,24 @@ class RunTables:
     rounds: pd.DataFrame  # rounds.csv: every timed round of the train and inference cases
     confusion: pd.DataFrame  # confusion.csv: the inference weights' confusion matrix per model and device
     predictions: pd.DataFrame  # predictions.csv: a fixed sample of their predictions
+    scaling: pd.DataFrame = field(default_factory=pd.DataFrame)  # scaling.csv: one row per layout (--bench-ddp)
+
+
+def scaling_frame(rows: Rows) -> pd.DataFrame:
+    """``scaling.csv``'s table: one row per data-parallel layout, a list cell (``round_s``: each timed round's
+    seconds) written as its JSON text. A layout's few rounds stay on its row: ``rounds.csv`` holds the suite
+    cases' rounds, which compare reads as their samples."""
+    frame = pd.DataFrame(list(rows))
+    for column in frame.columns:
+        if frame[column].map(lambda v: isinstance(v, list)).any():
+            frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+    return frame
 
 
 def run_tables(train_rows: Rows, inference_rows: Rows, tta_rows: Rows,
-               quality: Iterable[tuple[Rows, Rows]] = ()) -> RunTables:
-    """The tables of a session's rows (``quality``: each model and device's (confusion, sample) rows)."""
+               quality: Iterable[tuple[Rows, Rows]] = (), scaling_rows: Rows = ()) -> RunTables:
+    """The tables of a session's rows (``quality``: each model and device's (confusion, sample) rows;
+    ``scaling_rows``: the ``--bench-ddp`` layouts)."""
     train_rows, train_rounds = split_rounds(train_rows)
     inference_rows, inference_rounds = split_rounds(inference_rows)
     train, inference = bench_frames(train_rows, inference_rows)
@@ -131,4 +146,4 @@ def run_tables(train_rows: Rows, inference_rows: Rows, tta_rows: Rows,
     return RunTables(train, inference, pd.DataFrame(list(tta_rows)),
                      pd.DataFrame([*train_rounds.to_dict("records"), *inference_rounds.to_dict("records")]),
                      pd.DataFrame([row for confusion, _ in quality for row in confusion]),
-                     pd.DataFrame([row for _, sample in quality for row in sample]))
+                     pd.DataFrame([row for _, sample in quality for row in sample]), scaling_frame(scaling_rows))

@@ -8,8 +8,8 @@ said with its file and line as an editor shows them (the header is line 1), and 
 would want:
 
 - a needed column is missing: ``RunFileError`` (one line, the command exits 2) for the tables a report
-  is made of (train, inference, time to accuracy); the auxiliary ones (rounds, confusion, predictions)
-  are left out with a warning (``Problem``), as if not recorded;
+  is made of (train, inference, time to accuracy); the auxiliary ones (rounds, confusion, predictions,
+  scaling) are left out with a warning (``Problem``), as if not recorded;
 - a value that is not a number, an empty key, a value out of range, a row of another phase: that row is
   skipped, with a warning;
 - an unknown model, variant or device (a typo, or a newer version's model): the rows are kept as
@@ -22,6 +22,7 @@ would want:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,7 @@ class Schema:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     booleans: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()  # read as text whatever they look like (a commit of digits only)
+    lists: tuple[str, ...] = ()  # lists of numbers (a CSV cell holds the list's JSON text)
     phase: str | None = None  # the ``phase`` every row must have
     essential: bool = False  # a missing column stops the command (else the file is left out)
 
@@ -133,6 +135,19 @@ SCHEMAS = {
                               filled=("model", "device", "index", "label", "predicted", "probability"),
                               ranges={"index": (0, 9_999), "label": (0, 9), "predicted": (0, 9),
                                       "probability": (0, 1)}),
+    # one row per data-parallel layout (--bench-ddp): what report.scaling_table's table and figure read
+    "scaling.csv": Schema(
+        required=("model", "device", "precision", "channels_last", "backend", "batch_size", "layout", "role",
+                  "global_batch", "warmup_steps", "steps", "rounds", "global_steps", "img_per_s", "img_per_s_min",
+                  "img_per_s_max", "rank_img_per_s", "step_ms", "efficiency", "vs_all_threads", "profiled_steps",
+                  "profiled_step_ms", "allreduce_pct", "test_acc_pct"),
+        numeric=("batch_size", "lr", "cores", "nproc", "threads_per_rank", "global_batch", "warmup_steps", "steps",
+                 "rounds", "global_steps", "images_per_round", "img_per_s", "img_per_s_min", "img_per_s_max",
+                 "rank_img_per_s", "step_ms", "test_acc_pct", "test_loss", "train_loss", "profiled_steps",
+                 "profiled_step_ms", "allreduce_ms_per_step", "allreduce_pct", "efficiency", "vs_all_threads"),
+        filled=("model", "device", "layout", "role", "img_per_s"), booleans=("channels_last",), lists=("round_s",),
+        texts=("precision", "backend", "layout", "role", "optimizer", "auto_reason", "note", "profile"),
+        ranges={"nproc": (1, 1e5), "threads_per_rank": (1, 1e5)}),
 }
 # machine.json: keys whose value must have a type the report formats (else left out, with a warning)
 MACHINE_NUMBERS = ("budget_s", "session_s", "inductor_warmup_s", "cpu_count", "torch_threads")
@@ -172,6 +187,18 @@ def is_number(value: Any) -> bool:
     return True
 
 
+def number_list(value: Any) -> list[float] | None:
+    """A list of numbers, or the JSON text of one, as floats; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, list) or not all(is_number(v) and not isinstance(v, str) for v in value):
+        return None
+    return [float(v) for v in value]
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
 
@@ -191,6 +218,8 @@ def _row_problems(schema: Schema, row: dict[str, Any]) -> list[str]:
         given = [c for c in group if not _empty(row.get(c))]
         if given and len(given) < len(group):
             why.append(f"no {', '.join(c for c in group if c not in given)} beside {given[0]}")
+    why += [f"{column} {row[column]!r:.40} is not a list of numbers" for column in schema.lists
+            if not _empty(row.get(column)) and number_list(row[column]) is None]
     for column in schema.booleans:
         if column in row and str(row[column]) not in ("True", "False"):
             why.append(f"{column} {row[column]!r} is not True or False")
@@ -214,6 +243,9 @@ def _typed(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     for column in schema.booleans:
         if column in frame and not pd.api.types.is_bool_dtype(frame[column]):
             frame[column] = frame[column].map(lambda v: str(v) == "True").astype(bool)
+    for column in schema.lists:
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: None if _empty(v) else number_list(v)).astype(object)
     return frame
 
 

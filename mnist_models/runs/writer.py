@@ -1,9 +1,9 @@
 """THE writer of a benchmark run folder ``<results>/<run-id>/``: nothing else writes its data files.
 
 1. As each case ends (before the next starts) the suite calls ``CaseLog.record``: the rows the case
-   added (training, inference, time to accuracy) are appended to ``cases.jsonl`` as whole JSON lines
-   through ``store.append_rows`` (flock, one write per row, fsync), each with the run folder's
-   ``format``, its ``table`` and its ``case``. The folder is made when the first case ends (a session
+   added (training, inference, time to accuracy, data-parallel scaling) are appended to ``cases.jsonl``
+   as whole JSON lines through ``store.append_rows`` (flock, one write per row, fsync), each with the run
+   folder's ``format``, its ``table`` and its ``case``. The folder is made when the first case ends (a session
    that finishes nothing leaves no folder).
 2. When the session ends, ``finish_run`` writes the tables (``frames.RunTables``), the rendered
    summary and pytest-benchmark's JSON beside ``cases.jsonl``, all or none, ``machine.json`` (stamped
@@ -65,8 +65,8 @@ class CaseLog:
     cases: int = 0  # cases that added rows
 
     def record(self, case: str, tables: Mapping[str, Sequence[dict[str, Any]]]) -> int:
-        """Append the rows each table (``train``, ``inference``, ``tta``) gained since the last call, as
-        ``case``'s; how many. The first call with rows makes the run folder."""
+        """Append the rows each table (``train``, ``inference``, ``tta``, ``scaling``) gained since the last
+        call, as ``case``'s; how many. The first call with rows makes the run folder."""
         new = [(table, row) for table, rows in tables.items() for row in rows[self.written.get(table, 0):]]
         if not new:
             return 0
@@ -114,5 +114,6 @@ def finish_run(log: CaseLog, tables: RunTables, summary: str, benchmark: dict[st
              "tta.csv": _table(tables.tta), "summary.md": summary, "benchmark.json": benchmark,
              "rounds.csv": _table(tables.rounds),
              "confusion.csv": _table(tables.confusion), "predictions.csv": _table(tables.predictions),
+             "scaling.csv": _table(tables.scaling),
              "machine.json": {"format": RUN_FORMAT, **machine}}
     return publish_run(log.results, log.run_id, files, also, existing=True)

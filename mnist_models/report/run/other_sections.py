@@ -1,10 +1,11 @@
 """The run report's sections after the timing ones: prediction quality (confusion matrices, a seeded
-grid of test images, the 3×3 prediction grids), time to accuracy (``report.tta_table.render``), what the
+grid of test images, the 3×3 prediction grids), data-parallel scaling (``report.scaling_table``'s table and
+figure, where the suite ran with ``--bench-ddp``), time to accuracy (``report.tta_table.render``), what the
 budget cut, the skipped cases with their reasons, and, where their files exist, a comparison
 (``compare.md`` in the run folder, from ``mnist-bench compare``) and the latest profile beside the run
 (``<results>/profiles/<id>/``, from ``mnist-bench profile``), and links to the sweeps' pages
 (``<results>/sweeps/<study>/``, from ``mnist-bench sweep``). A section whose data the run did not
-record says so; the comparison and the profile are simply absent without their files.
+record says so; the comparison, the profile and the scaling section are simply absent without their files.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from ... import data
 from ...runs.keys import case_name
 from ...runs.profiles import ProfileFolder, latest_profile, read_profile
-from .. import plots
+from .. import plots, scaling_table
 from .. import tta_table as tta_report
 from ..markdown import fmt_columns, markdown_table
 from . import digit_figures as digits
@@ -100,6 +101,25 @@ def tta_section(run: RunFolder) -> list[str]:
         except (KeyError, ValueError, TypeError) as exc:  # an older tta.csv: say what is missing, keep going
             lines += [f"The time-to-accuracy rows could not be summarised ({type(exc).__name__}: {exc}: `tta.csv` "
                       "lacks what the report reads); the rows are in the file.", ""]
+    return lines
+
+
+def scaling_section(run: RunFolder, store: dict[str, bytes]) -> list[str]:
+    """``report.scaling_table``'s table and figure per device, where the run has scaling rows (``--bench-ddp``)."""
+    if run.scaling is None or run.scaling.empty:
+        return []
+    lines = ["## Data-parallel scaling", "", "The suite's `--bench-ddp` case (`scaling.csv`): the same model and "
+             "global steps at each process count, as `mnist-bench scaling` measures them.", ""]
+    for device, rows in run.scaling.groupby("device", sort=False):
+        rows = rows.reset_index(drop=True)
+        try:
+            lines += [scaling_table.render(rows, run.env, run.run_id, "###"), ""]
+        except (KeyError, ValueError, TypeError) as exc:  # rows of an incomplete run that lack a column
+            lines += [f"The scaling rows on {device} could not be summarised ({type(exc).__name__}: {exc}); the "
+                      "rows are in the file.", ""]
+            continue
+        lines += figure(store, _file_name("scaling", str(device)), scaling_table.figure(rows),
+                        f"Data-parallel scaling on {device}")
     return lines
 
 

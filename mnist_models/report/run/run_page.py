@@ -39,7 +39,8 @@ def document(run: RunFolder, store: dict[str, bytes], data_root: str | os.PathLi
                 timing_sections.rounds_section(run, store), timing_sections.curves_section(run, store),
                 timing_sections.inference_section(run, store), timing_sections.memory_section(run, store),
                 timing_sections.roofline_section(run, store), other_sections.quality_section(run, store, data_root),
-                other_sections.tta_section(run), other_sections.cuts_section(run),
+                other_sections.scaling_section(run, store), other_sections.tta_section(run),
+                other_sections.cuts_section(run),
                 other_sections.left_out_section(run.left_out), other_sections.skipped_section(run.skips),
                 other_sections.compare_section(run), other_sections.profile_section(run, store),
                 other_sections.sweeps_section(run)]
