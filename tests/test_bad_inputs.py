@@ -555,10 +555,15 @@ CASES: list[Case] = [
          "--nproc takes a comma list of distinct process counts ≥ 1, got '0'", "fix: --nproc 1,2"),
     case("scaling-nproc-text", TYPE, "scaling", ("--nproc", "x"),
          "--nproc takes a comma list of distinct process counts ≥ 1, got 'x'", "fix: --nproc 1,2"),
-    case("scaling-steps-zero", RANGE, "scaling", ("--steps", "0"), "--steps 0: a number of steps ≥ 1", "fix: --steps 30"),
+    case("scaling-steps-zero", RANGE, "scaling", ("--steps", "0"), "--steps 0: a number of steps ≥ 1",
+         "fix: --steps 30"),
     case("scaling-nccl-on-cpu", DEVICE, "scaling", ("--backend", "nccl", "--device", "cpu"),
          "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),
     case("scaling-cuda", DEVICE, "scaling", ("--device", "cuda"), NO_CUDA[0], NO_CUDA[1], needs="no-cuda"),
+    case("bench-ddp-zero", RANGE, "bench", ("--bench-ddp", "0"),
+         "--bench-ddp takes a comma list of distinct process counts ≥ 1, got '0'", "fix: --bench-ddp 1,2", how="bench"),
+    case("bench-ddp-text", TYPE, "bench", ("--bench-ddp", "x"),
+         "--bench-ddp takes a comma list of distinct process counts ≥ 1, got 'x'", "fix: --bench-ddp 1,2", how="bench"),
 ]
 
 

@@ -13,7 +13,7 @@ import torch
 from test_cli import SUBPROCESS_TIMEOUT, console_script
 from test_dist import env_for
 
-from mnist_models.experiments.scaling import default_counts, layouts
+from mnist_models.experiments.ddp_scaling import default_counts, layouts
 from mnist_models.train.dist import cores
 
 

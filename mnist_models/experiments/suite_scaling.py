@@ -1,5 +1,5 @@
 """The benchmark suite's data-parallel scaling case (``pytest bench --benchmark-only --bench-ddp 1,2``):
-``experiments.scaling`` run for the session's first model (``--bench-models``' first) on each of its devices,
+``experiments.ddp_scaling`` run for the session's first model (``--bench-models``' first) on each of its devices,
 after every other case, at the steps the profile sets (``PROFILE_STEPS``); its rows are the run folder's
 ``scaling`` table (``cases.jsonl``, then ``scaling.csv``).
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from .ddp_scaling import ScalingSpec, layouts, measure_scaling
 from .plans import EVAL_STEP_EQUIV, eager_unit_s
-from .scaling import ScalingSpec, layouts, measure_scaling
 from .suite import base_config
 
 # (global steps per timed round, timed rounds, warm-up steps, profiled steps) per suite profile. The quick
@@ -63,5 +63,5 @@ def estimate_s(spec: ScalingSpec, startup_s: float) -> float:
 
 
 def scaling_rows(spec: ScalingSpec, profile: str) -> list[dict[str, Any]]:
-    """Every layout of ``spec`` measured (``scaling.measure_scaling``), each row with the suite's profile."""
+    """Every layout of ``spec`` measured (``ddp_scaling.measure_scaling``), each row with the suite's profile."""
     return [{**row, "profile": profile} for row in measure_scaling(spec)]

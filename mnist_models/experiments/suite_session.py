@@ -45,8 +45,8 @@ from ..runs.keys import case_name
 from ..runs.writer import CaseLog
 from ..variants import VARIANTS, Variant, current_name
 from .budget import Budget
+from .ddp_scaling import ScalingSpec
 from .plans import TTA_MIN_SEEDS, inference_weight, train_weight, tta_seed_estimate_s, weights_task, weights_weight
-from .scaling import ScalingSpec
 from .suite import PROFILES, Profile, Shared, inference_batch_sizes
 from .suite_scaling import ddp_counts, estimate_s, suite_spec
 from .time_to_accuracy import TTA_MODEL
@@ -192,7 +192,7 @@ class SuiteSession:
     inference_rows: list[dict[str, Any]] = field(default_factory=list)
     tta_rows: list[dict[str, Any]] = field(default_factory=list)
     ddp: tuple[int, ...] | None = None  # --bench-ddp: the scaling case's process counts (None: no scaling case)
-    scaling_rows: list[dict[str, Any]] = field(default_factory=list)  # one per layout (experiments.scaling)
+    scaling_rows: list[dict[str, Any]] = field(default_factory=list)  # one per layout (experiments.ddp_scaling)
     # (model, device) → (confusion rows, prediction-sample rows) of the inference weights, for the report
     quality: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
     skips: list[tuple[str, str]] = field(default_factory=list)  # (case, why) skipped while running

@@ -1,5 +1,5 @@
 """The scaling benchmark's table and figure (``mnist-bench scaling``, and the run report's scaling section):
-``summarize``, ``render`` (Markdown) and ``figure`` (PNG), from the rows ``experiments.scaling`` measures."""
+``summarize``, ``render`` (Markdown) and ``figure`` (PNG), from the rows ``experiments.ddp_scaling`` measures."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def figure(rows: pd.DataFrame) -> bytes | None:
     for x, (_, r) in enumerate(rows.iterrows()):
         eff = "" if pd.isna(r["efficiency"]) else f"eff {r['efficiency']:.2f}\n"
         left.annotate(f"{eff}{r['test_acc_pct']:.1f}%", (x, r["img_per_s"]), ha="center", va="bottom", fontsize=8)
+    left.set_ylim(0, rows["img_per_s"].max() * 1.3)  # room for the labels above the tallest bar
     left.set_ylabel("images / s, all ranks (median round)")
     left.set_title("throughput by processes × threads")
     reduce_ms = rows["allreduce_pct"] / 100 * rows["profiled_step_ms"]

@@ -1,4 +1,4 @@
-"""What ``mnist-bench scaling`` does (``cli/commands/scaling.py``): run every layout (``experiments.scaling``),
+"""What ``mnist-bench scaling`` does (``cli/commands/scaling.py``): run every layout (``experiments.ddp_scaling``),
 then publish the table, its CSV and its figure, all or none, and print the table (or ``--json``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 from rich.console import Console
 
 from ...config import RunConfig
-from ...experiments.scaling import ScalingSpec, default_counts, measure_scaling
+from ...experiments.ddp_scaling import ScalingSpec, default_counts, measure_scaling
 from ...report import scaling_table
 from ...report.publish import Report, publish
 from ...results.provenance import environment, new_run_id

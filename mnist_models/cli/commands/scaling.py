@@ -1,7 +1,7 @@
 """``mnist-bench scaling [--nproc 1,2] [--model v2] [--batch-size 64]``: the same model trained for the same
 global steps as 1, 2, … data-parallel processes (torchrun jobs, DistributedDataParallel), with threads per
 process chosen so the cores are not oversubscribed and one process with all threads beside them →
-``scaling.{csv,md,png}``, results-page block ``scaling-table`` (``experiments/scaling.py``)."""
+``scaling.{csv,md,png}``, results-page block ``scaling-table`` (``experiments/ddp_scaling.py``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ MARKER = "scaling-table"
 SETTINGS = ("model", "model_args", "device", "precision", "channels_last", "compile", "batch_size", "lr", "optimizer",
             "seed", "dataset", "data_root")
 DEFAULTS = {"model": "v2", "batch_size": 64, "precision": "auto", "loader": "fast"}
-COUNTS = {"steps": 30, "rounds": 5, "warmup": 10, "profile_steps": 10}  # experiments.scaling's defaults
+COUNTS = {"steps": 30, "rounds": 5, "warmup": 10, "profile_steps": 10}  # experiments.ddp_scaling's defaults
 
 ORDER = 65  # position in `mnist-bench --help`
 

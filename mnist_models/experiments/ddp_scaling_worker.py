@@ -1,5 +1,5 @@
-"""One rank of a scaling measurement: ``python -m mnist_models.experiments.scaling_worker SPEC.json OUT.json``,
-started by ``scaling.measure_layout`` through torchrun (``train.launch.launch``).
+"""One rank of a scaling measurement: ``python -m mnist_models.experiments.ddp_scaling_worker SPEC.json OUT.json``,
+started by ``ddp_scaling.measure_layout`` through torchrun (``train.launch.launch``).
 
 Every rank joins the job, checks that every rank runs the same config, builds the data-parallel training
 (``engine.build_training`` with ``dist``) and then, all ranks in step:
@@ -9,11 +9,11 @@ Every rank joins the job, checks that every rank runs the same config, builds th
    synchronised at both ends, the loss and accuracy sums added over the ranks at the end of each round);
 3. an evaluation on the whole test set (sharded, summed), for the accuracy reached at this global batch
    after the same number of global steps as every other layout;
-4. ``profile_steps`` more steps under ``torch.profiler``: the time inside the collectives' own events
-   (``gloo:all_reduce`` on gloo's threads, NCCL's all-reduce kernels on the GPU) over the wall time of those
-   steps is the all-reduce share of a step. DDP starts the all-reduce when a bucket of gradients is ready, so
-   part of it can overlap the rest of the backward pass; for these models, whose gradients fill one bucket,
-   it runs after the backward pass.
+4. ``profile_steps`` more steps under ``torch.profiler``: the time during which a collective's own event was
+   running (``gloo:all_reduce`` on gloo's threads, NCCL's all-reduce kernels on the GPU; their union, each
+   instant once) over the wall time of those steps is the all-reduce share of a step. DDP starts the
+   all-reduce when a bucket of gradients is ready, so part of it can overlap the rest of the backward pass;
+   for these models, whose gradients fill one bucket, it runs after the backward pass.
 
 Rank 0 writes its figures as one JSON object to OUT.json.
 """
@@ -39,13 +39,16 @@ COLLECTIVES = ("gloo:all_reduce", "nccl:all_reduce")  # the collectives' own eve
 
 
 def collective_ms(prof: profile) -> float:
-    """Milliseconds inside all-reduce events over the profiled steps: gloo's and NCCL's ranges, and on CUDA
-    NCCL's all-reduce kernels (the GPU's time)."""
-    total_us = 0.0
-    for event in prof.events():
-        name = event.name
-        if name in COLLECTIVES or (event.device_type.name == "CUDA" and "AllReduce" in name):
-            total_us += event.time_range.elapsed_us()
+    """Milliseconds during which an all-reduce was in flight over the profiled steps: the union of gloo's and
+    NCCL's ranges (and on CUDA, NCCL's all-reduce kernels), so that ranges recorded on several threads for one
+    collective, or overlapping ones, count once."""
+    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
+                   if e.name in COLLECTIVES or (e.device_type.name == "CUDA" and "AllReduce" in e.name))
+    total_us, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop > end:
+            total_us += stop - max(start, end)
+            end = stop
     return total_us / 1e3
 
 

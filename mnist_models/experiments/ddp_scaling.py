@@ -10,7 +10,7 @@ them. On CUDA, ``n`` is the number of GPUs (at most those present: one GPU gives
 The per-rank batch is fixed (``cfg.batch_size``): the global batch grows with ``n``, and each row carries the
 accuracy reached at its global batch after the same global steps.
 
-Each row (``scaling_worker.measure``): images per second over all ranks (median of ``rounds`` timed rounds,
+Each row (``ddp_scaling_worker.measure``): images per second over all ranks (median of ``rounds`` timed rounds,
 their min and max), per rank, step time, the all-reduce share of a step (profiler), test accuracy and loss;
 then, added here, ``efficiency`` = img/s ÷ (n × the one-process baseline's img/s, same threads per process)
 and ``vs_all_threads`` = img/s ÷ one process with all threads. The run's automatic choices (precision, memory
@@ -34,7 +34,7 @@ from ..train.dist import DEFAULT_TIMEOUT_S, cores, pick_backend
 from ..train.launch import launch
 from ..train.runtime import Resolved, resolve
 
-WORKER = "mnist_models.experiments.scaling_worker"
+WORKER = "mnist_models.experiments.ddp_scaling_worker"
 STEPS, ROUNDS, WARMUP, PROFILE_STEPS = 30, 5, 10, 10  # global steps per timed round, rounds, untimed, profiled
 
 
@@ -99,7 +99,7 @@ def layouts(nprocs: Sequence[int], device: torch.device, available: int | None =
 
 
 def measure_layout(spec: ScalingSpec, run: Resolved, layout: Layout, workdir: Path) -> dict[str, Any]:
-    """One layout as a torchrun job of ``scaling_worker`` ranks; rank 0's row."""
+    """One layout as a torchrun job of ``ddp_scaling_worker`` ranks; rank 0's row."""
     spec_file, out_file = workdir / f"spec-{layout.nproc}x{layout.threads}.json", workdir / "row.json"
     body = {"config": asdict(run.cfg), "backend": spec.backend, "timeout_s": spec.timeout_s, "steps": spec.steps,
             "rounds": spec.rounds, "warmup": spec.warmup, "profile_steps": spec.profile_steps}
