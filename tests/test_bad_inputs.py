@@ -555,7 +555,7 @@ CASES: list[Case] = [
          "--nproc takes a comma list of distinct process counts ≥ 1, got '0'", "fix: --nproc 1,2"),
     case("scaling-nproc-text", TYPE, "scaling", ("--nproc", "x"),
          "--nproc takes a comma list of distinct process counts ≥ 1, got 'x'", "fix: --nproc 1,2"),
-    case("scaling-steps-zero", RANGE, "scaling", ("--steps", "0"), "--steps 0: a number of steps ≥ 1",
+    case("scaling-steps-zero", RANGE, "scaling", ("--steps", "0"), "--steps 0: a number ≥ 1",
          "fix: --steps 30"),
     case("scaling-nccl-on-cpu", DEVICE, "scaling", ("--backend", "nccl", "--device", "cpu"),
          "--backend nccl runs on CUDA devices only", "fix: use --backend gloo (or auto) on the CPU"),

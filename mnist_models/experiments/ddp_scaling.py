@@ -10,16 +10,19 @@ them. On CUDA, ``n`` is the number of GPUs (at most those present: one GPU gives
 The per-rank batch is fixed (``cfg.batch_size``): the global batch grows with ``n``, and each row carries the
 accuracy reached at its global batch after the same global steps.
 
-Each row (``ddp_scaling_worker.measure``): images per second over all ranks (median of ``rounds`` timed rounds,
-their min and max), per rank, step time, the all-reduce share of a step (profiler), test accuracy and loss;
-then, added here, ``efficiency`` = img/s ÷ (n × the one-process baseline's img/s, same threads per process)
-and ``vs_all_threads`` = img/s ÷ one process with all threads. The run's automatic choices (precision, memory
-format) are made once, here, before any layout, so every layout runs the same concrete config.
+Each row (``ddp_scaling_worker.measure``; with ``repeats`` > 1 the layouts run A B C A B C … and each row
+pools its jobs' rounds: ``pooled``): images per second over all ranks (median of the timed rounds, their min
+and max), per rank, step time, the all-reduce share of a step (profiler), test accuracy and loss; then, added
+here, ``efficiency`` = img/s ÷ (n × the one-process baseline's img/s, same threads per process) and
+``vs_all_threads`` = img/s ÷ one process with all threads. A one-process job trains without DDP (what runs
+without it). The run's automatic choices (precision, memory format) are made once, here, before any layout,
+so every layout runs the same concrete config.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -50,6 +53,7 @@ class ScalingSpec:
     profile_steps: int = PROFILE_STEPS
     backend: str = "auto"
     timeout_s: float = DEFAULT_TIMEOUT_S
+    repeats: int = 1  # passes over every layout, interleaved (A B C A B C): machine drift spreads over all
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,21 @@ def measure_layout(spec: ScalingSpec, run: Resolved, layout: Layout, workdir: Pa
     return {"layout": layout.label, "role": layout.role, **row}
 
 
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One layout's row over its ``repeats`` jobs: every timed round pooled (img/s: their median, min and max;
+    the step time: the median round's), the profiled figures' medians; the accuracy is the first job's (the
+    same seed trains the same steps)."""
+    row = dict(runs[0])
+    row["round_s"] = [t for run in runs for t in run["round_s"]]
+    rates = [row["images_per_round"] / t for t in row["round_s"]]
+    row |= {"repeats": len(runs), "img_per_s": statistics.median(rates), "img_per_s_min": min(rates),
+            "img_per_s_max": max(rates), "rank_img_per_s": statistics.median(rates) / row["nproc"],
+            "step_ms": 1e3 * statistics.median(row["round_s"]) / row["steps"]}
+    for name in ("profiled_step_ms", "allreduce_ms_per_step", "allreduce_pct"):
+        row[name] = statistics.median(run[name] for run in runs)
+    return row
+
+
 def ratios(rows: list[dict[str, Any]], available: int) -> None:
     """Each row's efficiency (vs one process with the same threads per process) and its ratio to one process
     with every core's thread, in place (NaN where that baseline did not run)."""
@@ -131,12 +150,15 @@ def measure_scaling(spec: ScalingSpec, say: Callable[[str], None] = lambda line:
     backend = pick_backend(spec.backend, device)
     plan, note = layouts(spec.nprocs, device)
     available = cores()
-    rows = []
+    jobs: dict[Layout, list[dict[str, Any]]] = {layout: [] for layout in plan}
     with tempfile.TemporaryDirectory(prefix="mnist-bench-scaling-") as tmp:
-        for i, layout in enumerate(plan, start=1):
-            say(f"[{i}/{len(plan)}] {run.cfg.model}: {layout.label} ({layout.role}), batch {run.cfg.batch_size} per "
-                f"process, {spec.warmup} + {spec.rounds} × {spec.steps} global steps")
-            rows.append(measure_layout(spec, run, layout, Path(tmp)))
+        for repeat in range(1, spec.repeats + 1):
+            for i, layout in enumerate(plan, start=1):
+                say(f"[{i}/{len(plan)}{f', pass {repeat}/{spec.repeats}' if spec.repeats > 1 else ''}] "
+                    f"{run.cfg.model}: {layout.label} ({layout.role}), batch {run.cfg.batch_size} per process, "
+                    f"{spec.warmup} + {spec.rounds} × {spec.steps} global steps")
+                jobs[layout].append(measure_layout(spec, run, layout, Path(tmp)))
+    rows = [pooled(runs) for runs in jobs.values()]
     ratios(rows, available if device.type == "cpu" else 0)
     config = {"model": run.cfg.model, "device": run.cfg.device, "precision": run.cfg.precision,
               "channels_last": run.cfg.channels_last, "batch_size": run.cfg.batch_size, "lr": run.cfg.lr,

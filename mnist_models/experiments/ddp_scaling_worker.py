@@ -2,7 +2,9 @@
 started by ``ddp_scaling.measure_layout`` through torchrun (``train.launch.launch``).
 
 Every rank joins the job, checks that every rank runs the same config, builds the data-parallel training
-(``engine.build_training`` with ``dist``) and then, all ranks in step:
+(``engine.build_training`` with ``dist``; a job of one process trains the plain model, without DDP's wrapper
+and its all-reduce, so that the one-process baselines are what a user runs without DDP) and then, all ranks
+in step:
 
 1. ``warmup`` global steps, not timed (first-call costs: allocator, one-off kernel choices, gloo's pairs);
 2. ``rounds`` timed rounds of ``steps`` global steps each (``Training.train_epoch(max_steps=…)``: the device
@@ -91,7 +93,8 @@ def main(argv: list[str]) -> int:
     try:
         dist = Dist.start(cfg, spec["backend"], spec.get("timeout_s", DEFAULT_TIMEOUT_S))
         dist.check_same_world(cfg)
-        training = build_training(Resolved.of(cfg), dist=dist)
+        # One process trains without DistributedDataParallel: the baseline is what runs without DDP at all.
+        training = build_training(Resolved.of(cfg), dist=dist if dist.world > 1 else None)
         row = measure(training, spec, dist)
         if dist.is_main:
             atomic_write_bytes(argv[1], to_json(row).encode())

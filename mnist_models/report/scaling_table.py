@@ -36,16 +36,19 @@ def render(rows: pd.DataFrame, env: dict[str, Any], run_id: str, heading: str = 
                                           "vs 1 process, all threads": "{:.2f}×", "all-reduce % of step": "{:.1f}",
                                           "test acc %": "{:.2f}"})
     layout = "NHWC" if first["channels_last"] else "NCHW"
+    repeats = int(first.get("repeats", 1) or 1)
+    passes = f", in {repeats} passes over the layouts, interleaved (rounds pooled)" if repeats > 1 else ""
     lines = [
         f"{heading} Data-parallel scaling ({first['model']}, {first['device']}, {first['precision']}, {layout}, "
         f"{first['backend']}, batch {first['batch_size']} per process)", "",
         markdown_table(table), "",
         f"Each layout is a torchrun job (DistributedDataParallel over {first['backend']}) training the same model for "
         f"the same {first['global_steps']} global steps: {first['warmup_steps']} warm-up steps (not timed), then "
-        f"{first['rounds']} timed rounds of {first['steps']} steps, device synchronised; img/s is the median round "
-        "(all ranks' images ÷ rank 0's round time), the range its fastest and slowest round. Efficiency: img/s ÷ "
-        "(processes × one process's img/s with the same threads per process). All-reduce: the time inside the "
-        f"collectives' events (profiler) over {first['profiled_steps']} more steps' wall time, rank 0 (on gloo it "
+        f"{first['rounds']} timed rounds of {first['steps']} steps, device synchronised{passes}; img/s is the median "
+        "round (all ranks' images ÷ rank 0's round time), the range its fastest and slowest round. Efficiency: img/s ÷ "
+        "(processes × one process's img/s with the same threads per process); a one-process layout trains without "
+        "DDP, as it would run without it. All-reduce: the time during which a collective's event was running "
+        f"(profiler) over {first['profiled_steps']} more steps' wall time, rank 0 (on gloo it "
         "runs on its own threads, after the backward pass for a model whose gradients fill one bucket). Accuracy: "
         "the whole test set after the timed rounds, at that layout's global batch. " + machine_line(env, run_id),
     ]

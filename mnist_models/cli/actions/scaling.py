@@ -25,7 +25,7 @@ def run(cfg: RunConfig, counts: tuple[int, ...] | None, marker: str, args: argpa
     device = Runtime.check(cfg)
     pick_backend(args.backend, device)  # NCCL without CUDA refused before any job starts
     spec = ScalingSpec(cfg, counts or default_counts(device), args.steps, args.rounds, args.warmup,
-                       args.profile_steps, args.backend)
+                       args.profile_steps, args.backend, repeats=args.repeats)
     rows = pd.DataFrame(measure_scaling(spec, say=lambda line: err.print(line, highlight=False, soft_wrap=True)))
     env, run_id = environment(), new_run_id()
     rows.insert(0, "run_id", run_id)

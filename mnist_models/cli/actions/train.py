@@ -96,7 +96,7 @@ def report(run_id: str, run: Resolved, result: FitResult, results_dir: Path, arg
     last = result.rows[-1]
     if "world_size" in last:
         ran += (f", {last['world_size']} ranks over {last['backend']}, global batch {last['global_batch']}, "
-                f"{last['threads_per_rank']} threads each")
+                f"{last['threads_per_rank']} thread{'s' if last['threads_per_rank'] > 1 else ''} each")
     on = "" if cfg.dataset == "mnist" else f" on {cfg.dataset}"
     out.print(f"{cfg.model}{on} ({ran}): test accuracy {figures['test_acc_pct']:.2f}%, test loss "
               f"{figures['test_loss']:.4f}, {figures['seconds_per_epoch']:.2f} s/epoch (median of "

@@ -26,7 +26,7 @@ MARKER = "scaling-table"
 SETTINGS = ("model", "model_args", "device", "precision", "channels_last", "compile", "batch_size", "lr", "optimizer",
             "seed", "dataset", "data_root")
 DEFAULTS = {"model": "v2", "batch_size": 64, "precision": "auto", "loader": "fast"}
-COUNTS = {"steps": 30, "rounds": 5, "warmup": 10, "profile_steps": 10}  # experiments.ddp_scaling's defaults
+COUNTS = {"steps": 30, "rounds": 5, "warmup": 10, "profile_steps": 10, "repeats": 1}  # ddp_scaling's defaults
 
 ORDER = 65  # position in `mnist-bench --help`
 
@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      notes={"batch_size": "per process: the global batch grows with the processes"})
     help_of = {"steps": "global steps in each timed round", "rounds": "timed rounds (their median is reported)",
                "warmup": "global steps before the timed rounds, not timed",
-               "profile_steps": "steps under the profiler after the rounds, for the all-reduce share"}
+               "profile_steps": "steps under the profiler after the rounds, for the all-reduce share",
+               "repeats": "passes over every layout, interleaved (A B C A B C): each row pools its passes' rounds"}
     for name, default in COUNTS.items():
         p.add_argument("--" + name.replace("_", "-"), type=int_arg, default=default, metavar="N",
                        help=f"{help_of[name]}; default {default}")
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name in COUNTS:
         if getattr(args, name) < (0 if name == "warmup" else 1):
             flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} {getattr(args, name)}: a number of steps ≥ {0 if name == 'warmup' else 1}; "
+            raise UsageError(f"{flag} {getattr(args, name)}: a number ≥ {0 if name == 'warmup' else 1}; "
                              f"fix: {flag} {COUNTS[name]}")
     cfg = config(args)
     check_readme(args.readme, MARKER)
