@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import mnist_models
-from mnist_models.cli.commands import reproduce, speedup, tta
+from mnist_models.cli.commands import reproduce, scaling, speedup, tta
 from mnist_models.cli.main import COMMANDS, build_parser
 from mnist_models.report.markers import has_markers
 from mnist_models.report.readme import spliced
@@ -29,7 +29,7 @@ DOCS = sorted((ROOT / "docs").rglob("*.md"))
 PAGES = [README, ROOT / "bench" / "README.md", *DOCS]
 RESULTS = ROOT / "docs" / "results"
 KIND_PAGES = sorted(page for page in RESULTS.glob("*.md") if page.name != "README.md")
-BLOCKS = ("bench-summary", reproduce.MARKER, speedup.MARKER, tta.MARKER)
+BLOCKS = ("bench-summary", reproduce.MARKER, speedup.MARKER, tta.MARKER, scaling.MARKER)
 MAX_README_LINES = 200
 
 

@@ -61,7 +61,11 @@ def test_scaling_measures_each_layout_and_writes_its_table(mnist_root: Path, tmp
     for row in rows.values():
         assert len(row["round_s"]) == 3 and row["img_per_s_min"] <= row["img_per_s"] <= row["img_per_s_max"]
         assert row["global_steps"] == 2 + 3 * 10
-        assert 0 < row["allreduce_pct"] < 100 and math.isfinite(row["test_acc_pct"]) and row["test_acc_pct"] > 50
+        assert math.isfinite(row["test_acc_pct"]) and row["test_acc_pct"] > 50
+        if row["nproc"] == 1:  # one process trains without DDP: nothing to all-reduce
+            assert row["allreduce_pct"] == 0 and row["allreduce_ms_per_step"] == 0
+        else:
+            assert 0 < row["allreduce_pct"] < 100
     assert pair["allreduce_ms_per_step"] > 0
     for name in ("scaling.csv", "scaling.md", "scaling.png"):
         assert (results / name).stat().st_size > 0
