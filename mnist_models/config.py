@@ -215,9 +215,20 @@ class RunConfig:
         return replace(self, **changes)
 
 
-def check_distributed_config(cfg: RunConfig) -> None:
-    """What data-parallel training (``--nproc``, ``--ddp``) cannot run: the notebook loader (not sharded)
-    and CUDA graphs (a graph cannot hold DDP's gradient hooks)."""
+def check_global_batch(batch_size: int, world: int) -> None:
+    """A data-parallel run's global batch (``world`` × the per-process ``batch_size``) must fit in the training
+    images, else no global batch can be filled and no step taken."""
+    if batch_size * world > MAX_BATCH_SIZE:
+        raise ConfigError(f"global batch {batch_size * world:,} ({world} processes × batch size {batch_size:,}) is "
+                          f"more than the {MAX_BATCH_SIZE:,} training images; fix: pass --batch-size from 1 to "
+                          f"{MAX_BATCH_SIZE // world:,}")
+
+
+def check_distributed_config(cfg: RunConfig, world: int = 1) -> None:
+    """What data-parallel training (``--nproc``, ``--ddp``) cannot run: the notebook loader (not sharded),
+    CUDA graphs (a graph cannot hold DDP's gradient hooks) and, over ``world`` processes, a global batch larger
+    than the training set (``check_global_batch``)."""
+    check_global_batch(cfg.batch_size, world)
     if cfg.loader == "notebook":
         raise ConfigError("data-parallel training shards the fast loader; fix: drop --loader notebook "
                           "(and --protocol notebook, which sets it), or drop --nproc/--ddp")

@@ -564,6 +564,12 @@ CASES: list[Case] = [
          "--bench-ddp takes a comma list of distinct process counts ≥ 1, got '0'", "fix: --bench-ddp 1,2", how="bench"),
     case("bench-ddp-text", TYPE, "bench", ("--bench-ddp", "x"),
          "--bench-ddp takes a comma list of distinct process counts ≥ 1, got 'x'", "fix: --bench-ddp 1,2", how="bench"),
+    case("train-nproc-global-batch", RANGE, "train", ("--nproc", "2", "--batch-size", "40000"),
+         "global batch 80,000 (2 processes × batch size 40,000) is more than the 60,000 training images",
+         "fix: pass --batch-size from 1 to 30,000"),
+    case("scaling-global-batch", RANGE, "scaling", ("--nproc", "1,2", "--batch-size", "40000"),
+         "global batch 80,000 (2 processes × batch size 40,000) is more than the 60,000 training images",
+         "fix: pass --batch-size from 1 to 30,000"),
 ]
 
 

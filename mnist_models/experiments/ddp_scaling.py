@@ -142,7 +142,7 @@ def ratios(rows: list[dict[str, Any]], available: int) -> None:
 def measure_scaling(spec: ScalingSpec, say: Callable[[str], None] = lambda line: None) -> list[dict[str, Any]]:
     """Every layout of ``spec`` (``layouts``), one torchrun job each, in order; their rows with the ratios.
     The automatic choices are made once, first (``say`` tells them, and each layout as it starts)."""
-    check_distributed_config(spec.cfg)
+    check_distributed_config(spec.cfg, max(spec.nprocs))
     run = resolve(spec.cfg)
     if run.reason:
         say(run.reason)

@@ -90,8 +90,8 @@ class Dist:
     def start(cls, cfg: RunConfig, backend: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> Dist:
         """Join the job torchrun started (its environment names rank, world and rendezvous: the train
         command refuses ``--ddp`` without it)."""
-        check_distributed_config(cfg)
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        check_distributed_config(cfg, world)
         local_rank, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
         device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
         if cfg.device == "cuda" and device.type != "cuda":

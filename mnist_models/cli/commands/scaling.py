@@ -65,10 +65,10 @@ def process_counts(text: str | None) -> tuple[int, ...] | None:
     return counts
 
 
-def config(args: argparse.Namespace) -> RunConfig:
+def config(args: argparse.Namespace, counts: tuple[int, ...] | None) -> RunConfig:
     given = {name: value for name, value in config_values(args, SETTINGS).items() if value is not None}
     cfg = RunConfig(**{**DEFAULTS, **given})
-    check_distributed_config(cfg)
+    check_distributed_config(cfg, max(counts or (1,)))  # the default counts are checked when chosen
     return cfg
 
 
@@ -79,6 +79,6 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} {getattr(args, name)}: a number ≥ {0 if name == 'warmup' else 1}; "
                              f"fix: {flag} {COUNTS[name]}")
-    cfg = config(args)
+    cfg = config(args, counts)
     check_readme(args.readme, MARKER)
     return action(__name__).run(cfg, counts, MARKER, args, out, err)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                          "fix: drop one")
     seeds, cfg = seed_list(args), config(args)  # bad input refused before the action imports torch
     if distributed(args):
-        check_distributed_config(cfg)
+        check_distributed_config(cfg, args.nproc or 1)
     if args.save:
         check_save_path(args.save)
     return action(__name__).run(seeds, cfg, args, out, err)
