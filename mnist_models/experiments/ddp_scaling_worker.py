@@ -32,6 +32,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from ..config import RunConfig
 from ..errors import MachineLimit, UserError
+from ..measure.trace import union_us
 from ..results.store import atomic_write_bytes, to_json
 from ..train.dist import DEFAULT_TIMEOUT_S, Dist, rank_failed
 from ..train.engine import Training, build_training
@@ -44,14 +45,8 @@ def collective_ms(prof: profile) -> float:
     """Milliseconds during which an all-reduce was in flight over the profiled steps: the union of gloo's and
     NCCL's ranges (and on CUDA, NCCL's all-reduce kernels), so that ranges recorded on several threads for one
     collective, or overlapping ones, count once."""
-    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
-                   if e.name in COLLECTIVES or (e.device_type.name == "CUDA" and "AllReduce" in e.name))
-    total_us, end = 0.0, float("-inf")
-    for start, stop in spans:
-        if stop > end:
-            total_us += stop - max(start, end)
-            end = stop
-    return total_us / 1e3
+    return union_us([(e.time_range.start, e.time_range.end) for e in prof.events()
+                     if e.name in COLLECTIVES or (e.device_type.name == "CUDA" and "AllReduce" in e.name)]) / 1e3
 
 
 def allreduce_share(training: Training, steps: int) -> dict[str, float]:

@@ -175,7 +175,8 @@ def reducer_waits(host: list[FunctionEvent]) -> list[Span]:
     return waits
 
 
-def _union_us(intervals: list[tuple[float, float]]) -> float:
+def union_us(intervals: list[tuple[float, float]]) -> float:
+    """The length covered by the union of ``intervals`` (each instant once)."""
     covered, reach = 0.0, float("-inf")
     for start, end in sorted(intervals):
         if end > reach:
@@ -186,7 +187,7 @@ def _union_us(intervals: list[tuple[float, float]]) -> float:
 
 def _window_ms(intervals: list[tuple[float, float]], window: tuple[float, float]) -> float:
     """Milliseconds of ``window`` (µs) covered by the union of ``intervals`` (µs)."""
-    return _union_us([(max(s, window[0]), min(e, window[1])) for s, e in intervals
+    return union_us([(max(s, window[0]), min(e, window[1])) for s, e in intervals
                       if s < window[1] and e > window[0]]) / 1e3
 
 

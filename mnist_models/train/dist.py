@@ -42,6 +42,7 @@ from torch import nn
 
 from ..config import BACKENDS, ConfigError, RunConfig, check_distributed_config
 from ..errors import LAUNCHED, MachineLimit, UserError
+from ..host.device import resolve_device
 from ..results.provenance import model_source
 from .runtime import Resolved, resolve
 
@@ -93,9 +94,7 @@ class Dist:
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         check_distributed_config(cfg, world)
         local_rank, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ["LOCAL_WORLD_SIZE"])
-        device = torch.device("cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu")
-        if cfg.device == "cuda" and device.type != "cuda":
-            raise DistError("--device cuda was asked for but this machine has no CUDA device; fix: --device cpu")
+        device = resolve_device(cfg.device)  # the one device resolution (auto → cuda where present)
         if device.type == "cuda":
             if local_rank >= torch.cuda.device_count():
                 raise DistError(f"local rank {local_rank} has no GPU ({torch.cuda.device_count()} here); fix: "
