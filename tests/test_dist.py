@@ -113,7 +113,7 @@ RANK_SCRIPT = textwrap.dedent("""
     dist.all_gather(every, flat)
     if d.is_main:
         torch.save(torch.stack(every), sys.argv[2])
-    d.stop()
+    d.finish(0)  # as every rank ends: no interpreter shutdown under gloo's threads (Dist.finish)
 """)
 
 

@@ -93,8 +93,7 @@ def main(argv: list[str]) -> int:
         row = measure(training, spec, dist)
         if dist.is_main:
             atomic_write_bytes(argv[1], to_json(row).encode())
-        dist.stop()
-        return 0
+        dist.finish(0)
     except (UserError, MachineLimit, RuntimeError) as exc:
         return rank_failed(exc, dist)
 

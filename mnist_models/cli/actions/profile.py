@@ -67,9 +67,7 @@ def run_rank(settings: dict[str, Any], sched: Schedule, args: argparse.Namespace
         dist.check_same_world(cfg)
         data, folder = profile_ranks(cfg, var, sched, args.results, dist,
                                      say=lambda line: err.print(line, highlight=False))
-        code = show_main(data, folder, args, out)
-        dist.stop()
-        return code
+        dist.finish(show_main(data, folder, args, out))
     except (UserError, MachineLimit, RuntimeError) as exc:
         return rank_failed(exc, dist)
 

@@ -73,9 +73,7 @@ def run_rank(cfg: RunConfig, args: argparse.Namespace, out: Console, err: Consol
         run_id = new_run_id()
         label = f"{cfg.model} ×{dist.world} ranks"
         result = run_fit(run, label, err, Path(args.results), run_id, "train", dist=dist)
-        code = report(run_id, run, result, Path(args.results), args, out) if dist.is_main else 0
-        dist.stop()
-        return code
+        dist.finish(report(run_id, run, result, Path(args.results), args, out) if dist.is_main else 0)
     except (UserError, MachineLimit, RuntimeError) as exc:
         return rank_failed(exc, dist)
 
