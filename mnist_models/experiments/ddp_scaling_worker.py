@@ -11,9 +11,12 @@ in step:
    synchronised at both ends, the loss and accuracy sums added over the ranks at the end of each round);
 3. an evaluation on the whole test set (sharded, summed), for the accuracy reached at this global batch
    after the same number of global steps as every other layout;
-4. ``profile_steps`` more steps under ``torch.profiler``: the time during which a collective's own event was
-   running (``gloo:all_reduce`` on gloo's threads, NCCL's all-reduce kernels on the GPU; their union, each
-   instant once) over the wall time of those steps is the all-reduce share of a step. DDP starts the
+4. ``profile_steps`` more steps under ``torch.profiler``, inside one ``record_function`` range: the time within
+   that range during which a collective's own event was running (``gloo:all_reduce`` on gloo's threads, NCCL's
+   all-reduce kernels on the GPU; their union, each instant once) over the range's wall time is the all-reduce
+   share (at most 100%). The range holds the epoch-end sums too: a rank waiting there for a slower one is
+   waiting in a collective. (Measured against the timed seconds alone, which leave those sums out, a loaded CI
+   machine once gave 148%.) DDP starts the
    all-reduce when a bucket of gradients is ready, so part of it can overlap the rest of the backward pass;
    for these models, whose gradients fill one bucket, it runs after the backward pass.
 
@@ -28,33 +31,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 from ..config import RunConfig
 from ..errors import MachineLimit, UserError
-from ..measure.trace import union_us
+from ..measure.trace import window_ms
 from ..results.store import atomic_write_bytes, to_json
 from ..train.dist import DEFAULT_TIMEOUT_S, Dist, rank_failed
 from ..train.engine import Training, build_training
 from ..train.runtime import Resolved, seed_everything
 
 COLLECTIVES = ("gloo:all_reduce", "nccl:all_reduce")  # the collectives' own events (gloo threads, NCCL)
+PROFILED = "mnist-bench: profiled steps"  # the record_function range around the profiled steps
 
 
-def collective_ms(prof: profile) -> float:
-    """Milliseconds during which an all-reduce was in flight over the profiled steps: the union of gloo's and
-    NCCL's ranges (and on CUDA, NCCL's all-reduce kernels), so that ranges recorded on several threads for one
-    collective, or overlapping ones, count once."""
-    return union_us([(e.time_range.start, e.time_range.end) for e in prof.events()
-                     if e.name in COLLECTIVES or (e.device_type.name == "CUDA" and "AllReduce" in e.name)]) / 1e3
+def collective_ms(prof: profile, window: tuple[float, float]) -> float:
+    """Milliseconds of ``window`` (the profiler's µs) during which an all-reduce was in flight: the union of
+    gloo's and NCCL's ranges (and on CUDA, NCCL's all-reduce kernels), so that ranges recorded on several
+    threads for one collective, or overlapping ones, count once."""
+    return window_ms([(e.time_range.start, e.time_range.end) for e in prof.events()
+                      if e.name in COLLECTIVES or (e.device_type.name == "CUDA" and "AllReduce" in e.name)], window)
 
 
 def allreduce_share(training: Training, steps: int) -> dict[str, float]:
-    """``steps`` global steps under the profiler: their wall time, the all-reduce time, and its share."""
+    """``steps`` global steps under the profiler, in one range: its wall time, the all-reduce time within it,
+    and its share."""
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if training.rt.device.type == "cuda" else [])
-    with profile(activities=activities) as prof:
-        row = training.train_epoch(max_steps=steps)
-    reduce_ms, wall_ms = collective_ms(prof), row["train_s"] * 1e3
+    with profile(activities=activities) as prof, record_function(PROFILED):
+        training.train_epoch(max_steps=steps)
+    span = next(e.time_range for e in prof.events() if e.name == PROFILED)
+    reduce_ms, wall_ms = collective_ms(prof, (span.start, span.end)), (span.end - span.start) / 1e3
     return {"profiled_steps": steps, "profiled_step_ms": wall_ms / steps, "allreduce_ms_per_step": reduce_ms / steps,
             "allreduce_pct": 100.0 * reduce_ms / wall_ms}
 

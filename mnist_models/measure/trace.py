@@ -185,7 +185,7 @@ def union_us(intervals: list[tuple[float, float]]) -> float:
     return covered
 
 
-def _window_ms(intervals: list[tuple[float, float]], window: tuple[float, float]) -> float:
+def window_ms(intervals: list[tuple[float, float]], window: tuple[float, float]) -> float:
     """Milliseconds of ``window`` (µs) covered by the union of ``intervals`` (µs)."""
     return union_us([(max(s, window[0]), min(e, window[1])) for s, e in intervals
                       if s < window[1] and e > window[0]]) / 1e3
@@ -223,8 +223,8 @@ def breakdown(events: list[FunctionEvent]) -> Breakdown:
         window = (step.time_range.start, step.time_range.end)
         totals.update(step_totals(window, spans, step.thread))
         if device:
-            busy.append(_window_ms(device, window))
-            comm_busy.append(_window_ms(comm, window))
+            busy.append(window_ms(device, window))
+            comm_busy.append(window_ms(comm, window))
     step_ms = [(s.time_range.end - s.time_range.start) / 1e3 for s in steps]
     rows = pd.DataFrame({"category": CATEGORIES, "ms_per_step": [totals[c] / 1e3 / len(steps) for c in CATEGORIES],
                          "how": [CATEGORY_HOW[c] for c in CATEGORIES]})
