@@ -33,4 +33,6 @@ class JobFailed(Exception):
 
 
 class Terminated(Exception):
-    """SIGTERM arrived: stop like Ctrl-C, keeping what was written."""
+    """SIGTERM arrived: stop like Ctrl-C, keeping what was written; the process exits ``EXIT_CODE``."""
+
+    EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended

@@ -26,9 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 from test_cli import SUBPROCESS_TIMEOUT, console_script
+from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 from mnist_models.data import FastLoader, load_split, make_loader
 from mnist_models.train.dist import cores
+from mnist_models.train.launch import describe
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                                 reason="this torch build has no torch.distributed with gloo")
@@ -166,6 +168,15 @@ def test_two_ranks_train_like_one_process_and_rank_zero_alone_writes(mnist_root:
     assert "world_size" not in single
     assert abs(row["test_acc_pct"] - single["test_acc_pct"]) < 0.5, (row["test_acc_pct"], single["test_acc_pct"])
     assert row["test_acc_pct"] > 85
+
+
+def test_the_killed_rank_is_named_when_the_rank_torchrun_stopped_failed_in_the_same_second() -> None:
+    """Torchrun stamps failures in whole seconds: rank 1 killed and rank 0 then stopped by torchrun (exit 143,
+    having handled the SIGTERM) often tie, and the tie must not name rank 0 (it did once in CI)."""
+    killed, stopped = ProcessFailure(1, 12, -9, "/nonexistent"), ProcessFailure(0, 11, 143, "/nonexistent")
+    stopped.timestamp = killed.timestamp
+    line, code = describe({0: stopped, 1: killed})
+    assert line.startswith("rank 1 (pid 12) was killed by SIGKILL; torchrun stopped the other ranks") and code == 1
 
 
 @pytest.mark.slow

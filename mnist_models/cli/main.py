@@ -38,7 +38,7 @@ from .flags import Parser, check_given_files
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+EXIT_TERMINATED = Terminated.EXIT_CODE
 
 
 def _commands() -> dict[str, ModuleType]:

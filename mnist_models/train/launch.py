@@ -59,11 +59,14 @@ KEPT = "rows of the epochs finished before it are kept"  # what a killed rank le
 def describe(failures: dict[int, Any], kept: str = KEPT) -> tuple[str, int]:
     """One line for the failure that ended the job, and the job's exit code (2 when a rank refused its input,
     else 1). The cause is the earliest failure that is not a rank losing its peers nor one torchrun
-    stopped with SIGTERM: a rank killed, or one that failed on its own (its error-file line). ``kept``: what the
-    job's command keeps of a run a killed rank ended."""
+    stopped with SIGTERM (killed by it, or exiting ``Terminated.EXIT_CODE`` after handling it, as our ranks
+    do): a rank killed, or one that failed on its own (its error-file line). Timestamps are whole seconds,
+    so a killed rank and the rank torchrun then stopped often tie; only the exclusion tells them apart.
+    ``kept``: what the job's command keeps of a run a killed rank ended."""
     ordered = sorted(failures.items(), key=lambda item: (item[1].timestamp, item[0]))
     lost = [failure for _, failure in ordered if LOST in str(failure.message)]
-    own = [(rank, f) for rank, f in ordered if LOST not in str(f.message) and f.signal_name() != "SIGTERM"]
+    own = [(rank, f) for rank, f in ordered if LOST not in str(f.message) and f.signal_name() != "SIGTERM"
+           and f.exitcode != Terminated.EXIT_CODE]
     rank, failure = (own or ordered)[0]
     if failure.exitcode < 0:
         if lost and lost[0].timestamp < failure.timestamp:  # it hung: the others timed out, then torchrun killed it
