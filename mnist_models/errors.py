@@ -7,11 +7,18 @@ them derive from, so ``cli/main.py`` catches them without importing those module
 - ``JobFailed``: a rank of a data-parallel job failed (``train/launch.py``): one line naming it, its exit code.
 - ``Terminated``: SIGTERM arrived; stop like Ctrl-C, keeping what was written.
 
+``leave`` ends a rank of a data-parallel job without an interpreter shutdown (torch-free, so ``cli/main.py``
+can use it too).
+
 ``LAUNCHED`` is the environment variable ``mnist-bench train --nproc`` sets for its ranks: a rank's own
 failure then goes to torchelastic's error file for the launcher to print once, not to the terminal.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
 
 LAUNCHED = "MNIST_BENCH_LAUNCHED"
 
@@ -36,3 +43,14 @@ class Terminated(Exception):
     """SIGTERM arrived: stop like Ctrl-C, keeping what was written; the process exits ``EXIT_CODE``."""
 
     EXIT_CODE = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
+
+
+def leave(code: int) -> NoReturn:
+    """End a rank now with ``code``: its output flushed, no interpreter shutdown. Gloo's threads, still
+    holding work (or bound to a peer that is gone), abort the process in their C++ destructors during a
+    shutdown (``terminate called without an active exception``), which torchrun would report as SIGABRT
+    instead of ``code``. Used by ``train.dist.Dist.finish`` on success, ``train.dist.rank_failed`` on a
+    failure, and ``cli.main`` on an interrupt."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -29,7 +29,7 @@ from types import ModuleType
 
 from rich.console import Console
 
-from ..errors import LAUNCHED, JobFailed, MachineLimit, Terminated, UserError
+from ..errors import LAUNCHED, JobFailed, MachineLimit, Terminated, UserError, leave
 from ..results.store import DISK_FULL_ERRNOS, write_error
 from ..train.oom import oom_guard
 from . import commands
@@ -107,8 +107,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except (KeyboardInterrupt, Terminated) as exc:
         code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
         if os.environ.get(LAUNCHED):  # a rank of `train --nproc`: its launcher says it once; gloo's threads
-            sys.stderr.flush()  # would abort an interpreter shutdown (train.dist.leave)
-            os._exit(code)
+            leave(code)  # would abort an interpreter shutdown
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         results = getattr(args, "results", None)
         kept = f"; every finished epoch is in {results}/runs.jsonl" if results else ""

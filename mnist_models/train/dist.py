@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..config import BACKENDS, ConfigError, RunConfig, check_distributed_config
-from ..errors import LAUNCHED, MachineLimit, UserError
+from ..errors import LAUNCHED, MachineLimit, UserError, leave
 from ..host.device import resolve_device
 from ..results.provenance import model_source
 from .runtime import Resolved, resolve
@@ -200,16 +200,6 @@ def rank_failed(exc: BaseException, dist: Dist | None) -> int:
     if dist is None:
         return code
     leave(code)
-
-
-def leave(code: int) -> NoReturn:
-    """End a rank now with ``code``: its output flushed, no interpreter shutdown. Gloo's threads, still
-    holding work (or bound to a peer that is gone), abort the process in their C++ destructors during a
-    shutdown (``terminate called without an active exception``), which torchrun would report as SIGABRT
-    instead of ``code``: ``Dist.finish`` on success, ``rank_failed`` on a failure."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def record_failure(message: str) -> str:
